@@ -1,0 +1,16 @@
+// Subcommands. Each returns the process exit code or throws recprism::Error (mapped to an exit
+// code by main's single handler).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/job.h"
+
+namespace recprism::cli {
+
+int RunConfigCommand(const std::vector<std::string>& args);
+int RunInfoCommand(JobContext& ctx, const std::vector<std::string>& args);
+int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args);
+
+}  // namespace recprism::cli

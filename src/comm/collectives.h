@@ -1,0 +1,66 @@
+// Typed helpers above the untyped Communicator boundary. Header-only templates.
+#pragma once
+
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "comm/communicator.h"
+
+namespace recprism {
+
+template <typename T>
+constexpr DType DTypeOf() {
+  if constexpr (std::is_same_v<T, float>) return DType::kFloat32;
+  else if constexpr (std::is_same_v<T, double>) return DType::kFloat64;
+  else if constexpr (std::is_same_v<T, int32_t>) return DType::kInt32;
+  else if constexpr (std::is_same_v<T, int64_t>) return DType::kInt64;
+  else if constexpr (std::is_same_v<T, uint8_t>) return DType::kUInt8;
+  else static_assert(sizeof(T) == 0, "no DType for this element type");
+}
+
+template <typename T>
+void AllReduce(Communicator& comm, std::vector<T>& values, ReduceOp op) {
+  comm.AllReduce(values.data(), values.size(), DTypeOf<T>(), op);
+}
+
+template <typename T>
+T AllReduceScalar(Communicator& comm, T value, ReduceOp op) {
+  comm.AllReduce(&value, 1, DTypeOf<T>(), op);
+  return value;
+}
+
+// Root's vector (size included) replaces every rank's.
+template <typename T>
+void Broadcast(Communicator& comm, std::vector<T>& values, int root) {
+  int64_t n = static_cast<int64_t>(values.size());
+  comm.Broadcast(&n, 1, DType::kInt64, root);
+  values.resize(static_cast<size_t>(n));
+  comm.Broadcast(values.data(), values.size(), DTypeOf<T>(), root);
+}
+
+inline std::string BroadcastString(Communicator& comm, std::string value, int root) {
+  std::vector<uint8_t> bytes(value.begin(), value.end());
+  Broadcast(comm, bytes, root);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+// Gathers unequal contributions: first all-gathers the counts, then the data, so callers
+// need not agree sizes beforehand. `counts_out`, when given, receives each rank's count.
+template <typename T>
+std::vector<T> AllGatherV(Communicator& comm, const std::vector<T>& mine,
+                          std::vector<size_t>* counts_out = nullptr) {
+  const int world = comm.WorldSize();
+  int64_t my_count = static_cast<int64_t>(mine.size());
+  std::vector<int64_t> counts64(static_cast<size_t>(world));
+  comm.AllGather(&my_count, 1, counts64.data(), DType::kInt64);
+  std::vector<size_t> counts(counts64.begin(), counts64.end());
+  std::vector<T> all(std::accumulate(counts.begin(), counts.end(), size_t{0}));
+  comm.AllGatherV(mine.data(), mine.size(), all.data(), counts, DTypeOf<T>());
+  if (counts_out != nullptr) *counts_out = std::move(counts);
+  return all;
+}
+
+}  // namespace recprism

@@ -1,0 +1,266 @@
+#include "config/schema.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdlib>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+namespace recprism::config {
+namespace {
+
+template <typename T>
+constexpr ValueKind KindOf() {
+  if constexpr (std::is_same_v<T, bool>) return ValueKind::kBool;
+  else if constexpr (std::is_integral_v<T>) return ValueKind::kInt;
+  else if constexpr (std::is_floating_point_v<T>) return ValueKind::kDouble;
+  else if constexpr (std::is_same_v<T, std::string>) return ValueKind::kString;
+  else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return ValueKind::kIntList;
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return ValueKind::kStringList;
+  else static_assert(sizeof(T) == 0, "unsupported option type");
+}
+
+// One table row bound to a struct member: Field(key, &RunOptions::train, &TrainOptions::lr, doc).
+template <typename Section, typename T>
+KeySpec Field(std::string key, Section RunOptions::*section, T Section::*member, std::string doc) {
+  KeySpec spec;
+  spec.key = std::move(key);
+  spec.kind = KindOf<T>();
+  spec.doc = std::move(doc);
+  spec.get = [section, member](const RunOptions& o) -> Value {
+    const T& v = o.*section.*member;
+    if constexpr (std::is_same_v<T, bool>) return v;
+    else if constexpr (std::is_integral_v<T>) return static_cast<int64_t>(v);
+    else if constexpr (std::is_floating_point_v<T>) return static_cast<double>(v);
+    else return v;
+  };
+  spec.set = [section, member](RunOptions& o, const Value& value) {
+    T& v = o.*section.*member;
+    if constexpr (std::is_same_v<T, bool>) v = std::get<bool>(value);
+    else if constexpr (std::is_integral_v<T>) v = static_cast<T>(std::get<int64_t>(value));
+    else if constexpr (std::is_floating_point_v<T>) v = static_cast<T>(std::get<double>(value));
+    else v = std::get<T>(value);
+  };
+  return spec;
+}
+
+KeySpec Range(KeySpec spec, std::optional<double> min, std::optional<double> max) {
+  spec.min = min;
+  spec.max = max;
+  return spec;
+}
+KeySpec OneOf(KeySpec spec, std::vector<std::string> choices) {
+  spec.choices = std::move(choices);
+  return spec;
+}
+KeySpec Required(KeySpec spec) {
+  spec.required = true;
+  return spec;
+}
+
+std::vector<KeySpec> BuildSchema() {
+  using R = RunOptions;
+  std::vector<KeySpec> s;
+  // run
+  s.push_back(Field("run.name", &R::run, &RunMeta::name, "Run name; outputs go to <run.output_dir>/<run.name>."));
+  s.push_back(Field("run.output_dir", &R::run, &RunMeta::output_dir, "Parent directory of run directories."));
+  s.push_back(Range(Field("run.seed", &R::run, &RunMeta::seed, "Global seed: data order, initialisation, sampling."),
+                    0, std::nullopt));
+  // comm
+  s.push_back(OneOf(Field("comm.backend", &R::comm, &CommOptions::backend,
+                          "Collective backend: local (world of one), mpi (CPU, Open MPI), nccl (GPU)."),
+                    {"local", "mpi", "nccl"}));
+  s.push_back(Range(Field("comm.timeout_s", &R::comm, &CommOptions::timeout_s,
+                          "Seconds any blocking collective may take before the whole job aborts."),
+                    0.001, 86400));
+  // log
+  s.push_back(OneOf(Field("log.level", &R::log, &LogOptions::level, "Lowest level logged."),
+                    {"trace", "debug", "info", "warn", "error", "off"}));
+  s.push_back(Field("log.all_ranks", &R::log, &LogOptions::all_ranks,
+                    "Print INFO lines from every rank, not rank 0 alone (warnings always print)."));
+  s.push_back(Field("log.rank_files", &R::log, &LogOptions::rank_files,
+                    "Write <run dir>/logs/rank-<r>.log for every rank."));
+  // runtime
+  s.push_back(Range(Field("runtime.threads_per_rank", &R::runtime, &RuntimeOptions::threads_per_rank,
+                          "Intra-op and BLAS threads per rank; 0 = cores per node / ranks per node."),
+                    0, 1024));
+  // data
+  s.push_back(Required(Field("data.dataset", &R::data, &DataOptions::dataset,
+                             "Dataset preset (ml-100k, ml-1m, amazon-beauty, jd, ali-ccp, aliexpress, synthetic, "
+                             "generic).")));
+  s.push_back(Field("data.data_dir", &R::data, &DataOptions::data_dir,
+                    "Local mirror of the official downloads; empty = $RECPRISM_DATA_DIR."));
+  s.push_back(Field("data.cache_dir", &R::data, &DataOptions::cache_dir,
+                    "Where downloaded and prepared files are kept."));
+  s.push_back(Range(Field("data.max_seq_len", &R::data, &DataOptions::max_seq_len,
+                          "Behaviours kept in a sample's history (L)."),
+                    1, 4096));
+  // model
+  s.push_back(Range(Field("model.d_model", &R::model, &ModelOptions::d_model, "Embedding and transformer width."),
+                    1, 65536));
+  s.push_back(Range(Field("model.num_heads", &R::model, &ModelOptions::num_heads,
+                          "Attention heads; must divide model.d_model."),
+                    1, 1024));
+  s.push_back(Range(Field("model.num_layers", &R::model, &ModelOptions::num_layers, "Transformer encoder layers."),
+                    0, 256));
+  s.push_back(Range(Field("model.dropout", &R::model, &ModelOptions::dropout, "Dropout probability."), 0, 0.99));
+  // train
+  s.push_back(Range(Field("train.lr", &R::train, &TrainOptions::lr, "Peak learning rate (AdamW)."), 0, 10));
+  s.push_back(Range(Field("train.weight_decay", &R::train, &TrainOptions::weight_decay,
+                          "AdamW decoupled weight decay."),
+                    0, 10));
+  s.push_back(Range(Field("train.batch_size", &R::train, &TrainOptions::batch_size, "Samples per rank per step."),
+                    1, 1 << 24));
+  s.push_back(Range(Field("train.epochs", &R::train, &TrainOptions::epochs, "Passes over the training split."),
+                    0, 100000));
+  // eval
+  s.push_back(Range(Field("eval.top_k", &R::eval, &EvalOptions::top_k,
+                          "Cut-offs for ranking metrics (precision@k, recall@k, NDCG@k)."),
+                    1, 100000));
+  s.push_back(Range(Field("eval.batch_size", &R::eval, &EvalOptions::batch_size,
+                          "Samples per rank per evaluation step."),
+                    1, 1 << 24));
+  return s;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string FormatNumber(double d) {
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) return fmt::format("{:.1f}", d);
+  return fmt::format("{}", d);  // shortest round-trip form
+}
+
+bool NeedsQuotes(const std::string& s) {
+  if (s.empty()) return true;
+  static const std::string kSpecial = ":#{}[],&*!|>'\"%@`";
+  if (s.find_first_of(kSpecial) != std::string::npos) return true;
+  if (s.front() == ' ' || s.back() == ' ' || s.front() == '-' || s.front() == '?') return true;
+  static const char* kWords[] = {"true", "false", "yes", "no", "on", "off", "null", "~", "True", "False", "Null"};
+  for (const char* w : kWords) if (s == w) return true;
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end != s.c_str() && *end == '\0';  // would read back as a number
+}
+
+std::string Quote(const std::string& s) {
+  if (!NeedsQuotes(s)) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& Schema() {
+  static const std::vector<KeySpec> schema = BuildSchema();
+  return schema;
+}
+
+const KeySpec* FindKey(std::string_view key) {
+  for (const auto& spec : Schema()) {
+    if (spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+std::string SuggestKey(std::string_view unknown) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& spec : Schema()) {
+    size_t d = EditDistance(unknown, spec.key);
+    // Also match a misplaced leaf: "lr" or "trainer.lr" against "train.lr".
+    auto dot = spec.key.rfind('.');
+    auto leaf = std::string_view(spec.key).substr(dot + 1);
+    auto udot = unknown.rfind('.');
+    auto uleaf = udot == std::string_view::npos ? unknown : unknown.substr(udot + 1);
+    if (uleaf == leaf) d = std::min(d, size_t{1});
+    if (d < best_d) {
+      best_d = d;
+      best = spec.key;
+    }
+  }
+  size_t limit = std::max<size_t>(2, unknown.size() / 3);
+  return best_d <= limit ? best : std::string();
+}
+
+std::string_view KindName(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kBool: return "bool";
+    case ValueKind::kInt: return "int";
+    case ValueKind::kDouble: return "float";
+    case ValueKind::kString: return "string";
+    case ValueKind::kIntList: return "list of int";
+    case ValueKind::kStringList: return "list of string";
+  }
+  return "?";
+}
+
+std::string FormatValue(const Value& value) {
+  struct Visitor {
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(int64_t i) const { return std::to_string(i); }
+    std::string operator()(double d) const { return FormatNumber(d); }
+    std::string operator()(const std::string& s) const { return Quote(s); }
+    std::string operator()(const std::vector<int64_t>& v) const { return "[" + fmt::format("{}", fmt::join(v, ", ")) + "]"; }
+    std::string operator()(const std::vector<std::string>& v) const {
+      std::vector<std::string> q;
+      for (const auto& s : v) q.push_back(Quote(s));
+      return "[" + fmt::format("{}", fmt::join(q, ", ")) + "]";
+    }
+  };
+  return std::visit(Visitor{}, value);
+}
+
+std::string Validate(const KeySpec& spec, const Value& value) {
+  auto check_number = [&](double x) -> std::string {
+    if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max)) {
+      return fmt::format("value {} is out of range [{}, {}]", FormatNumber(x),
+                         spec.min ? FormatNumber(*spec.min) : "-inf", spec.max ? FormatNumber(*spec.max) : "inf");
+    }
+    return {};
+  };
+  if (const auto* i = std::get_if<int64_t>(&value)) return check_number(static_cast<double>(*i));
+  if (const auto* d = std::get_if<double>(&value)) {
+    if (!std::isfinite(*d)) return fmt::format("value {} is not a finite number", *d);
+    return check_number(*d);
+  }
+  if (const auto* list = std::get_if<std::vector<int64_t>>(&value)) {
+    for (int64_t x : *list) {
+      if (auto m = check_number(static_cast<double>(x)); !m.empty()) return "element " + m;
+    }
+  }
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), *s) == spec.choices.end()) {
+      return fmt::format("'{}' is not one of: {}", *s, fmt::join(spec.choices, ", "));
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> ValidateCrossKeys(const RunOptions& o) {
+  std::vector<std::string> errors;
+  if (o.model.num_heads > 0 && o.model.d_model % o.model.num_heads != 0) {
+    errors.push_back(fmt::format("model.num_heads ({}) must divide model.d_model ({})", o.model.num_heads,
+                                 o.model.d_model));
+  }
+  return errors;
+}
+
+}  // namespace recprism::config

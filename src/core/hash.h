@@ -1,0 +1,16 @@
+// Small non-cryptographic hashing for identities (config hash, seeds). Stable across runs,
+// platforms and builds: the value may be written to disk and compared later.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace recprism {
+
+// 64-bit FNV-1a of the bytes.
+uint64_t Fnv1a64(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325ULL);
+// 16 lowercase hex digits.
+std::string Hex64(uint64_t value);
+
+}  // namespace recprism
