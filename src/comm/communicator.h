@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "comm/types.h"
+#include "core/status.h"
 
 namespace recprism {
 

@@ -71,6 +71,7 @@ void Flatten(const YAML::Node& map, const std::string& prefix, const std::string
              std::map<std::string, Entry>& out, Problems& problems) {
   for (auto it = map.begin(); it != map.end(); ++it) {
     const std::string name = it->first.Scalar();
+    if (prefix.empty() && name == "defaults") continue;  // overlays, handled by LoadFile
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     const YAML::Node& value = it->second;
     if (FindKey(path) != nullptr) {
@@ -144,9 +145,7 @@ void LoadFile(const fs::path& path, const Origin* included_from, std::vector<std
     }
   }
   stack.pop_back();
-  YAML::Node own = YAML::Clone(root);
-  own.remove("defaults");
-  Flatten(own, "", file, out, problems);
+  Flatten(root, "", file, out, problems);
   files.push_back(file);
 }
 

@@ -48,12 +48,21 @@ BlasInfo DetectBlas() {
     }
   }
   BlasInfo info = ClassifyBlasPath(path);
-  // OpenBLAS identifies itself even when loaded under the generic libblas.so.3 name.
+  // OpenBLAS may be loaded for LAPACK while sgemm_ resolves elsewhere, so its self-description
+  // is used only when sgemm_ itself comes from OpenBLAS (or from a library we cannot classify,
+  // e.g. Debian's generic libblas.so.3 name pointing at OpenBLAS).
   using ConfigFn = char* (*)();
-  if (auto fn = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+  auto config = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  bool sgemm_is_openblas = false;
+  if (config != nullptr && sgemm != nullptr) {
+    Dl_info a{}, b{};
+    sgemm_is_openblas = dladdr(sgemm, &a) != 0 && dladdr(reinterpret_cast<void*>(config), &b) != 0 &&
+                        a.dli_fbase == b.dli_fbase;
+  }
+  if (config != nullptr && (info.name == "OpenBLAS" || sgemm_is_openblas)) {
     info.name = "OpenBLAS";
     info.is_reference = false;
-    if (const char* cfg = fn()) info.detail = cfg;
+    if (const char* cfg = config()) info.detail = cfg;
   }
   return info;
 }
