@@ -12,5 +12,7 @@ namespace recprism::cli {
 int RunConfigCommand(const std::vector<std::string>& args);
 int RunInfoCommand(JobContext& ctx, const std::vector<std::string>& args);
 int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args);
+int RunPrepareCommand(const std::vector<std::string>& args);
+int RunDataCommand(const std::vector<std::string>& args);
 
 }  // namespace recprism::cli

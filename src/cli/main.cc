@@ -15,6 +15,8 @@ constexpr const char* kHelp = R"(usage: recprism <command> [options]
 
 commands:
   config check|show|docs   validate a config, print the effective config, print the config reference
+  prepare                  convert a dataset (preset, your own log, or synthetic) into a prepared HDF5 file
+  data inspect FILE        schema, counts, label rates per split and shard balance of a prepared file
   comm check               verify and time the collectives of this launch (the first distributed job)
   info                     print the start-up banner: version, world, backend, threads, BLAS, LibTorch
 
@@ -56,6 +58,8 @@ int main(int argc, char** argv) {
     if (command == "config") return cli::RunConfigCommand(rest);
     if (command == "info") return cli::RunInfoCommand(ctx, rest);
     if (command == "comm") return cli::RunCommCommand(ctx, rest);
+    if (command == "prepare") return cli::RunPrepareCommand(rest);
+    if (command == "data") return cli::RunDataCommand(rest);
     RP_THROW(StatusCode::kInvalidArgument, "unknown command '{}' (see recprism --help)", command);
   } catch (const Error& e) {
     const int code = ExitCodeFor(e.code());

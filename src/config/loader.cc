@@ -207,6 +207,17 @@ bool Convert(const KeySpec& spec, const YAML::Node& node, Value* out, std::strin
       *out = v;
       return true;
     }
+    case ValueKind::kDoubleList: {
+      if (!node.IsSequence()) return expected("a list of numbers such as [0.7, 0.15, 0.15]", node);
+      std::vector<double> v;
+      for (const auto& item : node) {
+        double d;
+        if (!item.IsScalar() || !ParseDouble(item.Scalar(), &d)) return expected("a list of numbers; an element is", item);
+        v.push_back(d);
+      }
+      *out = v;
+      return true;
+    }
     case ValueKind::kStringList: {
       if (!node.IsSequence()) return expected("a list of strings", node);
       std::vector<std::string> v;
@@ -230,6 +241,12 @@ YAML::Node ToYaml(const Value& value) {
     YAML::Node operator()(const std::vector<int64_t>& v) const {
       YAML::Node n(YAML::NodeType::Sequence);
       for (auto x : v) n.push_back(x);
+      n.SetStyle(YAML::EmitterStyle::Flow);
+      return n;
+    }
+    YAML::Node operator()(const std::vector<double>& v) const {
+      YAML::Node n(YAML::NodeType::Sequence);
+      for (auto x : v) n.push_back(FormatValue(x));
       n.SetStyle(YAML::EmitterStyle::Flow);
       return n;
     }
@@ -324,8 +341,15 @@ std::string ConfigHash(const RunOptions& options) {
 std::string EmitEffectiveConfig(const LoadedConfig& config) {
   YAML::Node root(YAML::NodeType::Map);
   for (const auto& spec : Schema()) {
-    auto dot = spec.key.find('.');
-    root[spec.key.substr(0, dot)][spec.key.substr(dot + 1)] = ToYaml(spec.get(config.options));
+    // Nest every dotted component: data.generic.user -> data: {generic: {user: ...}}.
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t dot; (dot = spec.key.find('.', start)) != std::string::npos; start = dot + 1) {
+      parts.push_back(spec.key.substr(start, dot - start));
+    }
+    YAML::Node node = root;
+    for (const auto& p : parts) node.reset(node[p]);
+    node[spec.key.substr(start)] = ToYaml(spec.get(config.options));
   }
   YAML::Emitter emitter;
   emitter << root;
@@ -364,7 +388,7 @@ std::string GenerateConfigDocs() {
     } else if (spec.min || spec.max) {
       auto num = [](double d) { return FormatValue(d); };
       allowed = fmt::format("[{}, {}]", spec.min ? num(*spec.min) : "-inf", spec.max ? num(*spec.max) : "inf");
-      if (spec.kind == ValueKind::kIntList) allowed = "each in " + allowed;
+      if (spec.kind == ValueKind::kIntList || spec.kind == ValueKind::kDoubleList) allowed = "each in " + allowed;
     }
     std::string def = spec.required ? "**required**" : "`" + FormatValue(spec.get(defaults)) + "`";
     out += fmt::format("| `{}` | {} | {} | {} | {} |\n", spec.key, KindName(spec.kind), def, allowed, spec.doc);

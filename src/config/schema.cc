@@ -19,6 +19,7 @@ constexpr ValueKind KindOf() {
   else if constexpr (std::is_floating_point_v<T>) return ValueKind::kDouble;
   else if constexpr (std::is_same_v<T, std::string>) return ValueKind::kString;
   else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return ValueKind::kIntList;
+  else if constexpr (std::is_same_v<T, std::vector<double>>) return ValueKind::kDoubleList;
   else if constexpr (std::is_same_v<T, std::vector<std::string>>) return ValueKind::kStringList;
   else static_assert(sizeof(T) == 0, "unsupported option type");
 }
@@ -44,6 +45,36 @@ KeySpec Field(std::string key, Section RunOptions::*section, T Section::*member,
     else if constexpr (std::is_floating_point_v<T>) v = static_cast<T>(std::get<double>(value));
     else v = std::get<T>(value);
   };
+  return spec;
+}
+
+// A row bound to a member of a nested struct: Nested(key, &RunOptions::data, &DataOptions::generic,
+// &GenericMapping::user, doc).
+template <typename Section, typename Sub, typename T>
+KeySpec Nested(std::string key, Section RunOptions::*section, Sub Section::*sub, T Sub::*member, std::string doc) {
+  KeySpec spec;
+  spec.key = std::move(key);
+  spec.kind = KindOf<T>();
+  spec.doc = std::move(doc);
+  spec.get = [section, sub, member](const RunOptions& o) -> Value {
+    const T& v = o.*section.*sub.*member;
+    if constexpr (std::is_same_v<T, bool>) return v;
+    else if constexpr (std::is_integral_v<T>) return static_cast<int64_t>(v);
+    else if constexpr (std::is_floating_point_v<T>) return static_cast<double>(v);
+    else return v;
+  };
+  spec.set = [section, sub, member](RunOptions& o, const Value& value) {
+    T& v = o.*section.*sub.*member;
+    if constexpr (std::is_same_v<T, bool>) v = std::get<bool>(value);
+    else if constexpr (std::is_integral_v<T>) v = static_cast<T>(std::get<int64_t>(value));
+    else if constexpr (std::is_floating_point_v<T>) v = static_cast<T>(std::get<double>(value));
+    else v = std::get<T>(value);
+  };
+  return spec;
+}
+
+KeySpec Check(KeySpec spec, std::function<std::string(const Value&)> check) {
+  spec.check = std::move(check);
   return spec;
 }
 
@@ -88,16 +119,98 @@ std::vector<KeySpec> BuildSchema() {
                           "Intra-op and BLAS threads per rank; 0 = cores per node / ranks per node."),
                     0, 1024));
   // data
-  s.push_back(Required(Field("data.dataset", &R::data, &DataOptions::dataset,
-                             "Dataset preset (ml-100k, ml-1m, amazon-beauty, jd, ali-ccp, aliexpress, synthetic, "
-                             "generic).")));
-  s.push_back(Field("data.data_dir", &R::data, &DataOptions::data_dir,
+  using D = DataOptions;
+  s.push_back(Required(OneOf(Field("data.dataset", &R::data, &D::dataset, "Dataset preset (docs/datasets.md)."),
+                             {"ml-100k", "ml-1m", "amazon-beauty", "jd", "ali-ccp", "aliexpress", "synthetic",
+                              "generic"})));
+  s.push_back(Field("data.data_dir", &R::data, &D::data_dir,
                     "Local mirror of the official downloads; empty = $RECPRISM_DATA_DIR."));
-  s.push_back(Field("data.cache_dir", &R::data, &DataOptions::cache_dir,
-                    "Where downloaded and prepared files are kept."));
-  s.push_back(Range(Field("data.max_seq_len", &R::data, &DataOptions::max_seq_len,
-                          "Behaviours kept in a sample's history (L)."),
+  s.push_back(Field("data.cache_dir", &R::data, &D::cache_dir, "Where downloaded and prepared files are kept."));
+  s.push_back(Field("data.prepared", &R::data, &D::prepared,
+                    "Prepared HDF5 file (written by prepare, read by the loader); empty = "
+                    "<data.cache_dir>/prepared/<data.dataset>.h5."));
+  s.push_back(Field("data.download", &R::data, &D::download,
+                    "Fetch a missing source file from its official address (checksum verified)."));
+  s.push_back(OneOf(Field("data.layout", &R::data, &D::layout,
+                          "Source layout for ali-ccp: csv (torch-rechub), feasign (PaddleRec field:feasign) or auto."),
+                    {"auto", "csv", "feasign"}));
+  s.push_back(OneOf(Field("data.split", &R::data, &D::split,
+                          "Split protocol; auto = the preset's default (docs/datasets.md)."),
+                    {"auto", "leave_one_out", "temporal", "random", "source"}));
+  s.push_back(Check(Range(Field("data.split_ratios", &R::data, &D::split_ratios,
+                                "Train/valid/test fractions for the temporal and random splits."),
+                          0, 1),
+                    [](const Value& v) -> std::string {
+                      const auto& r = std::get<std::vector<double>>(v);
+                      if (r.size() != 3) return fmt::format("expected 3 fractions (train, valid, test), found {}", r.size());
+                      double sum = r[0] + r[1] + r[2];
+                      if (std::fabs(sum - 1.0) > 1e-6) return fmt::format("fractions sum to {}, expected 1", sum);
+                      return {};
+                    }));
+  s.push_back(Range(Field("data.negatives_per_positive", &R::data, &D::negatives_per_positive,
+                          "Sampled exposures per positive for implicit data (never an item the user interacted "
+                          "with); 0 = none."),
+                    0, 1000));
+  s.push_back(OneOf(Field("data.negative_sampler", &R::data, &D::negative_sampler,
+                          "Negative sampler: uniform over items, or popularity (train positives)."),
+                    {"uniform", "popularity"}));
+  s.push_back(Range(Field("data.min_user_interactions", &R::data, &D::min_user_interactions,
+                          "Drop users with fewer positive interactions."),
+                    0, 1000000));
+  s.push_back(OneOf(Field("data.on_bad_row", &R::data, &D::on_bad_row,
+                          "Malformed source rows: fail (error naming file and line) or skip (counted)."),
+                    {"fail", "skip"}));
+  s.push_back(Range(Field("data.max_seq_len", &R::data, &D::max_seq_len, "Behaviours kept in a sample's history (L)."),
                     1, 4096));
+  s.push_back(OneOf(Field("data.shard", &R::data, &D::shard,
+                          "User sharding: contiguous (balanced user ranges by rows) or hash."),
+                    {"contiguous", "hash"}));
+  s.push_back(Range(Field("data.memory_budget_mb", &R::data, &D::memory_budget_mb,
+                          "Loader memory per rank for rows held at once; files larger than this are streamed."),
+                    1, 1 << 22));
+  s.push_back(Range(Field("data.prefetch_batches", &R::data, &D::prefetch_batches,
+                          "Depth of the loader's bounded prefetch queue."),
+                    1, 1024));
+  using G = GenericMapping;
+  auto generic = [&](const char* key, auto member, const char* doc) {
+    s.push_back(Nested(std::string("data.generic.") + key, &R::data, &D::generic, member, doc));
+  };
+  generic("path", &G::path, "generic: the log file (CSV/TSV, plain or .gz); relative to data.data_dir.");
+  s.push_back(OneOf(Nested("data.generic.delimiter", &R::data, &D::generic, &G::delimiter,
+                           "generic: field delimiter: auto (detects tab, comma, semicolon or pipe), tab, comma, "
+                           "semicolon, pipe or space."),
+                    {"auto", "tab", "comma", "semicolon", "pipe", "space"}));
+  generic("header", &G::header, "generic: the first line names the columns (else columns are 0-based indices).");
+  generic("user", &G::user, "generic: user id column (required for generic).");
+  generic("item", &G::item, "generic: item id column (required for generic).");
+  generic("time", &G::time, "generic: unix-seconds timestamp column; empty = file order.");
+  generic("event", &G::event, "generic: event-type column, matched against click_events/conversion_events.");
+  generic("click_events", &G::click_events, "generic: event values that count as a click.");
+  generic("conversion_events", &G::conversion_events, "generic: event values that count as a conversion.");
+  generic("click", &G::click, "generic: 0/1 click label column (explicit exposures: no negatives sampled).");
+  generic("conversion", &G::conversion, "generic: 0/1 conversion label column.");
+  generic("value", &G::value, "generic: price or revenue column.");
+  generic("category", &G::category, "generic: item category column ('|'-separated lists allowed).");
+  generic("categorical", &G::categorical, "generic: extra categorical feature columns.");
+  generic("numeric", &G::numeric, "generic: extra numeric feature columns.");
+  using S = SyntheticOptions;
+  s.push_back(Range(Nested("data.synthetic.rows", &R::data, &D::synthetic, &S::rows,
+                           "synthetic: rows to generate (exposures included)."),
+                    1, 1e12));
+  s.push_back(Range(Nested("data.synthetic.users", &R::data, &D::synthetic, &S::users, "synthetic: users; 0 = rows / 50."),
+                    0, 1e11));
+  s.push_back(Range(Nested("data.synthetic.items", &R::data, &D::synthetic, &S::items,
+                           "synthetic: items; 0 = max(1000, rows / 200)."),
+                    0, 1e11));
+  s.push_back(Range(Nested("data.synthetic.categories", &R::data, &D::synthetic, &S::categories,
+                           "synthetic: item categories."),
+                    1, 1e6));
+  s.push_back(Range(Nested("data.synthetic.clusters", &R::data, &D::synthetic, &S::clusters,
+                           "synthetic: user interest clusters over categories."),
+                    1, 1e6));
+  s.push_back(Range(Nested("data.synthetic.zipf", &R::data, &D::synthetic, &S::zipf,
+                           "synthetic: exponent of the power-law item popularity."),
+                    0, 5));
   // model
   s.push_back(Range(Field("model.d_model", &R::model, &ModelOptions::d_model, "Embedding and transformer width."),
                     1, 65536));
@@ -207,6 +320,7 @@ std::string_view KindName(ValueKind kind) {
     case ValueKind::kDouble: return "float";
     case ValueKind::kString: return "string";
     case ValueKind::kIntList: return "list of int";
+    case ValueKind::kDoubleList: return "list of float";
     case ValueKind::kStringList: return "list of string";
   }
   return "?";
@@ -219,6 +333,11 @@ std::string FormatValue(const Value& value) {
     std::string operator()(double d) const { return FormatNumber(d); }
     std::string operator()(const std::string& s) const { return Quote(s); }
     std::string operator()(const std::vector<int64_t>& v) const { return "[" + fmt::format("{}", fmt::join(v, ", ")) + "]"; }
+    std::string operator()(const std::vector<double>& v) const {
+      std::vector<std::string> q;
+      for (double d : v) q.push_back(FormatNumber(d));
+      return "[" + fmt::format("{}", fmt::join(q, ", ")) + "]";
+    }
     std::string operator()(const std::vector<std::string>& v) const {
       std::vector<std::string> q;
       for (const auto& s : v) q.push_back(Quote(s));
@@ -245,6 +364,14 @@ std::string Validate(const KeySpec& spec, const Value& value) {
     for (int64_t x : *list) {
       if (auto m = check_number(static_cast<double>(x)); !m.empty()) return "element " + m;
     }
+  }
+  if (const auto* list = std::get_if<std::vector<double>>(&value)) {
+    for (double x : *list) {
+      if (auto m = check_number(x); !m.empty()) return "element " + m;
+    }
+  }
+  if (spec.check) {
+    if (std::string m = spec.check(value); !m.empty()) return m;
   }
   if (const auto* s = std::get_if<std::string>(&value)) {
     if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), *s) == spec.choices.end()) {

@@ -17,8 +17,9 @@
 
 namespace recprism::config {
 
-enum class ValueKind { kBool, kInt, kDouble, kString, kIntList, kStringList };
-using Value = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<std::string>>;
+enum class ValueKind { kBool, kInt, kDouble, kString, kIntList, kDoubleList, kStringList };
+using Value = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>,
+                           std::vector<std::string>>;
 
 struct KeySpec {
   std::string key;  // dotted path, e.g. "train.lr"
@@ -27,6 +28,8 @@ struct KeySpec {
   bool required = false;             // must be set by a file or --set (no usable default)
   std::vector<std::string> choices;  // kString: allowed values (empty = any)
   std::optional<double> min, max;    // numbers and list elements: inclusive bounds
+  // Extra validation of the whole value (e.g. ratios summing to 1): "" when valid.
+  std::function<std::string(const Value&)> check;
   std::function<Value(const RunOptions&)> get;
   std::function<void(RunOptions&, const Value&)> set;
 };

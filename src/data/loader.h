@@ -1,0 +1,95 @@
+// The user-sharded streaming loader. Each rank reads only its users' rows (contiguous sharding)
+// in blocks that fit data.memory_budget_mb, builds samples on the fly on a prefetch thread with a
+// bounded queue, and yields batches.
+//
+// A sample is one target row of the requested split with:
+// - history: the user's last L positive behaviours (click = 1) strictly before the target in
+//   (time, row) order, restricted to splits <= the target's split (a train sample never sees a
+//   valid or test row; a test sample sees train and valid). For a sampled negative, the history
+//   is that of the positive it was drawn for (the positive itself excluded). Left-padded with 0.
+// - target item, its first category, user features, row features, labels, value, row index.
+//
+// Every rank runs the same number of steps per epoch: StartEpoch all-reduces the largest local
+// batch count, and a rank whose shard runs out yields empty batches (size 0) until then.
+// Sample order is shuffled per epoch, seeded by (seed, epoch, rank): block order and samples
+// within a block. Thread-safety: one consumer thread; the prefetch thread never calls MPI.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "data/format.h"
+#include "data/prepared_file.h"
+#include "data/shard.h"
+
+namespace recprism::data {
+
+struct Batch {
+  int64_t size = 0;  // samples in this batch (0 = padding step on a rank whose shard ran out)
+  int L = 0;         // history length (columns of the hist_* arrays)
+  std::vector<int64_t> row;              // [size] global row index of the target
+  std::vector<int64_t> user;             // [size]
+  std::vector<int64_t> target_item;      // [size]
+  std::vector<int64_t> target_category;  // [size]
+  std::vector<int64_t> hist_item;        // [size x L], 0 = padding (left)
+  std::vector<int64_t> hist_category;    // [size x L]
+  std::vector<uint8_t> hist_event;       // [size x L]
+  std::vector<int64_t> hist_gap;         // [size x L] target time - behaviour time (>= 0)
+  std::vector<int64_t> hist_row;         // [size x L] global row index, -1 = padding
+  std::vector<int64_t> hist_len;         // [size] real (non-padding) history entries
+  std::vector<int64_t> user_features;    // [size x user features]
+  std::vector<int64_t> cat_features;     // [size x row categorical features]
+  std::vector<float> num_features;       // [size x row numeric features]
+  std::vector<uint8_t> click, conversion;  // [size] labels
+  std::vector<float> value;              // [size]
+};
+
+struct LoaderOptions {
+  Split split = Split::kTrain;
+  int max_seq_len = 50;
+  int batch_size = 256;
+  bool shuffle = true;
+  uint64_t seed = 42;
+  int64_t memory_budget_bytes = int64_t{1} << 30;
+  int prefetch_batches = 4;
+  std::string shard = "contiguous";
+};
+
+class ShardLoader {
+ public:
+  // Opens the prepared file and plans this rank's shard. Collective-free.
+  ShardLoader(const std::string& path, Communicator& comm, const LoaderOptions& options);
+  ~ShardLoader();
+  ShardLoader(const ShardLoader&) = delete;
+  ShardLoader& operator=(const ShardLoader&) = delete;
+
+  // Collective: agrees the number of steps of this epoch and starts prefetching. Returns it.
+  int64_t StartEpoch(int epoch);
+  // Next batch of the epoch (possibly empty); false once the epoch's steps are done.
+  bool Next(Batch* batch);
+
+  int64_t local_samples() const { return local_samples_; }
+  int64_t local_rows() const { return local_rows_; }
+  const ShardPlan& plan() const { return plan_; }
+  const PreparedReader& reader() const { return *reader_; }
+  // Rows held at once by this rank's largest block (what the memory budget bounds).
+  int64_t max_block_rows() const { return max_block_rows_; }
+
+ private:
+  struct Prefetcher;
+  void StopPrefetch();
+
+  Communicator& comm_;
+  LoaderOptions options_;
+  std::unique_ptr<PreparedReader> reader_;
+  ShardPlan plan_;
+  std::vector<std::pair<int64_t, int64_t>> blocks_;  // user ranges [begin, end) read at once
+  int64_t local_samples_ = 0, local_rows_ = 0, max_block_rows_ = 0;
+  int64_t steps_ = 0, step_ = 0;
+  std::unique_ptr<Prefetcher> prefetch_;
+};
+
+}  // namespace recprism::data

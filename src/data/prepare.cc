@@ -1,0 +1,550 @@
+#include "data/prepare.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <numeric>
+#include <random>
+#include <unordered_set>
+
+#include "core/check.h"
+#include "core/file_util.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "data/prepared_file.h"
+#include "data/presets.h"
+
+namespace recprism::data {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string NowIso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Numeric ids sort numerically, others lexicographically (numbers first).
+bool KeyLess(const std::string& a, const std::string& b) {
+  int64_t x, y;
+  bool na = !a.empty() && std::all_of(a.begin(), a.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) && a.size() < 19;
+  bool nb = !b.empty() && std::all_of(b.begin(), b.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) && b.size() < 19;
+  if (na && nb) {
+    x = std::stoll(a);
+    y = std::stoll(b);
+    return x < y;
+  }
+  if (na != nb) return na;
+  return a < b;
+}
+
+// Split protocol for one user's rows (in time order). `positive[k]` marks behaviour rows.
+struct SplitPlan {
+  std::string protocol;           // leave_one_out, temporal_global, temporal_user, random, source
+  int64_t cut_valid = 0, cut_test = 0;  // temporal_global: time thresholds
+  double ratios[3] = {0.7, 0.15, 0.15};
+  uint64_t seed = 0;
+};
+
+void AssignUserSplits(const SplitPlan& plan, const int64_t* time, const uint8_t* positive, size_t n, uint64_t user_key,
+                      uint8_t* split) {
+  if (plan.protocol == "leave_one_out") {
+    // Boundaries at the last and second-to-last positives; rows from a boundary on follow it.
+    std::vector<size_t> pos;
+    for (size_t k = 0; k < n; ++k) if (positive[k]) pos.push_back(k);
+    size_t test_from = n, valid_from = n;
+    if (pos.size() >= 2) test_from = pos.back();
+    if (pos.size() >= 3) valid_from = pos[pos.size() - 2];
+    for (size_t k = 0; k < n; ++k) {
+      split[k] = static_cast<uint8_t>(k >= test_from ? Split::kTest : k >= valid_from ? Split::kValid : Split::kTrain);
+    }
+  } else if (plan.protocol == "temporal_global") {
+    for (size_t k = 0; k < n; ++k) {
+      split[k] = static_cast<uint8_t>(time[k] >= plan.cut_test ? Split::kTest
+                                      : time[k] >= plan.cut_valid ? Split::kValid : Split::kTrain);
+    }
+  } else if (plan.protocol == "temporal_user") {
+    const double a = plan.ratios[0] * n, b = (plan.ratios[0] + plan.ratios[1]) * n;
+    for (size_t k = 0; k < n; ++k) {
+      split[k] = static_cast<uint8_t>(k + 0.5 >= b ? Split::kTest : k + 0.5 >= a ? Split::kValid : Split::kTrain);
+    }
+  } else if (plan.protocol == "random") {
+    std::mt19937_64 rng(plan.seed * 0x9e3779b97f4a7c15ULL ^ user_key);
+    std::uniform_real_distribution<double> u(0, 1);
+    for (size_t k = 0; k < n; ++k) {
+      double x = u(rng);
+      split[k] = static_cast<uint8_t>(x < plan.ratios[0] ? Split::kTrain
+                                      : x < plan.ratios[0] + plan.ratios[1] ? Split::kValid : Split::kTest);
+    }
+  }
+}
+
+// Samples items a user never interacted with, uniformly or by (smoothed) train popularity.
+class NegativeSampler {
+ public:
+  NegativeSampler(int64_t num_items, const std::vector<int64_t>& popularity, bool by_popularity)
+      : num_items_(num_items), by_popularity_(by_popularity) {
+    if (by_popularity_) {
+      cdf_.resize(num_items + 1, 0.0);
+      for (int64_t i = 1; i <= num_items; ++i) cdf_[i] = cdf_[i - 1] + popularity[i] + 1.0;  // +1: unseen items stay possible
+    }
+  }
+  // Appends up to k items not in `seen` (fewer only when the user has seen nearly everything).
+  int Sample(std::mt19937_64& rng, const std::unordered_set<int64_t>& seen, int k, std::vector<int64_t>* out) const {
+    int got = 0;
+    if (static_cast<int64_t>(seen.size()) >= num_items_) return 0;
+    for (int attempt = 0; got < k && attempt < 100 * k + 100; ++attempt) {
+      int64_t item;
+      if (by_popularity_) {
+        double x = std::uniform_real_distribution<double>(0, cdf_.back())(rng);
+        item = std::upper_bound(cdf_.begin(), cdf_.end(), x) - cdf_.begin();
+        item = std::clamp<int64_t>(item, 1, num_items_);
+      } else {
+        item = std::uniform_int_distribution<int64_t>(1, num_items_)(rng);
+      }
+      if (seen.count(item)) continue;
+      out->push_back(item);
+      ++got;
+    }
+    return got;
+  }
+
+ private:
+  int64_t num_items_;
+  bool by_popularity_;
+  std::vector<double> cdf_;
+};
+
+std::string ParamsText(const DataOptions& o, const std::string& protocol, uint64_t seed) {
+  std::string s;
+  s += "dataset=" + o.dataset + "\n";
+  s += "split=" + protocol + "\n";
+  s += fmt::format("split_ratios={},{},{}\n", o.split_ratios[0], o.split_ratios[1], o.split_ratios[2]);
+  s += fmt::format("negatives_per_positive={}\nnegative_sampler={}\n", o.negatives_per_positive, o.negative_sampler);
+  s += fmt::format("min_user_interactions={}\non_bad_row={}\nseed={}\n", o.min_user_interactions, o.on_bad_row, seed);
+  if (o.dataset == "synthetic") {
+    s += fmt::format("synthetic.rows={}\nsynthetic.users={}\nsynthetic.items={}\nsynthetic.categories={}\n"
+                     "synthetic.clusters={}\nsynthetic.zipf={}\n",
+                     o.synthetic.rows, o.synthetic.users, o.synthetic.items, o.synthetic.categories,
+                     o.synthetic.clusters, o.synthetic.zipf);
+  }
+  return s;
+}
+
+std::string ResolveProtocol(const DataOptions& o, const std::string& preset_default, bool has_source_split,
+                            const std::string& time_semantics) {
+  std::string p = o.split == "auto" ? preset_default : o.split;
+  if (p == "source") {
+    RP_REQUIRE(has_source_split, StatusCode::kInvalidConfig,
+               "data.split is 'source' but dataset '{}' has no splits in its source files (only jd, ali-ccp and "
+               "aliexpress do); use leave_one_out, temporal or random",
+               o.dataset);
+  }
+  if (p == "temporal") p = time_semantics == "unix_seconds" ? "temporal_global" : "temporal_user";
+  return p;
+}
+
+void LogReport(const PrepareReport& r) {
+  RP_LOG_INFO("prepared {}: {} rows ({} positives, {} sampled negatives), {} users, {} items; split {}: "
+              "train {}, valid {}, test {} rows; {} bad rows skipped; {:.1f} s",
+              r.output, r.rows, r.positives, r.sampled_negatives, r.users, r.items, r.split_protocol, r.split_rows[0],
+              r.split_rows[1], r.split_rows[2], r.skipped_rows, r.seconds);
+}
+
+// ------------------------------------------------------------------ from a parsed log
+PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string& output, uint64_t seed) {
+  PrepareReport report;
+  report.output = output;
+  report.skipped_rows = log.skipped_rows;
+  RP_REQUIRE(log.size() > 0, StatusCode::kDataError, "dataset '{}': no interactions were read from {}{}", o.dataset,
+             log.sources.empty() ? "its sources" : log.sources.front().path,
+             log.skipped_rows > 0 ? fmt::format(" ({} malformed rows were skipped)", log.skipped_rows) : "");
+  const size_t n = log.size();
+  const int fc = static_cast<int>(log.cat_feature_names.size());
+  const int fd = static_cast<int>(log.num_feature_names.size());
+
+  // Filter users by positive interactions.
+  std::vector<int64_t> positives(log.users.size(), 0);
+  for (size_t r = 0; r < n; ++r) positives[log.user[r]] += log.click[r];
+  std::vector<bool> keep_user(log.users.size(), true);
+  if (o.min_user_interactions > 0) {
+    int64_t kept = 0;
+    for (int64_t u = 0; u < log.users.size(); ++u) {
+      keep_user[u] = positives[u] >= o.min_user_interactions;
+      kept += keep_user[u];
+      report.dropped_users += !keep_user[u];
+    }
+    RP_REQUIRE(kept > 0, StatusCode::kDataError,
+               "dataset '{}': no interactions left after filtering: data.min_user_interactions = {} removes all {} "
+               "users (the most active has {} positive interactions)",
+               o.dataset, o.min_user_interactions, log.users.size(),
+               *std::max_element(positives.begin(), positives.end()));
+  }
+
+  // Dense ids: users with rows sorted by source id (0-based); every catalogue item (1-based).
+  std::vector<int64_t> users_present;
+  for (int64_t u = 0; u < log.users.size(); ++u) if (keep_user[u] && positives[u] + 1 > 0) users_present.push_back(u);
+  std::vector<char> has_rows(log.users.size(), 0);
+  for (size_t r = 0; r < n; ++r) if (keep_user[log.user[r]]) has_rows[log.user[r]] = 1;
+  users_present.erase(std::remove_if(users_present.begin(), users_present.end(), [&](int64_t u) { return !has_rows[u]; }),
+                      users_present.end());
+  const auto& ukeys = log.users.keys();
+  std::sort(users_present.begin(), users_present.end(), [&](int64_t a, int64_t b) { return KeyLess(ukeys[a], ukeys[b]); });
+  std::vector<int64_t> user_dense(log.users.size(), -1);
+  for (size_t k = 0; k < users_present.size(); ++k) user_dense[users_present[k]] = static_cast<int64_t>(k);
+  std::vector<int64_t> items_sorted(log.items.size());
+  std::iota(items_sorted.begin(), items_sorted.end(), 0);
+  const auto& ikeys = log.items.keys();
+  std::sort(items_sorted.begin(), items_sorted.end(), [&](int64_t a, int64_t b) { return KeyLess(ikeys[a], ikeys[b]); });
+  std::vector<int64_t> item_dense(log.items.size());
+  for (size_t k = 0; k < items_sorted.size(); ++k) item_dense[items_sorted[k]] = static_cast<int64_t>(k) + 1;
+  const int64_t num_users = static_cast<int64_t>(users_present.size());
+  const int64_t num_items = static_cast<int64_t>(items_sorted.size());
+
+  // Sort rows by (user, time, source order).
+  std::vector<size_t> order;
+  order.reserve(n);
+  for (size_t r = 0; r < n; ++r) if (user_dense[log.user[r]] >= 0) order.push_back(r);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    int64_t ua = user_dense[log.user[a]], ub = user_dense[log.user[b]];
+    return ua != ub ? ua < ub : log.time[a] < log.time[b];
+  });
+
+  // Splits.
+  const std::string protocol = ResolveProtocol(o, log.default_split, log.has_source_split, log.time_semantics);
+  report.split_protocol = protocol;
+  SplitPlan plan;
+  plan.protocol = protocol;
+  plan.seed = seed;
+  std::copy(o.split_ratios.begin(), o.split_ratios.end(), plan.ratios);
+  if (protocol == "temporal_global") {
+    std::vector<int64_t> times;
+    times.reserve(order.size());
+    for (size_t r : order) times.push_back(log.time[r]);
+    std::sort(times.begin(), times.end());
+    plan.cut_valid = times[std::min(times.size() - 1, static_cast<size_t>(plan.ratios[0] * times.size()))];
+    plan.cut_test = times[std::min(times.size() - 1, static_cast<size_t>((plan.ratios[0] + plan.ratios[1]) * times.size()))];
+  }
+  std::vector<uint8_t> split(order.size());
+  std::vector<int64_t> ordered_time(order.size());
+  std::vector<uint8_t> ordered_pos(order.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    ordered_time[k] = log.time[order[k]];
+    ordered_pos[k] = log.click[order[k]];
+    if (protocol == "source") split[k] = static_cast<uint8_t>(std::max<int8_t>(0, log.split[order[k]]));
+  }
+  if (protocol != "source") {
+    size_t b = 0;
+    while (b < order.size()) {
+      size_t e = b;
+      const int64_t u = user_dense[log.user[order[b]]];
+      while (e < order.size() && user_dense[log.user[order[e]]] == u) ++e;
+      AssignUserSplits(plan, &ordered_time[b], &ordered_pos[b], e - b, Fnv1a64(ukeys[log.user[order[b]]]), &split[b]);
+      b = e;
+    }
+  }
+
+  // Item table (popularity = positive train rows).
+  ItemTable items;
+  items.num_items = num_items;
+  items.raw_id.assign(1, "");
+  items.category_offsets.assign(1, 0);
+  items.category_offsets.push_back(0);  // item 0 (padding) has none
+  for (int64_t k = 0; k < num_items; ++k) {
+    const int64_t src = items_sorted[k];
+    items.raw_id.push_back(ikeys[src]);
+    auto it = log.item_categories.find(src);
+    if (it != log.item_categories.end()) {
+      items.category_values.insert(items.category_values.end(), it->second.begin(), it->second.end());
+    }
+    items.category_offsets.push_back(static_cast<int64_t>(items.category_values.size()));
+  }
+  items.num_categories = log.categories.size() + 1;
+  items.popularity.assign(num_items + 1, 0);
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (split[k] == static_cast<uint8_t>(Split::kTrain) && ordered_pos[k]) ++items.popularity[item_dense[log.item[order[k]]]];
+  }
+
+  // Rows, with sampled negatives placed right after the positive they were drawn for.
+  const bool sample = log.implicit && o.negatives_per_positive > 0;
+  NegativeSampler sampler(num_items, items.popularity, o.negative_sampler == "popularity");
+  Rows out;
+  out.num_cat_features = fc;
+  out.num_num_features = fd;
+  out.Reserve(order.size() * (sample ? 1 + o.negatives_per_positive : 1));
+  UserTable users;
+  users.num_users = num_users;
+  users.offsets.assign(1, 0);
+  users.split_rows.assign(num_users * kNumSplits, 0);
+  std::vector<int64_t> negs;
+  size_t b = 0;
+  while (b < order.size()) {
+    size_t e = b;
+    const int64_t src_user = log.user[order[b]];
+    const int64_t u = user_dense[src_user];
+    while (e < order.size() && log.user[order[e]] == src_user) ++e;
+    std::unordered_set<int64_t> seen;
+    for (size_t k = b; k < e; ++k) seen.insert(item_dense[log.item[order[k]]]);
+    std::mt19937_64 rng(seed * 0x2545f4914f6cdd1dULL ^ Fnv1a64(ukeys[src_user]));
+    for (size_t k = b; k < e; ++k) {
+      const size_t r = order[k];
+      out.user.push_back(u);
+      out.item.push_back(item_dense[log.item[r]]);
+      out.time.push_back(log.time[r]);
+      out.event.push_back(log.event[r]);
+      out.click.push_back(log.click[r]);
+      out.conversion.push_back(log.conversion[r]);
+      out.value.push_back(log.value[r]);
+      out.split.push_back(split[k]);
+      for (int c = 0; c < fc; ++c) out.cat_features.push_back(log.cat_features[r * fc + c]);
+      for (int c = 0; c < fd; ++c) out.num_features.push_back(log.num_features[r * fd + c]);
+      ++users.split_rows[u * kNumSplits + split[k]];
+      report.positives += log.click[r];
+      if (sample && log.click[r]) {
+        negs.clear();
+        sampler.Sample(rng, seen, o.negatives_per_positive, &negs);
+        for (int64_t item : negs) {
+          out.user.push_back(u);
+          out.item.push_back(item);
+          out.time.push_back(log.time[r]);
+          out.event.push_back(static_cast<uint8_t>(Event::kSampledNegative));
+          out.click.push_back(0);
+          out.conversion.push_back(0);
+          out.value.push_back(0.0f);
+          out.split.push_back(split[k]);
+          for (int c = 0; c < fc; ++c) out.cat_features.push_back(0);
+          for (int c = 0; c < fd; ++c) out.num_features.push_back(0.0f);
+          ++users.split_rows[u * kNumSplits + split[k]];
+        }
+        report.sampled_negatives += static_cast<int64_t>(negs.size());
+      }
+    }
+    users.offsets.push_back(static_cast<int64_t>(out.size()));
+    users.raw_id.push_back(ukeys[src_user]);
+    b = e;
+  }
+  // User features.
+  if (!log.user_feature_names.empty()) {
+    users.feature_names = log.user_feature_names;
+    for (const auto& vocab : log.user_feature_vocab) users.feature_cardinality.push_back(vocab.size() + 1);
+    const size_t w = users.feature_names.size();
+    users.features.assign(num_users * w, 0);
+    for (int64_t src : users_present) {
+      auto it = log.user_features.find(src);
+      if (it == log.user_features.end()) continue;
+      std::copy(it->second.begin(), it->second.end(), users.features.begin() + user_dense[src] * w);
+    }
+  }
+
+  Metadata meta;
+  meta.preset = o.dataset;
+  meta.source = log.source;
+  meta.time_semantics = log.time_semantics;
+  meta.created_at = NowIso();
+  meta.recprism_version = std::string(Version()) + " (" + GitCommit() + ")";
+  meta.params = ParamsText(o, protocol, seed);
+  meta.sources = log.sources;
+  meta.notes = log.notes;
+  if (report.skipped_rows > 0) meta.notes.push_back(fmt::format("{} malformed source rows were skipped", report.skipped_rows));
+  if (report.dropped_users > 0) {
+    meta.notes.push_back(fmt::format("{} users with fewer than {} positive interactions were dropped", report.dropped_users,
+                                     o.min_user_interactions));
+  }
+  meta.cat_feature_names = log.cat_feature_names;
+  for (const auto& v : log.cat_feature_vocab) meta.cat_feature_cardinality.push_back(v.size() + 1);
+  meta.num_feature_names = log.num_feature_names;
+
+  PreparedWriter writer(output, meta);
+  writer.AppendRows(out);
+  writer.Finish(users, items);
+  report.rows = static_cast<int64_t>(out.size());
+  report.users = num_users;
+  report.items = num_items;
+  for (int s = 0; s < kNumSplits; ++s) {
+    for (int64_t u = 0; u < num_users; ++u) report.split_rows[s] += users.split_rows[u * kNumSplits + s];
+  }
+  return report;
+}
+
+// ------------------------------------------------------------------ synthetic
+// Planted structure: users belong to interest clusters, each preferring a few categories; items
+// have power-law popularity and a category and price; click and conversion probabilities rise
+// with the user's affinity to the item's category and fall with price for conversions.
+PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, uint64_t seed) {
+  const SyntheticOptions& s = o.synthetic;
+  const int64_t rows_target = s.rows;
+  const int64_t num_users = s.users > 0 ? s.users : std::max<int64_t>(1, rows_target / 50);
+  const int64_t num_items = s.items > 0 ? s.items : std::max<int64_t>(1000, rows_target / 200);
+  const int C = s.categories, K = s.clusters;
+  std::mt19937_64 rng(seed ^ 0x51a7e11cULL);
+
+  // Items: category, popularity weight (Zipf over a random rank), price.
+  std::vector<int32_t> item_cat(num_items + 1);
+  std::vector<float> item_price(num_items + 1);
+  std::vector<double> weight(num_items + 1, 0.0);
+  std::vector<int64_t> rank(num_items);
+  std::iota(rank.begin(), rank.end(), 1);
+  std::shuffle(rank.begin(), rank.end(), rng);
+  std::lognormal_distribution<double> price_dist(3.0, 0.8);
+  for (int64_t i = 1; i <= num_items; ++i) {
+    item_cat[i] = static_cast<int32_t>(std::uniform_int_distribution<int>(1, C)(rng));
+    weight[i] = 1.0 / std::pow(static_cast<double>(rank[i - 1]), s.zipf);
+    item_price[i] = static_cast<float>(std::round(price_dist(rng) * 100) / 100);
+  }
+  // Per-category popularity tables (cumulative weights) and a global one.
+  std::vector<std::vector<int64_t>> cat_items(C + 1);
+  for (int64_t i = 1; i <= num_items; ++i) cat_items[item_cat[i]].push_back(i);
+  std::vector<std::vector<double>> cat_cdf(C + 1);
+  for (int c = 1; c <= C; ++c) {
+    double acc = 0;
+    for (int64_t i : cat_items[c]) cat_cdf[c].push_back(acc += weight[i]);
+  }
+  std::vector<double> global_cdf(num_items);
+  double acc = 0;
+  for (int64_t i = 1; i <= num_items; ++i) global_cdf[i - 1] = acc += weight[i];
+  // Clusters: three preferred categories each.
+  std::vector<std::vector<int>> cluster_cats(K);
+  for (int k = 0; k < K; ++k) {
+    for (int j = 0; j < std::min(3, C); ++j) cluster_cats[k].push_back(std::uniform_int_distribution<int>(1, C)(rng));
+  }
+
+  const std::string protocol = ResolveProtocol(o, "temporal", false, "unix_seconds");
+  SplitPlan plan;
+  plan.protocol = protocol;
+  plan.seed = seed;
+  std::copy(o.split_ratios.begin(), o.split_ratios.end(), plan.ratios);
+  const int64_t t0 = 1'600'000'000, span = 90LL * 24 * 3600;
+  plan.cut_valid = t0 + static_cast<int64_t>(plan.ratios[0] * span);
+  plan.cut_test = t0 + static_cast<int64_t>((plan.ratios[0] + plan.ratios[1]) * span);
+
+  Metadata meta;
+  meta.preset = "synthetic";
+  meta.source = fmt::format("synthetic generator: {} users in {} interest clusters, {} items in {} categories, Zipf {}",
+                            num_users, K, num_items, C, s.zipf);
+  meta.time_semantics = "unix_seconds";
+  meta.created_at = NowIso();
+  meta.recprism_version = std::string(Version()) + " (" + GitCommit() + ")";
+  meta.params = ParamsText(o, protocol, seed);
+  meta.notes.push_back("synthetic: every row is an impression; click and conversion are drawn from planted "
+                       "propensities (user cluster x item category affinity, price); the user feature 'cluster' is "
+                       "the planted cluster; value is the item price");
+  PreparedWriter writer(output, meta);
+  UserTable users;
+  users.num_users = num_users;
+  users.offsets.assign(1, 0);
+  users.split_rows.assign(num_users * kNumSplits, 0);
+  users.feature_names = {"cluster"};
+  users.feature_cardinality = {K + 1};
+  users.features.resize(num_users);
+  users.raw_id.reserve(num_users);
+  ItemTable items;
+  items.num_items = num_items;
+  items.num_categories = C + 1;
+  items.popularity.assign(num_items + 1, 0);
+
+  Rows block;
+  const size_t flush_rows = 1 << 20;
+  PrepareReport report;
+  report.output = output;
+  report.split_protocol = protocol;
+  int64_t produced = 0;
+  std::normal_distribution<double> len_noise(0.0, 0.5);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  std::vector<uint8_t> user_split;
+  for (int64_t u = 0; u < num_users; ++u) {
+    const int cluster = static_cast<int>(u % K);
+    users.features[u] = cluster + 1;
+    users.raw_id.push_back("u" + std::to_string(u));
+    // Log-normal lengths around the mean of what is left, so the total lands on rows_target.
+    const double mean_rows = static_cast<double>(rows_target - produced) / static_cast<double>(num_users - u);
+    int64_t n = std::llround(mean_rows * std::exp(len_noise(rng) - 0.125));
+    if (u == num_users - 1 || produced + n > rows_target) n = rows_target - produced;
+    n = std::max<int64_t>(0, n);
+    const size_t first = block.size();
+    int64_t t = t0 + static_cast<int64_t>(unif(rng) * span * 0.5);
+    for (int64_t k = 0; k < n; ++k) {
+      t += static_cast<int64_t>(std::exponential_distribution<double>(1.0 / 3600.0)(rng)) + 1;
+      int64_t item;
+      const bool in_interest = unif(rng) < 0.6;
+      if (in_interest) {
+        int c = cluster_cats[cluster][std::uniform_int_distribution<size_t>(0, cluster_cats[cluster].size() - 1)(rng)];
+        if (cat_items[c].empty()) c = item_cat[1];
+        const auto& cdf = cat_cdf[c];
+        size_t idx = std::upper_bound(cdf.begin(), cdf.end(), unif(rng) * cdf.back()) - cdf.begin();
+        item = cat_items[c][std::min(idx, cat_items[c].size() - 1)];
+      } else {
+        size_t idx = std::upper_bound(global_cdf.begin(), global_cdf.end(), unif(rng) * global_cdf.back()) - global_cdf.begin();
+        item = static_cast<int64_t>(std::min<size_t>(idx, num_items - 1)) + 1;
+      }
+      const bool affine = std::find(cluster_cats[cluster].begin(), cluster_cats[cluster].end(), item_cat[item]) !=
+                          cluster_cats[cluster].end();
+      const double p_click = affine ? 0.30 : 0.04;
+      const double p_conv = (affine ? 0.25 : 0.05) * (item_price[item] < 30.0f ? 1.5 : 0.7);
+      const uint8_t click = unif(rng) < p_click ? 1 : 0;
+      const uint8_t conv = click && unif(rng) < p_conv ? 1 : 0;
+      block.user.push_back(u);
+      block.item.push_back(item);
+      block.time.push_back(t);
+      block.event.push_back(static_cast<uint8_t>(conv ? Event::kPurchase : click ? Event::kClick : Event::kImpression));
+      block.click.push_back(click);
+      block.conversion.push_back(conv);
+      block.value.push_back(item_price[item]);
+      block.split.push_back(0);
+    }
+    AssignUserSplits(plan, block.time.data() + first, block.click.data() + first, static_cast<size_t>(n),
+                     static_cast<uint64_t>(u), block.split.data() + first);
+    for (size_t k = first; k < block.size(); ++k) {
+      ++users.split_rows[u * kNumSplits + block.split[k]];
+      report.positives += block.click[k];
+      if (block.click[k] && block.split[k] == 0) ++items.popularity[block.item[k]];
+    }
+    produced += n;
+    users.offsets.push_back(produced);
+    if (block.size() >= flush_rows) {
+      writer.AppendRows(block);
+      block.Clear();
+    }
+  }
+  writer.AppendRows(block);
+  items.raw_id.reserve(num_items + 1);
+  items.raw_id.push_back("");
+  items.category_offsets.reserve(num_items + 2);
+  items.category_offsets.push_back(0);
+  items.category_offsets.push_back(0);
+  for (int64_t i = 1; i <= num_items; ++i) {
+    items.raw_id.push_back("i" + std::to_string(i));
+    items.category_values.push_back(item_cat[i]);
+    items.category_offsets.push_back(static_cast<int64_t>(items.category_values.size()));
+  }
+  writer.Finish(users, items);
+  report.rows = produced;
+  report.users = num_users;
+  report.items = num_items;
+  for (int sp = 0; sp < kNumSplits; ++sp) {
+    for (int64_t u = 0; u < num_users; ++u) report.split_rows[sp] += users.split_rows[u * kNumSplits + sp];
+  }
+  return report;
+}
+
+}  // namespace
+
+std::string PreparedPath(const DataOptions& o) {
+  if (!o.prepared.empty()) return ExpandUser(o.prepared);
+  return ExpandUser(o.cache_dir) + "/prepared/" + o.dataset + ".h5";
+}
+
+PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t seed) {
+  RP_REQUIRE(!o.dataset.empty(), StatusCode::kInvalidConfig, "data.dataset is empty: name a preset (docs/datasets.md)");
+  const auto t0 = Clock::now();
+  PrepareReport report = o.dataset == "synthetic" ? PrepareSynthetic(o, output, seed)
+                                                  : PrepareFromLog(o, ParsePreset(o), output, seed);
+  report.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  LogReport(report);
+  return report;
+}
+
+}  // namespace recprism::data

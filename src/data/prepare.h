@@ -1,0 +1,29 @@
+// `recprism prepare`: a source log (a preset, the user's generic log or the synthetic generator)
+// becomes one prepared HDF5 file: dense ids, rows sorted by (user, time), splits assigned without
+// leakage, negatives sampled for implicit feedback, item and user tables, metadata.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "data/options.h"
+
+namespace recprism::data {
+
+struct PrepareReport {
+  std::string output;
+  int64_t rows = 0, users = 0, items = 0;
+  int64_t positives = 0, sampled_negatives = 0, skipped_rows = 0, dropped_users = 0;
+  int64_t split_rows[3] = {0, 0, 0};
+  std::string split_protocol;
+  double seconds = 0;
+};
+
+// The prepared file path in effect: data.prepared, or <cache_dir>/prepared/<dataset>.h5.
+std::string PreparedPath(const DataOptions& options);
+
+// Prepares options.dataset into `output` (atomically: temporary name, then rename).
+// seed drives negative sampling, random splits and synthetic generation.
+PrepareReport Prepare(const DataOptions& options, const std::string& output, uint64_t seed);
+
+}  // namespace recprism::data

@@ -1,0 +1,771 @@
+#include "data/presets.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+
+#include <filesystem>
+
+#include "core/check.h"
+#include "core/file_util.h"
+#include "core/log.h"
+#include "data/sources.h"
+#include "data/text_input.h"
+
+namespace recprism::data {
+namespace {
+
+class BadRows {
+ public:
+  BadRows(const DataOptions& o, RawLog* log) : skip_(o.on_bad_row == "skip"), log_(log) {}
+  // Fails or counts a malformed row.
+  void Report(const LineReader& r, std::string_view line, const std::string& why) {
+    if (!skip_) {
+      RP_THROW(StatusCode::kDataError, "{}:{}: {}; the line reads '{}' (data.on_bad_row: skip skips such rows)",
+               r.path(), r.line_number(), why, Excerpt(line));
+    }
+    if (++log_->skipped_rows <= 5) RP_LOG_WARN("skipping {}:{}: {}", r.path(), r.line_number(), why);
+  }
+
+ private:
+  bool skip_;
+  RawLog* log_;
+};
+
+// Reads every line of a source file, then verifies its checksum and records it.
+template <typename F>
+void ForEachLine(const DataOptions& o, const KnownFile& kf, RawLog& log, F&& on_line) {
+  const std::string path = ResolveFile(o, kf);
+  LineReader reader(path);
+  std::string line;
+  while (reader.Next(&line)) {
+    if (line.empty()) continue;
+    on_line(reader, line);
+  }
+  const std::string md5 = reader.Md5Hex();
+  VerifyChecksum(kf, path, md5);
+  log.sources.push_back(SourceFile{path, md5, reader.line_number()});
+}
+
+// Splits on a multi-character separator ("::").
+void SplitOn(std::string_view line, std::string_view sep, std::vector<std::string_view>* out) {
+  out->clear();
+  size_t start = 0;
+  for (;;) {
+    size_t p = line.find(sep, start);
+    if (p == std::string_view::npos) {
+      out->push_back(line.substr(start));
+      return;
+    }
+    out->push_back(line.substr(start, p - start));
+    start = p + sep.size();
+  }
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// MovieLens age codes (ML-1M's buckets), also used to bucket ML-100K's raw ages.
+int64_t AgeBucket(int64_t age) {
+  if (age < 18) return 1;
+  if (age < 25) return 18;
+  if (age < 35) return 25;
+  if (age < 45) return 35;
+  if (age < 50) return 45;
+  if (age < 56) return 50;
+  return 56;
+}
+
+void SetUserFeatures(RawLog& log, std::vector<std::string> names) {
+  log.user_feature_names = std::move(names);
+  log.user_feature_vocab.assign(log.user_feature_names.size(), Interner());
+}
+
+void AddUserFeatureRow(RawLog& log, int64_t user, const std::vector<std::string>& values) {
+  std::vector<int64_t> ids;
+  for (size_t k = 0; k < values.size(); ++k) ids.push_back(log.user_feature_vocab[k].Intern(values[k]) + 1);
+  log.user_features[user] = std::move(ids);
+}
+
+// ---------------------------------------------------------------- MovieLens
+const KnownFile kMl100kData{"ml-100k", "u.data", "6e47046882bad158b0efbb84cd5cb987",
+                            "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+                            "0e33842e24a9c977be4e0107933c0723", "ml-100k/u.data"};
+const KnownFile kMl100kItem{"ml-100k", "u.item", "c9e7f390115d79079537301d5204f3f7",
+                            "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+                            "0e33842e24a9c977be4e0107933c0723", "ml-100k/u.item"};
+const KnownFile kMl100kUser{"ml-100k", "u.user", "1b53539edc13caad0282c8500608a319",
+                            "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+                            "0e33842e24a9c977be4e0107933c0723", "ml-100k/u.user"};
+const KnownFile kMl100kGenre{"ml-100k", "u.genre", "", "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+                             "0e33842e24a9c977be4e0107933c0723", "ml-100k/u.genre"};
+const KnownFile kMl1mRatingsDat{"ml-1m", "ratings.dat", "", "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+                                "c4d9eecfca2ab87c1945afe126590906", "ml-1m/ratings.dat"};
+const KnownFile kMl1mRatingsCsv{"ml-1m", "ratings_no_timestamp.csv", "7a450e039b5e4c06e8ad634da0cde0f8", "", "", ""};
+const KnownFile kMl1mMovies{"ml-1m", "movies.dat", "ef9fd9ff8d1b33faf73e2122c371e910",
+                            "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+                            "c4d9eecfca2ab87c1945afe126590906", "ml-1m/movies.dat"};
+const KnownFile kMl1mUsers{"ml-1m", "users.dat", "681c0711d0d4548cd3d4718a49c2dcd8",
+                           "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+                           "c4d9eecfca2ab87c1945afe126590906", "ml-1m/users.dat"};
+
+// A rating row: click = rated, conversion = rating >= 4, value = rating.
+bool AddRating(RawLog& log, BadRows& bad, const LineReader& r, std::string_view line,
+               const std::vector<std::string_view>& f, size_t expect, bool has_time) {
+  if (f.size() != expect) {
+    bad.Report(r, line, fmt::format("expected {} fields, found {}", expect, f.size()));
+    return false;
+  }
+  int64_t u, i, rating, t = 0;
+  if (!ParseInt64(f[0], &u) || !ParseInt64(f[1], &i) || !ParseInt64(f[2], &rating) ||
+      (has_time && !ParseInt64(f[3], &t))) {
+    bad.Report(r, line, "user, item, rating and timestamp must be integers");
+    return false;
+  }
+  if (rating < 1 || rating > 5) {
+    bad.Report(r, line, fmt::format("rating {} is outside 1..5", rating));
+    return false;
+  }
+  int64_t uid = log.users.Intern(Trim(f[0])), iid = log.items.Intern(Trim(f[1]));
+  log.Add(uid, iid, t, Event::kClick, 1, rating >= 4 ? 1 : 0, static_cast<float>(rating), -1);
+  return true;
+}
+
+RawLog ParseMl100k(const DataOptions& o) {
+  RawLog log;
+  BadRows bad(o, &log);
+  log.implicit = true;
+  log.source = "MovieLens 100K (GroupLens): u.data ratings with unix timestamps, u.item genres, u.user demographics";
+  std::vector<std::string_view> f;
+  std::map<int64_t, std::string> genre_names;
+  ForEachLine(o, kMl100kGenre, log, [&](const LineReader&, const std::string& line) {
+    SplitFields(line, '|', &f);
+    int64_t idx;
+    if (f.size() == 2 && ParseInt64(f[1], &idx)) genre_names[idx] = std::string(f[0]);
+  });
+  ForEachLine(o, kMl100kItem, log, [&](const LineReader& r, const std::string& line) {
+    SplitFields(line, '|', &f);
+    if (f.size() != 24) return bad.Report(r, line, fmt::format("expected 24 '|'-separated fields, found {}", f.size()));
+    int64_t id;
+    if (!ParseInt64(f[0], &id)) return bad.Report(r, line, "movie id is not an integer");
+    int64_t item = log.items.Intern(Trim(f[0]));
+    std::vector<int64_t> cats;
+    for (int g = 0; g < 19; ++g) {
+      if (f[5 + g] == "1") {
+        auto it = genre_names.find(g);
+        cats.push_back(log.CategoryId(it != genre_names.end() ? it->second : "genre" + std::to_string(g)));
+      }
+    }
+    log.item_categories[item] = cats;
+  });
+  ForEachLine(o, kMl100kData, log, [&](const LineReader& r, const std::string& line) {
+    SplitFields(line, '\t', &f);
+    AddRating(log, bad, r, line, f, 4, true);
+  });
+  SetUserFeatures(log, {"age_bucket", "gender", "occupation"});
+  ForEachLine(o, kMl100kUser, log, [&](const LineReader& r, const std::string& line) {
+    SplitFields(line, '|', &f);
+    int64_t age;
+    if (f.size() != 5 || !ParseInt64(f[1], &age)) return bad.Report(r, line, "expected user|age|gender|occupation|zip");
+    int64_t u = log.users.Find(Trim(f[0]));
+    if (u >= 0) AddUserFeatureRow(log, u, {std::to_string(AgeBucket(age)), std::string(f[2]), std::string(f[3])});
+  });
+  return log;
+}
+
+RawLog ParseMl1m(const DataOptions& o) {
+  RawLog log;
+  BadRows bad(o, &log);
+  log.implicit = true;
+  std::vector<std::string_view> f;
+  ForEachLine(o, kMl1mMovies, log, [&](const LineReader& r, const std::string& line) {
+    SplitOn(line, "::", &f);
+    if (f.size() != 3) return bad.Report(r, line, fmt::format("expected MovieID::Title::Genres, found {} fields", f.size()));
+    int64_t item = log.items.Intern(Trim(f[0]));
+    std::vector<std::string_view> genres;
+    SplitFields(f[2], '|', &genres);
+    std::vector<int64_t> cats;
+    for (auto g : genres) cats.push_back(log.CategoryId(Trim(g)));
+    log.item_categories[item] = cats;
+  });
+  std::string official;
+  if (FindLocal(o, kMl1mRatingsDat, &official)) {
+    log.source = "MovieLens 1M (GroupLens): ratings.dat with unix timestamps";
+    ForEachLine(o, kMl1mRatingsDat, log, [&](const LineReader& r, const std::string& line) {
+      SplitOn(line, "::", &f);
+      AddRating(log, bad, r, line, f, 4, true);
+    });
+  } else {
+    log.source = "MovieLens 1M (GroupLens): ratings_no_timestamp.csv (no timestamps: order = file order by movie id)";
+    log.time_semantics = "order";
+    log.notes.push_back(
+        "ml-1m: the mirror has no timestamps (ratings_no_timestamp.csv); each user's interactions are ordered by "
+        "file order (movie id), so 'time' is a position and leave-one-out holds out the highest movie ids. Place "
+        "the official ratings.dat in the mirror for real timestamps.");
+    bool header = true;
+    ForEachLine(o, kMl1mRatingsCsv, log, [&](const LineReader& r, const std::string& line) {
+      if (header) {
+        header = false;
+        if (line.rfind("user_id", 0) == 0) return;
+      }
+      SplitFields(line, ',', &f);
+      if (AddRating(log, bad, r, line, f, 3, false)) log.time.back() = r.line_number();
+    });
+  }
+  SetUserFeatures(log, {"gender", "age_bucket", "occupation"});
+  ForEachLine(o, kMl1mUsers, log, [&](const LineReader& r, const std::string& line) {
+    SplitOn(line, "::", &f);
+    if (f.size() != 5) return bad.Report(r, line, "expected UserID::Gender::Age::Occupation::Zip");
+    int64_t u = log.users.Find(Trim(f[0]));
+    if (u >= 0) AddUserFeatureRow(log, u, {std::string(f[1]), std::string(f[2]), std::string(f[3])});
+  });
+  return log;
+}
+
+// ---------------------------------------------------------------- Amazon Beauty (S3-Rec)
+const KnownFile kBeautySeq{"amazon-beauty", "Beauty.txt", "cb03635343187f36526ed4ba48102b53",
+                           "https://raw.githubusercontent.com/RUCAIBox/CIKM2020-S3Rec/master/data/Beauty.txt", "", ""};
+const KnownFile kBeautyAttr{"amazon-beauty", "Beauty_item2attributes.json", "d4955784543b9e8e68385db31cb30144",
+                            "https://raw.githubusercontent.com/RUCAIBox/CIKM2020-S3Rec/master/data/"
+                            "Beauty_item2attributes.json",
+                            "", ""};
+
+// Parses {"item": [attr, ...], ...}; throws on malformed JSON with the byte offset.
+void ParseItemAttributes(const std::string& text, const std::string& path, RawLog& log) {
+  size_t p = 0;
+  auto ws = [&] { while (p < text.size() && std::isspace(static_cast<unsigned char>(text[p]))) ++p; };
+  auto fail = [&](const char* what) {
+    RP_THROW(StatusCode::kDataError, "{}: malformed JSON at byte {}: expected {}, found '{}'", path, p, what,
+             Excerpt(text.substr(p, 20)));
+  };
+  auto expect = [&](char c, const char* what) {
+    ws();
+    if (p >= text.size() || text[p] != c) fail(what);
+    ++p;
+  };
+  expect('{', "'{'");
+  ws();
+  if (p < text.size() && text[p] == '}') return;
+  for (;;) {
+    expect('"', "a quoted item id");
+    size_t end = text.find('"', p);
+    if (end == std::string::npos) fail("a closing quote");
+    std::string key = text.substr(p, end - p);
+    p = end + 1;
+    expect(':', "':'");
+    expect('[', "'['");
+    std::vector<int64_t> cats;
+    ws();
+    if (text[p] != ']') {
+      for (;;) {
+        ws();
+        size_t s = p;
+        while (p < text.size() && (std::isdigit(static_cast<unsigned char>(text[p])) || text[p] == '-')) ++p;
+        if (s == p) fail("an attribute id");
+        cats.push_back(log.CategoryId(text.substr(s, p - s)));
+        ws();
+        if (text[p] == ',') { ++p; continue; }
+        break;
+      }
+    }
+    expect(']', "']'");
+    log.item_categories[log.items.Intern(key)] = std::move(cats);
+    ws();
+    if (p < text.size() && text[p] == ',') { ++p; continue; }
+    expect('}', "',' or '}'");
+    break;
+  }
+}
+
+RawLog ParseAmazonBeauty(const DataOptions& o) {
+  RawLog log;
+  BadRows bad(o, &log);
+  log.implicit = true;
+  log.time_semantics = "order";
+  log.source = "Amazon Beauty 5-core (McAuley et al.), S3-Rec preprocessing: one chronological sequence per user";
+  log.notes.push_back("amazon-beauty: one behaviour (review); click = reviewed, conversion = reviewed (a review "
+                      "implies a purchase), so CVR on clicks is 1 by construction. Time is the position in the "
+                      "user's chronological sequence.");
+  std::vector<std::string_view> f;
+  ForEachLine(o, kBeautySeq, log, [&](const LineReader& r, const std::string& line) {
+    SplitFields(line, ' ', &f);
+    if (f.size() < 2) return bad.Report(r, line, "expected 'user item1 item2 ...'");
+    int64_t tmp;
+    for (auto field : f) {
+      if (!ParseInt64(field, &tmp)) return bad.Report(r, line, fmt::format("id '{}' is not an integer", field));
+    }
+    int64_t u = log.users.Intern(f[0]);
+    for (size_t k = 1; k < f.size(); ++k) {
+      log.Add(u, log.items.Intern(f[k]), static_cast<int64_t>(k - 1), Event::kClick, 1, 1, 0.0f, -1);
+    }
+  });
+  std::string text;
+  ForEachLine(o, kBeautyAttr, log, [&](const LineReader&, const std::string& line) { text += line; });
+  ParseItemAttributes(text, log.sources.back().path, log);
+  return log;
+}
+
+// ---------------------------------------------------------------- JD multi-behaviour
+RawLog ParseJd(const DataOptions& o) {
+  RawLog log;
+  BadRows bad(o, &log);
+  log.implicit = true;
+  log.has_source_split = true;
+  log.default_split = "source";
+  log.time_semantics = "order";
+  log.source = "JD multi-behaviour benchmark (VCGAE): train pv/fav/buy pairs, held-out valid and test purchases";
+  const KnownFile files[5] = {{"jd-multibehavior", "trn_pv.tsv", "0958aca3d19290dc08162be7bfaf6e68", "", "", ""},
+                              {"jd-multibehavior", "trn_fav.tsv", "efee9cd87fe3f03f54c702ea0543e2ec", "", "", ""},
+                              {"jd-multibehavior", "trn_buy.tsv", "b22034d82e03f6f925e3ebbec8d5dee9", "", "", ""},
+                              {"jd-multibehavior", "vld_buy.tsv", "a30dc0c5f33cfde0946b4057b77f4f52", "", "", ""},
+                              {"jd-multibehavior", "tst_buy.tsv", "63b513ebd74366d95f6d24d6fa4c6270", "", "", ""}};
+  // Train pairs keep first-seen order; flags: 1 pv, 2 fav, 4 buy.
+  std::vector<std::pair<int64_t, int64_t>> order;
+  std::map<std::pair<int64_t, int64_t>, int> flags;
+  std::vector<std::string_view> f;
+  auto read_pairs = [&](const KnownFile& kf, auto&& on_pair) {
+    bool header = true;
+    ForEachLine(o, kf, log, [&](const LineReader& r, const std::string& line) {
+      if (header) {
+        header = false;
+        if (line.rfind("user_id", 0) == 0) return;
+      }
+      SplitFields(line, '\t', &f);
+      int64_t a, b;
+      if (f.size() != 2) return bad.Report(r, line, fmt::format("expected 2 tab-separated fields, found {}", f.size()));
+      if (!ParseInt64(f[0], &a) || !ParseInt64(f[1], &b)) return bad.Report(r, line, "user and item must be integers");
+      on_pair(log.users.Intern(Trim(f[0])), log.items.Intern(Trim(f[1])));
+    });
+  };
+  for (int k = 0; k < 3; ++k) {
+    const int bit = k == 0 ? 1 : k == 1 ? 2 : 4;
+    read_pairs(files[k], [&](int64_t u, int64_t i) {
+      auto key = std::make_pair(u, i);
+      auto [it, inserted] = flags.emplace(key, 0);
+      if (inserted) order.push_back(key);
+      it->second |= bit;
+    });
+  }
+  int64_t fav_only = 0;
+  std::map<int64_t, int64_t> pos;  // per-user position
+  for (const auto& key : order) {
+    int fl = flags[key];
+    if ((fl & 5) == 0) {
+      ++fav_only;
+      continue;
+    }
+    Event ev = (fl & 4) ? Event::kPurchase : (fl & 2) ? Event::kFavorite : Event::kClick;
+    log.Add(key.first, key.second, pos[key.first]++, ev, 1, (fl & 4) ? 1 : 0, 0.0f,
+            static_cast<int8_t>(Split::kTrain));
+  }
+  for (int k = 3; k < 5; ++k) {
+    const int8_t split = static_cast<int8_t>(k == 3 ? Split::kValid : Split::kTest);
+    read_pairs(files[k], [&](int64_t u, int64_t i) { log.Add(u, i, pos[u]++, Event::kPurchase, 1, 1, 0.0f, split); });
+  }
+  // Keep held-out rows after every train row of the user: positions are per-user counters, and
+  // valid/test files are read after the train files, so this already holds.
+  log.notes.push_back(fmt::format(
+      "jd: the space is pv ∪ buy pairs (click = pv or buy, conversion = buy); {} favourite-only pairs are outside "
+      "it and were dropped. No timestamps: time is the position (train pairs in file order, then valid, then test "
+      "purchases). Splits come from the source files.",
+      fav_only));
+  return log;
+}
+
+// ---------------------------------------------------------------- ESMM-format fixtures
+void SetRowFeatures(RawLog& log, std::vector<std::string> cat, std::vector<std::string> num) {
+  log.cat_feature_names = std::move(cat);
+  log.num_feature_names = std::move(num);
+  log.cat_feature_vocab.assign(log.cat_feature_names.size(), Interner());
+}
+
+RawLog ParseAliCcpCsv(const DataOptions& o) {
+  RawLog log;
+  BadRows bad(o, &log);
+  log.has_source_split = true;
+  log.default_split = "source";
+  log.time_semantics = "order";
+  log.source = "Ali-CCP (Alibaba, ESMM paper), torch-rechub CSV layout: click, purchase, 23 categorical fields, 8 dense";
+  const KnownFile files[3] = {
+      {"ali-ccp-samples", "torchrechub_ali_ccp_train_sample.csv", "398ec366c4a8a89e1503e5536793702a", "", "", ""},
+      {"ali-ccp-samples", "torchrechub_ali_ccp_val_sample.csv", "2cbd54519f6d6deb02443abfdea1e74e", "", "", ""},
+      {"ali-ccp-samples", "torchrechub_ali_ccp_test_sample.csv", "94c6f50b5fcd38afb98050dd886d7f5d", "", "", ""}};
+  std::vector<std::string_view> f;
+  std::vector<std::string> header;
+  std::vector<int> cat_cols, num_cols;
+  int c_click = -1, c_buy = -1, c_user = -1, c_item = -1, c_cat = -1;
+  for (int s = 0; s < 3; ++s) {
+    int64_t row = 0;
+    ForEachLine(o, files[s], log, [&](const LineReader& r, const std::string& line) {
+      SplitFields(line, ',', &f);
+      if (r.line_number() == 1) {
+        std::vector<std::string> h(f.begin(), f.end());
+        if (header.empty()) {
+          header = h;
+          for (size_t k = 0; k < h.size(); ++k) {
+            if (h[k] == "click") c_click = static_cast<int>(k);
+            else if (h[k] == "purchase") c_buy = static_cast<int>(k);
+            else if (!h[k].empty() && h[k][0] == 'D') num_cols.push_back(static_cast<int>(k));
+            else cat_cols.push_back(static_cast<int>(k));
+            if (h[k] == "101") c_user = static_cast<int>(k);
+            if (h[k] == "205") c_item = static_cast<int>(k);
+            if (h[k] == "206") c_cat = static_cast<int>(k);
+          }
+          RP_REQUIRE(c_click >= 0 && c_buy >= 0 && c_user >= 0 && c_item >= 0, StatusCode::kDataError,
+                     "{}:1: header must name click, purchase, 101 (user) and 205 (item); found '{}'", r.path(),
+                     Excerpt(line));
+          std::vector<std::string> cn, nn;
+          for (int k : cat_cols) cn.push_back("f" + h[k]);
+          for (int k : num_cols) nn.push_back(h[k]);
+          SetRowFeatures(log, cn, nn);
+        } else {
+          RP_REQUIRE(h == header, StatusCode::kDataError, "{}:1: header differs from the train file's", r.path());
+        }
+        return;
+      }
+      if (f.size() != header.size()) {
+        return bad.Report(r, line, fmt::format("expected {} fields, found {}", header.size(), f.size()));
+      }
+      int64_t click, buy;
+      if (!ParseInt64(f[c_click], &click) || !ParseInt64(f[c_buy], &buy) || click < 0 || click > 1 || buy < 0 ||
+          buy > 1) {
+        return bad.Report(r, line, "click and purchase must be 0 or 1");
+      }
+      if (buy == 1 && click == 0) return bad.Report(r, line, "purchase = 1 without click violates impression -> click -> purchase");
+      std::vector<float> nums;
+      for (int k : num_cols) {
+        double d;
+        if (!ParseFloat(f[k], &d)) return bad.Report(r, line, fmt::format("dense field {} is not a number", header[k]));
+        nums.push_back(static_cast<float>(d));
+      }
+      int64_t u = log.users.Intern(Trim(f[c_user])), i = log.items.Intern(Trim(f[c_item]));
+      if (c_cat >= 0 && !log.item_categories.count(i)) log.item_categories[i] = {log.CategoryId(Trim(f[c_cat]))};
+      for (size_t k = 0; k < cat_cols.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(Trim(f[cat_cols[k]])) + 1);
+      log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
+      log.Add(u, i, row++, buy ? Event::kPurchase : click ? Event::kClick : Event::kImpression,
+              static_cast<uint8_t>(click), static_cast<uint8_t>(buy), 0.0f, static_cast<int8_t>(s));
+    });
+  }
+  log.notes.push_back("ali-ccp: logged impressions (no negatives sampled); user = field 101, item = field 205, "
+                      "category = field 206; time is the row order within each file; splits come from the files.");
+  return log;
+}
+
+RawLog ParseAliCcpFeasign(const DataOptions& o) {
+  RawLog log;
+  BadRows bad(o, &log);
+  log.has_source_split = true;
+  log.default_split = "source";
+  log.time_semantics = "order";
+  log.source = "Ali-CCP (Alibaba, ESMM paper), PaddleRec field:feasign layout";
+  const KnownFile files[2] = {
+      {"ali-ccp-samples", "paddlerec_esmm_train_small.txt", "1d496cdb8eb743672ad32b2a1497738d", "", "", ""},
+      {"ali-ccp-samples", "paddlerec_esmm_test_small.txt", "ef6d8bf4c213c645297170457d616403", "", "", ""}};
+  // Single-valued Ali-CCP fields become categorical features; multi-valued ones become counts.
+  const std::vector<std::string> single = {"101", "121", "122", "124", "125", "126", "127", "128", "129", "205",
+                                           "206", "207", "210", "216", "508", "509", "702", "853", "301"};
+  const std::vector<std::string> multi = {"109_14", "110_14", "127_14", "150_14"};
+  std::vector<std::string> cn, nn;
+  for (const auto& s : single) cn.push_back("f" + s);
+  for (const auto& m : multi) nn.push_back("n" + m);
+  SetRowFeatures(log, cn, nn);
+  std::vector<std::string_view> f;
+  for (int s = 0; s < 2; ++s) {
+    int64_t row = 0;
+    ForEachLine(o, files[s], log, [&](const LineReader& r, const std::string& line) {
+      SplitFields(line, ',', &f);
+      int64_t click, buy;
+      if (f.size() < 4 || !ParseInt64(f[1], &click) || !ParseInt64(f[2], &buy) || click < 0 || click > 1 ||
+          buy < 0 || buy > 1) {
+        return bad.Report(r, line, "expected sample_id,click,purchase,field:feasign,... with 0/1 labels");
+      }
+      if (buy == 1 && click == 0) return bad.Report(r, line, "purchase = 1 without click violates impression -> click -> purchase");
+      std::map<std::string, std::string> first;
+      std::map<std::string, int> counts;
+      for (size_t k = 3; k < f.size(); ++k) {
+        auto colon = f[k].find(':');
+        if (colon == std::string_view::npos) {
+          return bad.Report(r, line, fmt::format("token {} ('{}') is not field:feasign", k + 1, Excerpt(f[k], 30)));
+        }
+        std::string field(f[k].substr(0, colon));
+        first.emplace(field, std::string(f[k].substr(colon + 1)));
+        ++counts[field];
+      }
+      if (!first.count("101") || !first.count("205")) return bad.Report(r, line, "row has no field 101 (user) or 205 (item)");
+      int64_t u = log.users.Intern(first["101"]), i = log.items.Intern(first["205"]);
+      if (first.count("206") && !log.item_categories.count(i)) log.item_categories[i] = {log.CategoryId(first["206"])};
+      for (size_t k = 0; k < single.size(); ++k) {
+        auto it = first.find(single[k]);
+        log.cat_features.push_back(it == first.end() ? 0 : log.cat_feature_vocab[k].Intern(it->second) + 1);
+      }
+      for (const auto& m : multi) log.num_features.push_back(static_cast<float>(counts[m]));
+      log.Add(u, i, row++, buy ? Event::kPurchase : click ? Event::kClick : Event::kImpression,
+              static_cast<uint8_t>(click), static_cast<uint8_t>(buy), 0.0f,
+              static_cast<int8_t>(s == 0 ? Split::kTrain : Split::kTest));
+    });
+  }
+  log.notes.push_back("ali-ccp (feasign): user = field 101, item = field 205, category = field 206 (first feasign); "
+                      "single-valued fields are categorical features, multi-valued fields (109_14, 110_14, 127_14, "
+                      "150_14) are counted; no validation file in this layout.");
+  return log;
+}
+
+RawLog ParseAliExpress(const DataOptions& o) {
+  RawLog log;
+  BadRows bad(o, &log);
+  log.has_source_split = true;
+  log.default_split = "source";
+  log.time_semantics = "order";
+  log.source = "AliExpress multi-task dataset (AITM line of work), torch-rechub layout";
+  const KnownFile files[2] = {
+      {"aliexpress-samples", "torchrechub_aliexpress_train_sample.csv", "0f945ece360b22d97fe1f4613c4e5488", "", "", ""},
+      {"aliexpress-samples", "torchrechub_aliexpress_test_sample.csv", "8b9f01ef9697daa4b34f20521dea3871", "", "", ""}};
+  std::vector<std::string_view> f;
+  std::vector<std::string> header;
+  std::vector<int> cat_cols, num_cols;
+  int c_search = -1, c_click = -1, c_conv = -1;
+  for (int s = 0; s < 2; ++s) {
+    int64_t row = 0;
+    ForEachLine(o, files[s], log, [&](const LineReader& r, const std::string& line) {
+      SplitFields(line, ',', &f);
+      if (r.line_number() == 1) {
+        std::vector<std::string> h(f.begin(), f.end());
+        if (!header.empty()) {
+          RP_REQUIRE(h == header, StatusCode::kDataError, "{}:1: header differs from the train file's", r.path());
+          return;
+        }
+        header = h;
+        std::vector<std::string> cn, nn;
+        for (size_t k = 0; k < h.size(); ++k) {
+          if (h[k] == "search_id") c_search = static_cast<int>(k);
+          else if (h[k] == "click") c_click = static_cast<int>(k);
+          else if (h[k] == "conversion") c_conv = static_cast<int>(k);
+          else if (h[k].rfind("categorical_", 0) == 0) { cat_cols.push_back(static_cast<int>(k)); cn.push_back(h[k]); }
+          else if (h[k].rfind("numerical_", 0) == 0) { num_cols.push_back(static_cast<int>(k)); nn.push_back(h[k]); }
+        }
+        RP_REQUIRE(c_search >= 0 && c_click >= 0 && c_conv >= 0, StatusCode::kDataError,
+                   "{}:1: header must name search_id, click and conversion; found '{}'", r.path(), Excerpt(line));
+        SetRowFeatures(log, cn, nn);
+        return;
+      }
+      if (f.size() != header.size()) return bad.Report(r, line, fmt::format("expected {} fields, found {}", header.size(), f.size()));
+      int64_t click, conv;
+      if (!ParseInt64(f[c_click], &click) || !ParseInt64(f[c_conv], &conv) || click < 0 || click > 1 || conv < 0 || conv > 1) {
+        return bad.Report(r, line, "click and conversion must be 0 or 1");
+      }
+      if (conv == 1 && click == 0) return bad.Report(r, line, "conversion = 1 without click");
+      std::vector<float> nums;
+      for (int k : num_cols) {
+        double d;
+        if (!ParseFloat(f[k], &d)) return bad.Report(r, line, fmt::format("{} is not a number", header[k]));
+        nums.push_back(static_cast<float>(d));
+      }
+      std::string item_key;
+      for (int k : cat_cols) item_key += std::string(f[k]) + "|";
+      int64_t u = log.users.Intern(Trim(f[c_search])), i = log.items.Intern(item_key);
+      for (size_t k = 0; k < cat_cols.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(Trim(f[cat_cols[k]])) + 1);
+      log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
+      log.Add(u, i, row++, conv ? Event::kPurchase : click ? Event::kClick : Event::kImpression,
+              static_cast<uint8_t>(click), static_cast<uint8_t>(conv), 0.0f,
+              static_cast<int8_t>(s == 0 ? Split::kTrain : Split::kTest));
+    });
+  }
+  log.notes.push_back("aliexpress: the source has no user or item ids: 'user' is the search_id (query session) and "
+                      "'item' is the distinct tuple of the 16 categorical fields; no validation file.");
+  return log;
+}
+
+// ---------------------------------------------------------------- generic
+char Delimiter(const std::string& name, const std::string& first_line) {
+  if (name == "tab") return '\t';
+  if (name == "comma") return ',';
+  if (name == "semicolon") return ';';
+  if (name == "pipe") return '|';
+  if (name == "space") return ' ';
+  for (char c : {'\t', ',', ';', '|'}) {
+    if (first_line.find(c) != std::string::npos) return c;
+  }
+  return ' ';
+}
+
+RawLog ParseGeneric(const DataOptions& o) {
+  const GenericMapping& g = o.generic;
+  RP_REQUIRE(!g.path.empty(), StatusCode::kInvalidConfig, "data.dataset is 'generic' but data.generic.path is empty");
+  RP_REQUIRE(!g.user.empty() && !g.item.empty(), StatusCode::kInvalidConfig,
+             "data.dataset is 'generic': data.generic.user and data.generic.item must name columns");
+  RawLog log;
+  BadRows bad(o, &log);
+  std::string path = ExpandUser(g.path);
+  if (std::filesystem::path(path).is_relative() && !MirrorDir(o).empty() && !std::filesystem::exists(path)) {
+    path = MirrorDir(o) + "/" + path;
+  }
+  if (!std::filesystem::exists(path) && std::filesystem::exists(path + ".gz")) path += ".gz";
+  log.source = "generic log " + path;
+  log.time_semantics = g.time.empty() ? "order" : "unix_seconds";
+  const bool has_labels = !g.click.empty() || !g.event.empty();
+  log.implicit = !has_labels;
+  std::vector<std::string_view> f;
+  char delim = 0;
+  std::map<std::string, int> col;  // column name -> index
+  int c_user = -1, c_item = -1, c_time = -1, c_event = -1, c_click = -1, c_conv = -1, c_value = -1, c_cat = -1;
+  std::vector<int> c_cats, c_nums;
+  std::set<std::string> click_ev(g.click_events.begin(), g.click_events.end());
+  std::set<std::string> conv_ev(g.conversion_events.begin(), g.conversion_events.end());
+  std::map<int64_t, int64_t> order;
+  LineReader reader(path);
+  std::string line;
+  auto resolve = [&](const std::string& name, const char* key) -> int {
+    if (name.empty()) return -1;
+    if (!g.header) {
+      int64_t idx;
+      RP_REQUIRE(ParseInt64(name, &idx) && idx >= 0, StatusCode::kInvalidConfig,
+                 "data.generic.{} = '{}': with data.generic.header false, columns are 0-based indices", key, name);
+      return static_cast<int>(idx);
+    }
+    auto it = col.find(name);
+    if (it == col.end()) {
+      std::string names;
+      for (const auto& [n, i] : col) names += (names.empty() ? "" : ", ") + n;
+      RP_THROW(StatusCode::kDataError, "{}: data.generic.{} names column '{}', which the header does not have (columns: {})",
+               path, key, name, names);
+    }
+    return it->second;
+  };
+  bool first = true;
+  size_t width = 0;
+  while (reader.Next(&line)) {
+    if (line.empty()) continue;
+    if (first) {
+      first = false;
+      delim = Delimiter(g.delimiter, line);
+      SplitFields(line, delim, &f);
+      width = f.size();
+      for (size_t k = 0; k < f.size(); ++k) col[Trim(f[k])] = static_cast<int>(k);
+      c_user = resolve(g.user, "user");
+      c_item = resolve(g.item, "item");
+      c_time = resolve(g.time, "time");
+      c_event = resolve(g.event, "event");
+      c_click = resolve(g.click, "click");
+      c_conv = resolve(g.conversion, "conversion");
+      c_value = resolve(g.value, "value");
+      c_cat = resolve(g.category, "category");
+      std::vector<std::string> cn, nn;
+      for (const auto& n : g.categorical) { c_cats.push_back(resolve(n, "categorical")); cn.push_back(n); }
+      for (const auto& n : g.numeric) { c_nums.push_back(resolve(n, "numeric")); nn.push_back(n); }
+      SetRowFeatures(log, cn, nn);
+      if (g.header) continue;
+    }
+    SplitFields(line, delim, &f);
+    if (f.size() != width) {
+      bad.Report(reader, line, fmt::format("expected {} fields, found {}", width, f.size()));
+      continue;
+    }
+    int64_t t = 0;
+    if (c_time >= 0 && !ParseInt64(f[c_time], &t)) {
+      double d;
+      if (!ParseFloat(f[c_time], &d)) {
+        bad.Report(reader, line, fmt::format("time '{}' is not a unix timestamp", f[c_time]));
+        continue;
+      }
+      t = static_cast<int64_t>(d);
+    }
+    uint8_t click = 1, conv = 0;
+    Event ev = Event::kClick;
+    if (c_event >= 0) {
+      std::string e = Trim(f[c_event]);
+      click = click_ev.count(e) ? 1 : 0;
+      conv = conv_ev.count(e) ? 1 : 0;
+      ev = conv ? Event::kPurchase : click ? Event::kClick : Event::kImpression;
+    }
+    int64_t v;
+    if (c_click >= 0) {
+      if (!ParseInt64(f[c_click], &v) || (v != 0 && v != 1)) {
+        bad.Report(reader, line, fmt::format("click '{}' is not 0 or 1", f[c_click]));
+        continue;
+      }
+      click = static_cast<uint8_t>(v);
+      ev = click ? Event::kClick : Event::kImpression;
+    }
+    if (c_conv >= 0) {
+      if (!ParseInt64(f[c_conv], &v) || (v != 0 && v != 1)) {
+        bad.Report(reader, line, fmt::format("conversion '{}' is not 0 or 1", f[c_conv]));
+        continue;
+      }
+      conv = static_cast<uint8_t>(v);
+      if (conv) ev = Event::kPurchase;
+    }
+    if (conv && !click) {
+      bad.Report(reader, line, "conversion without click");
+      continue;
+    }
+    double value = 0;
+    if (c_value >= 0 && !Trim(f[c_value]).empty() && !ParseFloat(f[c_value], &value)) {
+      bad.Report(reader, line, fmt::format("value '{}' is not a number", f[c_value]));
+      continue;
+    }
+    std::vector<float> nums;
+    bool ok = true;
+    for (size_t k = 0; k < c_nums.size() && ok; ++k) {
+      double d;
+      if (!ParseFloat(f[c_nums[k]], &d)) {
+        bad.Report(reader, line, fmt::format("numeric column '{}' has '{}'", g.numeric[k], f[c_nums[k]]));
+        ok = false;
+      }
+      nums.push_back(static_cast<float>(d));
+    }
+    if (!ok) continue;
+    std::string us = Trim(f[c_user]), is = Trim(f[c_item]);
+    if (us.empty() || is.empty()) {
+      bad.Report(reader, line, "empty user or item id");
+      continue;
+    }
+    int64_t u = log.users.Intern(us), i = log.items.Intern(is);
+    if (c_time < 0) t = order[u]++;
+    if (c_cat >= 0 && !log.item_categories.count(i)) {
+      std::vector<std::string_view> cats;
+      SplitFields(f[c_cat], '|', &cats);
+      std::vector<int64_t> ids;
+      for (auto c : cats) if (!Trim(c).empty()) ids.push_back(log.CategoryId(Trim(c)));
+      log.item_categories[i] = ids;
+    }
+    for (size_t k = 0; k < c_cats.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(Trim(f[c_cats[k]])) + 1);
+    log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
+    log.Add(u, i, t, ev, click, conv, static_cast<float>(value), -1);
+  }
+  log.sources.push_back(SourceFile{path, reader.Md5Hex(), reader.line_number()});
+  if (log.implicit) log.notes.push_back("generic: no click or event column, so every row is a positive (implicit feedback)");
+  return log;
+}
+
+}  // namespace
+
+const std::vector<std::string>& PresetNames() {
+  static const std::vector<std::string> names = {"ml-100k", "ml-1m", "amazon-beauty", "jd", "ali-ccp",
+                                                 "aliexpress", "synthetic", "generic"};
+  return names;
+}
+
+RawLog ParsePreset(const DataOptions& o) {
+  const std::string& d = o.dataset;
+  if (d == "ml-100k") return ParseMl100k(o);
+  if (d == "ml-1m") return ParseMl1m(o);
+  if (d == "amazon-beauty") return ParseAmazonBeauty(o);
+  if (d == "jd") return ParseJd(o);
+  if (d == "ali-ccp") {
+    std::string layout = o.layout;
+    if (layout == "auto") {
+      std::string p;
+      layout = FindLocal(o, {"ali-ccp-samples", "torchrechub_ali_ccp_train_sample.csv", "", "", "", ""}, &p) ? "csv" : "feasign";
+    }
+    return layout == "csv" ? ParseAliCcpCsv(o) : ParseAliCcpFeasign(o);
+  }
+  if (d == "aliexpress") return ParseAliExpress(o);
+  if (d == "generic") return ParseGeneric(o);
+  RP_THROW(StatusCode::kInvalidConfig, "data.dataset '{}' is not a preset that is parsed from files", d);
+}
+
+}  // namespace recprism::data

@@ -1,0 +1,20 @@
+// Dataset presets: each parses its source files (resolved through sources.h) into a RawLog.
+// Label definitions per preset are documented in docs/datasets.md. Internal to the data module.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "data/options.h"
+#include "data/raw_log.h"
+
+namespace recprism::data {
+
+// Preset names accepted by ParsePreset (synthetic is generated, not parsed).
+const std::vector<std::string>& PresetNames();
+
+// Parses the preset's sources. Malformed rows throw Error(kDataError) naming file, line and an
+// excerpt, or are counted in RawLog::skipped_rows when options.on_bad_row == "skip".
+RawLog ParsePreset(const DataOptions& options);
+
+}  // namespace recprism::data

@@ -1,0 +1,81 @@
+// A source log as parsed by a preset, before ids are made dense, rows sorted, splits assigned and
+// negatives sampled (prepare.cc). Internal to the data module.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "data/format.h"
+
+namespace recprism::data {
+
+// Maps source id strings to indices in first-seen order.
+class Interner {
+ public:
+  int64_t Intern(std::string_view key) {
+    auto it = index_.find(std::string(key));
+    if (it != index_.end()) return it->second;
+    int64_t id = static_cast<int64_t>(keys_.size());
+    keys_.emplace_back(key);
+    index_.emplace(keys_.back(), id);
+    return id;
+  }
+  // -1 when absent.
+  int64_t Find(std::string_view key) const {
+    auto it = index_.find(std::string(key));
+    return it == index_.end() ? -1 : it->second;
+  }
+  const std::vector<std::string>& keys() const { return keys_; }
+  int64_t size() const { return static_cast<int64_t>(keys_.size()); }
+
+ private:
+  std::unordered_map<std::string, int64_t> index_;
+  std::vector<std::string> keys_;
+};
+
+struct RawLog {
+  Interner users, items;
+  std::vector<int64_t> user, item, time;  // user/item: interner indices
+  std::vector<uint8_t> event, click, conversion;
+  std::vector<float> value;
+  std::vector<int8_t> split;  // -1: assigned by the split protocol; else a source split
+
+  std::vector<std::string> cat_feature_names, num_feature_names;
+  std::vector<Interner> cat_feature_vocab;  // per categorical feature: value -> id (0 reserved for missing)
+  std::vector<int64_t> cat_features;        // [rows x cat features]
+  std::vector<float> num_features;          // [rows x num features]
+
+  Interner categories;                                      // category vocabulary (id = index + 1)
+  std::unordered_map<int64_t, std::vector<int64_t>> item_categories;  // item index -> category ids
+
+  std::vector<std::string> user_feature_names;
+  std::vector<Interner> user_feature_vocab;                 // value -> id (0 reserved for missing)
+  std::unordered_map<int64_t, std::vector<int64_t>> user_features;    // user index -> feature ids
+
+  bool implicit = false;       // positives only: negatives are sampled
+  bool has_source_split = false;
+  std::string default_split = "leave_one_out";
+  std::string time_semantics = "unix_seconds";
+  std::string source;          // description
+  std::vector<SourceFile> sources;
+  std::vector<std::string> notes;
+  int64_t skipped_rows = 0;
+
+  size_t size() const { return user.size(); }
+  void Add(int64_t u, int64_t i, int64_t t, Event ev, uint8_t c, uint8_t conv, float val, int8_t sp) {
+    user.push_back(u);
+    item.push_back(i);
+    time.push_back(t);
+    event.push_back(static_cast<uint8_t>(ev));
+    click.push_back(c);
+    conversion.push_back(conv);
+    value.push_back(val);
+    split.push_back(sp);
+  }
+  int64_t CategoryId(std::string_view name) { return categories.Intern(name) + 1; }
+};
+
+}  // namespace recprism::data

@@ -1,0 +1,48 @@
+// Line-oriented reading of plain or gzip-compressed text files (zlib reads both), with line
+// numbers for error messages, an MD5 of the decompressed content, and detection of truncated or
+// corrupt gzip streams.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace recprism::data {
+
+class LineReader {
+ public:
+  // Throws Error(kIoError) naming the path when it cannot be opened.
+  explicit LineReader(const std::string& path);
+  ~LineReader();
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  // Next line without its newline (and without a trailing '\r'). Returns false at the end of
+  // the file. Throws Error(kDataError) on a truncated or corrupt gzip stream, naming the path and
+  // the last line read.
+  bool Next(std::string* line);
+  // 1-based number of the line last returned.
+  int64_t line_number() const { return line_; }
+  const std::string& path() const { return path_; }
+  // MD5 of every byte read so far (the decompressed content). Complete after Next returned false.
+  std::string Md5Hex();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+  int64_t line_ = 0;
+};
+
+// Splits on one delimiter character, keeping empty fields.
+void SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields);
+
+// Strict integer/float parsing of a whole field (no trailing garbage).
+bool ParseInt64(std::string_view s, int64_t* out);
+bool ParseFloat(std::string_view s, double* out);
+
+// At most `max` characters of a line, for error messages.
+std::string Excerpt(std::string_view line, size_t max = 120);
+
+}  // namespace recprism::data
