@@ -465,9 +465,11 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
     if (u == num_users - 1 || produced + n > rows_target) n = rows_target - produced;
     n = std::max<int64_t>(0, n);
     const size_t first = block.size();
-    int64_t t = t0 + static_cast<int64_t>(unif(rng) * span * 0.5);
+    // Each user's activity spreads over the whole window, so a temporal split cuts every history.
+    const double mean_gap = static_cast<double>(span) / static_cast<double>(std::max<int64_t>(n, 1) + 1);
+    int64_t t = t0;
     for (int64_t k = 0; k < n; ++k) {
-      t += static_cast<int64_t>(std::exponential_distribution<double>(1.0 / 3600.0)(rng)) + 1;
+      t += static_cast<int64_t>(std::exponential_distribution<double>(1.0 / mean_gap)(rng)) + 1;
       int64_t item;
       const bool in_interest = unif(rng) < 0.6;
       if (in_interest) {

@@ -1,0 +1,254 @@
+// Sharding and loading: balance, ownership, no leakage on every preset, equal steps with empty
+// shards, seeded shuffling, memory budget. Threads as ranks (inproc) here; the real processes
+// are in loader_mpi_test.cc.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <numeric>
+#include <mutex>
+#include <set>
+
+#include "comm/inproc/inproc_comm.h"
+#include "comm/local/local_comm.h"
+#include "data/loader.h"
+#include "data/prepared_file.h"
+#include "data/shard.h"
+#include "data_test_util.h"
+
+namespace recprism::data {
+namespace {
+
+using recprism::testing::MirrorOptions;
+using recprism::testing::TestTempDir;
+namespace fs = std::filesystem;
+
+CommOptions Comm() {
+  CommOptions c;
+  c.timeout_s = 60;
+  return c;
+}
+
+// Verifies every sample of a split against the file: target split, history rows strictly before
+// the anchor, positives only, same user, split <= target split, time <= target time. Adds the
+// number of samples to *samples_out.
+void CheckNoLeakage(const std::string& path, Split split, int L, int64_t* samples_out) {
+  PreparedReader rd(path);
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  auto comm = CreateLocalCommunicator(Comm());
+  LoaderOptions lo;
+  lo.split = split;
+  lo.max_seq_len = L;
+  lo.batch_size = 512;
+  ShardLoader loader(path, *comm, lo);
+  loader.StartEpoch(0);
+  Batch b;
+  int64_t samples = 0;
+  while (loader.Next(&b)) {
+    for (int64_t k = 0; k < b.size; ++k, ++samples) {
+      const int64_t t = b.row[k];
+      EXPECT_EQ(rows.split[t], static_cast<uint8_t>(split));
+      EXPECT_EQ(b.target_item[k], rows.item[t]);
+      EXPECT_EQ(b.click[k], rows.click[t]);
+      // The anchor: the positive a sampled negative was drawn for, else the row itself.
+      int64_t anchor = t;
+      while (rows.event[anchor] == static_cast<uint8_t>(Event::kSampledNegative)) --anchor;
+      int64_t prev = -1;
+      int64_t real = 0;
+      for (int j = 0; j < L; ++j) {
+        const int64_t h = b.hist_row[k * L + j];
+        if (h < 0) {
+          EXPECT_EQ(real, 0) << "padding only on the left";
+          EXPECT_EQ(b.hist_item[k * L + j], 0);
+          continue;
+        }
+        ++real;
+        ASSERT_LT(h, anchor) << "history must precede the target (row " << t << ")";
+        ASSERT_EQ(rows.user[h], rows.user[t]);
+        ASSERT_EQ(rows.click[h], 1) << "history holds behaviours only";
+        ASSERT_LE(rows.split[h], rows.split[t]) << "a " << SplitName(rows.split[t]) << " sample saw a "
+                                                << SplitName(rows.split[h]) << " row";
+        ASSERT_LE(rows.time[h], rows.time[t]);
+        ASSERT_GT(h, prev) << "history in time order";
+        EXPECT_EQ(b.hist_item[k * L + j], rows.item[h]);
+        prev = h;
+      }
+      EXPECT_EQ(real, b.hist_len[k]);
+    }
+  }
+  EXPECT_EQ(samples, loader.local_samples());
+  *samples_out += samples;
+}
+
+TEST(Loader, NoLeakageOnEveryPreset) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("leak");
+  struct Case {
+    std::string dataset, layout, split;
+  };
+  for (const Case& c : {Case{"ml-100k", "auto", "auto"}, Case{"ml-100k", "auto", "temporal"}, Case{"ml-100k", "auto", "random"},
+                        Case{"ml-1m", "auto", "auto"}, Case{"amazon-beauty", "auto", "auto"}, Case{"jd", "auto", "auto"},
+                        Case{"ali-ccp", "csv", "auto"}, Case{"ali-ccp", "feasign", "auto"}, Case{"aliexpress", "auto", "auto"},
+                        Case{"synthetic", "auto", "auto"}}) {
+    SCOPED_TRACE(c.dataset + " " + c.layout + " " + c.split);
+    DataOptions o = MirrorOptions(c.dataset);
+    o.layout = c.layout;
+    o.split = c.split;
+    o.negatives_per_positive = c.dataset == "ml-1m" ? 1 : 2;
+    o.synthetic.rows = 50000;
+    const std::string path = (dir / (c.dataset + c.layout + c.split + ".h5")).string();
+    Prepare(o, path, 13);
+    int64_t total = 0;
+    for (Split s : {Split::kTrain, Split::kValid, Split::kTest}) CheckNoLeakage(path, s, 20, &total);
+    EXPECT_EQ(total, PreparedReader(path).num_rows()) << "every row is a sample of exactly one split";
+  }
+}
+
+TEST(Shard, RealDatasetsBalanceWithin5PercentAndUsersHaveOneRank) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("balance");
+  for (const std::string d : {"ml-100k", "ml-1m", "amazon-beauty", "jd"}) {
+    DataOptions o = MirrorOptions(d);
+    o.negatives_per_positive = 1;
+    Prepare(o, (dir / (d + ".h5")).string(), 1);
+    PreparedReader rd((dir / (d + ".h5")).string());
+    for (int world : {2, 3}) {
+      ShardPlan plan = MakeShardPlan(rd.users(), world, "contiguous");
+      auto rows = RowsPerRank(plan, rd.users());
+      EXPECT_LT(Imbalance(rows), 0.05) << d << " at " << world << " ranks";
+      EXPECT_EQ(std::accumulate(rows.begin(), rows.end(), int64_t{0}), rd.num_rows());
+      ShardPlan hash = MakeShardPlan(rd.users(), world, "hash");
+      EXPECT_EQ(std::accumulate(RowsPerRank(hash, rd.users()).begin(), RowsPerRank(hash, rd.users()).end(), int64_t{0}),
+                rd.num_rows());
+      for (int64_t u = 0; u < rd.users().num_users; u += 37) {
+        int r = plan.RankOf(u);
+        EXPECT_TRUE(u >= plan.user_begin[r] && u < plan.user_begin[r + 1]);
+      }
+    }
+  }
+}
+
+// A tiny generic log: 2 users, so a 3-rank world has an empty shard.
+std::string TinyLog(const fs::path& dir) {
+  recprism::testing::WriteText(dir / "tiny.csv", "uid,iid,ts\n1,10,1\n1,11,2\n1,12,3\n1,13,4\n2,10,1\n2,14,2\n2,15,3\n");
+  DataOptions o;
+  o.dataset = "generic";
+  o.generic.path = (dir / "tiny.csv").string();
+  o.generic.user = "uid";
+  o.generic.item = "iid";
+  o.generic.time = "ts";
+  o.negatives_per_positive = 1;
+  const std::string out = (dir / "tiny.h5").string();
+  Prepare(o, out, 1);
+  return out;
+}
+
+TEST(Loader, EmptyShardRunsTheSameStepsWithoutHanging) {
+  auto dir = TestTempDir("empty");
+  const std::string path = TinyLog(dir);
+  std::mutex mu;
+  std::map<int, std::pair<int64_t, int64_t>> seen;  // rank -> (steps, samples)
+  std::set<int64_t> rows;
+  RunInProc(3, Comm(), [&](Communicator& comm) {
+    LoaderOptions lo;
+    lo.batch_size = 2;
+    ShardLoader loader(path, comm, lo);
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      int64_t steps = loader.StartEpoch(epoch);
+      int64_t n = 0, samples = 0;
+      Batch b;
+      while (loader.Next(&b)) {
+        ++n;
+        samples += b.size;
+        // A collective per step, as training does: would hang if step counts differed.
+        int64_t x = b.size;
+        comm.AllReduce(&x, 1, DType::kInt64, ReduceOp::kSum);
+        std::lock_guard<std::mutex> lock(mu);
+        if (epoch == 0) rows.insert(b.row.begin(), b.row.end());
+      }
+      EXPECT_EQ(n, steps);
+      std::lock_guard<std::mutex> lock(mu);
+      seen[comm.Rank()] = {n, samples};
+    }
+  });
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].first, seen[1].first);
+  EXPECT_EQ(seen[1].first, seen[2].first);
+  int empty = 0;
+  for (auto& [r, v] : seen) empty += v.second == 0;
+  EXPECT_GE(empty, 1) << "one rank owns no user";
+  PreparedReader rd(path);
+  EXPECT_EQ(static_cast<int64_t>(rows.size()), rd.users().split_rows[0] + rd.users().split_rows[3]);
+}
+
+TEST(Loader, ShardsPartitionTheSamplesAcrossRanks) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("partition");
+  DataOptions o = MirrorOptions("ml-100k");
+  o.negatives_per_positive = 1;
+  const std::string path = (dir / "ml.h5").string();
+  Prepare(o, path, 2);
+  for (const std::string method : {"contiguous", "hash"}) {
+    std::mutex mu;
+    std::multiset<int64_t> rows;
+    std::map<int64_t, int> owner;
+    bool conflict = false;
+    RunInProc(3, Comm(), [&](Communicator& comm) {
+      LoaderOptions lo;
+      lo.shard = method;
+      lo.batch_size = 128;
+      ShardLoader loader(path, comm, lo);
+      loader.StartEpoch(0);
+      Batch b;
+      while (loader.Next(&b)) {
+        std::lock_guard<std::mutex> lock(mu);
+        for (int64_t k = 0; k < b.size; ++k) {
+          rows.insert(b.row[k]);
+          auto [it, inserted] = owner.emplace(b.user[k], comm.Rank());
+          conflict |= it->second != comm.Rank();
+        }
+      }
+    });
+    PreparedReader rd(path);
+    int64_t train = 0;
+    for (int64_t u = 0; u < rd.users().num_users; ++u) train += rd.users().split_rows[u * 3];
+    EXPECT_EQ(static_cast<int64_t>(rows.size()), train) << method;
+    EXPECT_EQ(std::set<int64_t>(rows.begin(), rows.end()).size(), rows.size()) << method << ": a sample twice";
+    EXPECT_FALSE(conflict) << method << ": a user on two ranks";
+  }
+}
+
+TEST(Loader, ShuffleIsSeededByEpochAndMemoryBudgetBoundsBlocks) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("shuffle");
+  DataOptions o = MirrorOptions("ml-100k");
+  const std::string path = (dir / "ml.h5").string();
+  Prepare(o, path, 2);
+  auto comm = CreateLocalCommunicator(Comm());
+  auto order = [&](int epoch, uint64_t seed, int64_t budget) {
+    LoaderOptions lo;
+    lo.seed = seed;
+    lo.batch_size = 1000;
+    lo.memory_budget_bytes = budget;
+    ShardLoader loader(path, *comm, lo);
+    loader.StartEpoch(epoch);
+    std::vector<int64_t> rows;
+    Batch b;
+    while (loader.Next(&b)) rows.insert(rows.end(), b.row.begin(), b.row.end());
+    return std::make_pair(rows, loader.max_block_rows());
+  };
+  auto a = order(0, 1, 1 << 30), a2 = order(0, 1, 1 << 30), b = order(1, 1, 1 << 30), c = order(0, 2, 1 << 30);
+  EXPECT_EQ(a.first, a2.first);
+  EXPECT_NE(a.first, b.first);
+  EXPECT_NE(a.first, c.first);
+  // 2 MB budget: blocks hold at most 1 MB of rows (21845 rows of ~48 bytes), not the whole file.
+  auto small = order(0, 1, 2 << 20);
+  EXPECT_LE(small.second, 21845);
+  EXPECT_GT(a.second, 400000);
+  auto sorted_a = a.first, sorted_small = small.first;
+  std::sort(sorted_a.begin(), sorted_a.end());
+  std::sort(sorted_small.begin(), sorted_small.end());
+  EXPECT_EQ(sorted_a, sorted_small) << "same samples whatever the budget";
+}
+
+}  // namespace
+}  // namespace recprism::data

@@ -1,0 +1,404 @@
+// Preparation: presets on the real mirror, splits, negatives, bad input, atomic output.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/status.h"
+#include "data/prepared_file.h"
+#include "data/text_input.h"
+#include "data_test_util.h"
+
+namespace recprism::data {
+namespace {
+
+using recprism::testing::MirrorOptions;
+using recprism::testing::TestTempDir;
+using recprism::testing::WriteText;
+namespace fs = std::filesystem;
+
+std::string ErrorOf(const DataOptions& o, const std::string& out, StatusCode expect) {
+  try {
+    Prepare(o, out, 1);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), expect) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "prepare succeeded";
+  return "";
+}
+
+TEST(LineReader, PlainAndGzipGiveTheSameLinesAndChecksum) {
+  auto dir = TestTempDir("lines");
+  const std::string text = "a\tb\r\nsecond line\nlast-without-newline";
+  WriteText(dir / "x.txt", text);
+  gzFile gz = gzopen((dir / "x.txt.gz").c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  std::vector<std::string> a, b;
+  std::string line;
+  LineReader ra((dir / "x.txt").string()), rb((dir / "x.txt.gz").string());
+  while (ra.Next(&line)) a.push_back(line);
+  while (rb.Next(&line)) b.push_back(line);
+  EXPECT_EQ(a, (std::vector<std::string>{"a\tb", "second line", "last-without-newline"}));
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(ra.Md5Hex(), rb.Md5Hex());
+  EXPECT_EQ(ra.line_number(), 3);
+}
+
+TEST(LineReader, TruncatedGzipIsADataErrorNamingTheFile) {
+  auto dir = TestTempDir("trunc");
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "1\t" + std::to_string(i * 7919 % 100003) + "\t5\t881250949\n";
+  const auto gz_path = dir / "u.data.gz";
+  gzFile gz = gzopen(gz_path.c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  fs::resize_file(gz_path, fs::file_size(gz_path) / 2);
+  LineReader r(gz_path.string());
+  std::string line;
+  try {
+    while (r.Next(&line)) {}
+    FAIL() << "truncation not detected";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::kDataError);
+    EXPECT_NE(std::string(e.what()).find(gz_path.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Prepare, Ml100kMatchesThePublishedCountsAndLeaveOneOut) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("ml100k");
+  DataOptions o = MirrorOptions("ml-100k");
+  PrepareReport rep = Prepare(o, (dir / "ml.h5").string(), 7);
+  EXPECT_EQ(rep.positives, 100000);
+  EXPECT_EQ(rep.users, 943);
+  EXPECT_EQ(rep.items, 1682);
+  EXPECT_EQ(rep.sampled_negatives, 400000);
+  PreparedReader rd((dir / "ml.h5").string());
+  EXPECT_EQ(rd.metadata().time_semantics, "unix_seconds");
+  ASSERT_FALSE(rd.metadata().sources.empty());
+  bool found = false;
+  for (const auto& s : rd.metadata().sources) found |= s.md5 == "6e47046882bad158b0efbb84cd5cb987";
+  EXPECT_TRUE(found) << "u.data checksum recorded";
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  const auto& off = rd.users().offsets;
+  // Leave-one-out: per user the last positive is test, the second-to-last valid, all else train;
+  // labels per the preset: click = rated, conversion = rating >= 4.
+  for (int64_t u = 0; u < rd.users().num_users; ++u) {
+    std::vector<int64_t> pos;
+    for (int64_t r = off[u]; r < off[u + 1]; ++r) {
+      ASSERT_EQ(rows.user[r], u);
+      if (r > off[u]) {
+        ASSERT_LE(rows.time[r - 1], rows.time[r]) << "rows sorted by time within a user";
+      }
+      if (rows.click[r]) {
+        pos.push_back(r);
+        EXPECT_EQ(rows.conversion[r], rows.value[r] >= 4 ? 1 : 0);
+      }
+    }
+    ASSERT_GE(pos.size(), 20u);  // every ml-100k user has >= 20 ratings
+    EXPECT_EQ(rows.split[pos.back()], 2);
+    EXPECT_EQ(rows.split[pos[pos.size() - 2]], 1);
+    for (size_t k = 0; k + 2 < pos.size(); ++k) EXPECT_EQ(rows.split[pos[k]], 0);
+  }
+}
+
+TEST(Prepare, SampledNegativesAreNeverItemsTheUserInteractedWith) {
+  RP_REQUIRE_MIRROR();
+  for (const std::string sampler : {"uniform", "popularity"}) {
+    auto dir = TestTempDir("neg_" + sampler);
+    DataOptions o = MirrorOptions("amazon-beauty");
+    o.negative_sampler = sampler;
+    o.negatives_per_positive = 3;
+    Prepare(o, (dir / "b.h5").string(), 11);
+    PreparedReader rd((dir / "b.h5").string());
+    Rows rows = rd.ReadRows(0, rd.num_rows());
+    const auto& off = rd.users().offsets;
+    int64_t negatives = 0, popular_hits = 0;
+    // "Popular" = the top 10% of items by train popularity.
+    std::vector<int64_t> pop = rd.items().popularity;
+    std::vector<int64_t> sorted(pop.begin() + 1, pop.end());
+    std::sort(sorted.rbegin(), sorted.rend());
+    const int64_t threshold = sorted[sorted.size() / 10];
+    for (int64_t u = 0; u < rd.users().num_users; ++u) {
+      std::set<int64_t> seen;
+      for (int64_t r = off[u]; r < off[u + 1]; ++r) if (rows.click[r]) seen.insert(rows.item[r]);
+      for (int64_t r = off[u]; r < off[u + 1]; ++r) {
+        if (rows.event[r] != static_cast<uint8_t>(Event::kSampledNegative)) continue;
+        ++negatives;
+        popular_hits += pop[rows.item[r]] > threshold;
+        ASSERT_EQ(seen.count(rows.item[r]), 0u) << "user " << u << " row " << r;
+        ASSERT_EQ(rows.click[r], 0);
+        // Right after its positive, in the positive's split and at its time.
+        ASSERT_GT(r, off[u]);
+      }
+    }
+    EXPECT_EQ(negatives, 3 * 198502);
+    const double share = static_cast<double>(popular_hits) / negatives;
+    if (sampler == "uniform") {
+      EXPECT_LT(share, 0.2) << "uniform negatives should not favour popular items";
+    } else {
+      EXPECT_GT(share, 0.3) << "popularity negatives should favour popular items";
+    }
+  }
+}
+
+TEST(Prepare, SamePresetAndSeedGiveIdenticalFiles) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("repro");
+  DataOptions o = MirrorOptions("ml-100k");
+  Prepare(o, (dir / "a.h5").string(), 5);
+  Prepare(o, (dir / "b.h5").string(), 5);
+  Prepare(o, (dir / "c.h5").string(), 6);
+  PreparedReader a((dir / "a.h5").string()), b((dir / "b.h5").string()), c((dir / "c.h5").string());
+  Rows ra = a.ReadRows(0, a.num_rows()), rb = b.ReadRows(0, b.num_rows()), rc = c.ReadRows(0, c.num_rows());
+  EXPECT_EQ(ra.item, rb.item);
+  EXPECT_NE(ra.item, rc.item) << "another seed samples other negatives";
+}
+
+TEST(Prepare, EveryPresetPreparesFromTheMirror) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("presets");
+  struct Case {
+    std::string dataset, layout;
+    int64_t positives;
+  };
+  for (const Case& c : {Case{"ml-1m", "auto", 1000209}, Case{"jd", "auto", 240636}, Case{"ali-ccp", "csv", 12},
+                        Case{"ali-ccp", "feasign", 3}, Case{"aliexpress", "auto", 70}}) {
+    DataOptions o = MirrorOptions(c.dataset);
+    o.layout = c.layout;
+    o.negatives_per_positive = 1;
+    PrepareReport r = Prepare(o, (dir / (c.dataset + c.layout + ".h5")).string(), 3);
+    EXPECT_EQ(r.positives, c.positives) << c.dataset << " " << c.layout;
+    PreparedReader rd((dir / (c.dataset + c.layout + ".h5")).string());
+    EXPECT_EQ(rd.num_rows(), r.rows);
+  }
+}
+
+TEST(Prepare, JdLabelsFollowTheEntireSpaceDefinition) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("jd");
+  DataOptions o = MirrorOptions("jd");
+  o.negatives_per_positive = 0;
+  PrepareReport r = Prepare(o, (dir / "jd.h5").string(), 3);
+  PreparedReader rd((dir / "jd.h5").string());
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  int64_t buys[3] = {0, 0, 0};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows.click[i], 1);  // pv ∪ buy
+    buys[rows.split[i]] += rows.conversion[i];
+  }
+  // Source splits: valid and test are the held-out purchase files; train buys are unique pairs.
+  EXPECT_EQ(buys[1], 5892);
+  EXPECT_EQ(buys[2], 5013);
+  EXPECT_EQ(r.split_rows[1], 5892);
+  EXPECT_EQ(r.split_rows[2], 5013);
+  EXPECT_LE(buys[0], 60967);
+}
+
+TEST(Prepare, SyntheticHasPlantedLearnableStructure) {
+  auto dir = TestTempDir("synthetic");
+  DataOptions o;
+  o.dataset = "synthetic";
+  o.synthetic.rows = 300000;
+  o.synthetic.clusters = 8;
+  o.synthetic.categories = 40;
+  PrepareReport r = Prepare(o, (dir / "s.h5").string(), 9);
+  EXPECT_EQ(r.rows, 300000);
+  PreparedReader rd((dir / "s.h5").string());
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  const auto& users = rd.users();
+  ASSERT_EQ(users.feature_names, std::vector<std::string>{"cluster"});
+  // Per (cluster, category) click-through rates: each cluster has a few categories it clicks
+  // far more often, which a model can learn from the user's history.
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>> ctr;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto& c = ctr[{users.features[rows.user[i]], rd.items().FirstCategory(rows.item[i])}];
+    ++c.first;
+    c.second += rows.click[i];
+  }
+  for (int64_t k = 1; k <= 8; ++k) {
+    double best = 0, worst = 1;
+    for (int64_t cat = 1; cat <= 40; ++cat) {
+      auto it = ctr.find({k, cat});
+      if (it == ctr.end() || it->second.first < 200) continue;
+      double rate = static_cast<double>(it->second.second) / it->second.first;
+      best = std::max(best, rate);
+      worst = std::min(worst, rate);
+    }
+    EXPECT_GT(best, 0.2) << "cluster " << k;
+    EXPECT_LT(worst, 0.08) << "cluster " << k;
+  }
+  // Temporal split by global time: splits hold roughly 70/15/15 of the rows.
+  EXPECT_NEAR(static_cast<double>(r.split_rows[0]) / r.rows, 0.7, 0.05);
+}
+
+// ---------------------------------------------------------------- bad input
+class GenericInput : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = TestTempDir("generic"); }
+  DataOptions Options(const std::string& file) {
+    DataOptions o;
+    o.dataset = "generic";
+    o.generic.path = (dir_ / file).string();
+    o.generic.user = "uid";
+    o.generic.item = "iid";
+    o.generic.time = "ts";
+    o.negatives_per_positive = 1;
+    return o;
+  }
+  std::string Out() { return (dir_ / "out.h5").string(); }
+  fs::path dir_;
+};
+
+TEST_F(GenericInput, MalformedRowNamesFileLineAndExcerpt) {
+  WriteText(dir_ / "log.csv", "uid,iid,ts\n1,10,100\n1,11,101\n2,10\n2,12,103\n");
+  std::string m = ErrorOf(Options("log.csv"), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find((dir_ / "log.csv").string() + ":4: expected 3 fields, found 2; the line reads '2,10'"),
+            std::string::npos) << m;
+}
+
+TEST_F(GenericInput, SkipModeCountsSkippedRows) {
+  WriteText(dir_ / "log.csv", "uid,iid,ts\n1,10,100\n1,11,abc\n2,10\n2,12,103\n2,13,104\n3,10,99\n");
+  DataOptions o = Options("log.csv");
+  o.on_bad_row = "skip";
+  PrepareReport r = Prepare(o, Out(), 1);
+  EXPECT_EQ(r.skipped_rows, 2);
+  EXPECT_EQ(r.positives, 4);
+  PreparedReader rd(Out());
+  bool noted = false;
+  for (const auto& n : rd.metadata().notes) noted |= n.find("2 malformed source rows were skipped") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+TEST_F(GenericInput, NonNumericTimeIsRejected) {
+  WriteText(dir_ / "log.tsv", "uid\tiid\tts\n1\t10\tyesterday\n");
+  std::string m = ErrorOf(Options("log.tsv"), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find(":2: time 'yesterday' is not a unix timestamp"), std::string::npos) << m;
+}
+
+TEST_F(GenericInput, MappingNamingAMissingColumnListsTheColumns) {
+  WriteText(dir_ / "log.csv", "user,item,ts\n1,10,100\n");
+  std::string m = ErrorOf(Options("log.csv"), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find("data.generic.user names column 'uid', which the header does not have (columns: item, ts, user)"),
+            std::string::npos) << m;
+}
+
+TEST_F(GenericInput, MissingFileIsAnIoErrorNamingIt) {
+  std::string m = ErrorOf(Options("nope.csv"), Out(), StatusCode::kIoError);
+  EXPECT_NE(m.find("nope.csv"), std::string::npos) << m;
+}
+
+TEST_F(GenericInput, EmptyResultAfterFilteringIsAnError) {
+  WriteText(dir_ / "log.csv", "uid,iid,ts\n1,10,100\n1,11,101\n2,12,103\n");
+  DataOptions o = Options("log.csv");
+  o.min_user_interactions = 5;
+  std::string m = ErrorOf(o, Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find("no interactions left after filtering: data.min_user_interactions = 5 removes all 2 users"),
+            std::string::npos) << m;
+}
+
+TEST_F(GenericInput, FailedPrepareLeavesTheGoodFileInPlace) {
+  WriteText(dir_ / "good.csv", "uid,iid,ts\n1,10,100\n1,11,101\n2,12,103\n");
+  Prepare(Options("good.csv"), Out(), 1);
+  const auto size = fs::file_size(Out());
+  WriteText(dir_ / "bad.csv", "uid,iid,ts\n1,10,100\nbroken\n");
+  ErrorOf(Options("bad.csv"), Out(), StatusCode::kDataError);
+  EXPECT_EQ(fs::file_size(Out()), size);
+  EXPECT_NO_THROW(PreparedReader{Out()});
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "temporary left behind: " << e.path();
+  }
+}
+
+TEST_F(GenericInput, ExplicitLabelsAndFeaturesAreKept) {
+  WriteText(dir_ / "log.csv",
+            "uid,iid,ts,clk,buy,price,cat,dev,age\n"
+            "a,x,100,1,0,9.5,shoes|men,ios,31\n"
+            "a,y,101,0,0,3,bags,ios,31\n"
+            "b,x,102,1,1,9.5,shoes|men,web,22\n");
+  DataOptions o = Options("log.csv");
+  o.generic.click = "clk";
+  o.generic.conversion = "buy";
+  o.generic.value = "price";
+  o.generic.category = "cat";
+  o.generic.categorical = {"dev"};
+  o.generic.numeric = {"age"};
+  o.split = "random";
+  PrepareReport r = Prepare(o, Out(), 1);
+  EXPECT_EQ(r.sampled_negatives, 0) << "explicit exposures: no negatives sampled";
+  PreparedReader rd(Out());
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  EXPECT_EQ(rows.click, (std::vector<uint8_t>{1, 0, 1}));
+  EXPECT_EQ(rows.conversion, (std::vector<uint8_t>{0, 0, 1}));
+  EXPECT_FLOAT_EQ(rows.value[0], 9.5f);
+  EXPECT_EQ(rd.metadata().cat_feature_names, std::vector<std::string>{"dev"});
+  EXPECT_EQ(rows.num_features, (std::vector<float>{31, 31, 22}));
+  EXPECT_EQ(rd.items().num_categories, 4);  // 0 + shoes, men, bags
+  EXPECT_EQ(rd.users().raw_id, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(PreparedReader, ExplainsWrongFilesAndVersions) {
+  auto dir = TestTempDir("reader");
+  WriteText(dir / "not.h5", "plain text");
+  try {
+    PreparedReader r((dir / "not.h5").string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not an HDF5 file"), std::string::npos) << e.what();
+  }
+  try {
+    PreparedReader r((dir / "missing.h5").string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::kIoError);
+  }
+}
+
+TEST(Prepare, ChecksumMismatchInTheMirrorIsReported) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("checksum");
+  const std::string mirror = recprism::testing::MirrorOrSkip();
+  fs::create_directories(dir / "ml-100k");
+  for (const char* f : {"u.item.gz", "u.user.gz", "u.genre"}) fs::copy(mirror + "/ml-100k/" + f, dir / "ml-100k" / f);
+  // u.data with one rating changed (still well-formed).
+  LineReader in(mirror + "/ml-100k/u.data.gz");
+  std::string line, text;
+  while (in.Next(&line)) text += line + "\n";
+  text[text.find('\t', text.find('\t') + 1) + 1] = text[text.find('\t', text.find('\t') + 1) + 1] == '3' ? '4' : '3';
+  WriteText(dir / "ml-100k" / "u.data", text);
+  DataOptions o = MirrorOptions("ml-100k");
+  o.data_dir = dir.string();
+  std::string m = ErrorOf(o, (dir / "out.h5").string(), StatusCode::kDataError);
+  EXPECT_NE(m.find("checksum mismatch for '" + (dir / "ml-100k" / "u.data").string()), std::string::npos) << m;
+  EXPECT_NE(m.find("6e47046882bad158b0efbb84cd5cb987"), std::string::npos) << m;
+  EXPECT_FALSE(fs::exists(dir / "out.h5"));
+}
+
+TEST(Prepare, MissingSourceNamesEveryPlaceTried) {
+  auto dir = TestTempDir("missing");
+  DataOptions o;
+  o.dataset = "jd";
+  o.data_dir = dir.string();
+  o.cache_dir = (dir / "cache").string();
+  std::string m = ErrorOf(o, (dir / "out.h5").string(), StatusCode::kIoError);
+  EXPECT_NE(m.find("jd-multibehavior/trn_pv.tsv not found"), std::string::npos) << m;
+  EXPECT_NE(m.find(dir.string() + "/jd-multibehavior"), std::string::npos) << m;
+  EXPECT_NE(m.find("cache"), std::string::npos) << m;
+}
+
+TEST(Prepare, SourceSplitOnAPresetWithoutOneIsAConfigError) {
+  RP_REQUIRE_MIRROR();
+  DataOptions o = MirrorOptions("ml-100k");
+  o.split = "source";
+  auto dir = TestTempDir("source");
+  std::string m = ErrorOf(o, (dir / "x.h5").string(), StatusCode::kInvalidConfig);
+  EXPECT_NE(m.find("has no splits in its source files"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace recprism::data
