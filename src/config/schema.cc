@@ -144,7 +144,7 @@ std::vector<KeySpec> BuildSchema() {
                       const auto& r = std::get<std::vector<double>>(v);
                       if (r.size() != 3) return fmt::format("expected 3 fractions (train, valid, test), found {}", r.size());
                       double sum = r[0] + r[1] + r[2];
-                      if (std::fabs(sum - 1.0) > 1e-6) return fmt::format("fractions sum to {}, expected 1", sum);
+                      if (std::fabs(sum - 1.0) > 1e-6) return fmt::format("fractions sum to {:.6g}, expected 1", sum);
                       return {};
                     }));
   s.push_back(Range(Field("data.negatives_per_positive", &R::data, &D::negatives_per_positive,

@@ -8,6 +8,7 @@
 #include "core/file_util.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/md5.h"
 #include "core/runtime_info.h"
 #include "core/status.h"
 
@@ -85,6 +86,23 @@ TEST(Hash, Fnv1aMatchesPublishedVectors) {
   EXPECT_EQ(Fnv1a64("a"), 0xaf63dc4c8601ec8cULL);
   EXPECT_EQ(Fnv1a64("foobar"), 0x85944171f73967e8ULL);
   EXPECT_EQ(Hex64(0xabcULL), "0000000000000abc");
+}
+
+TEST(Md5, MatchesRfc1321TestSuite) {
+  EXPECT_EQ(Md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(Md5Hex("a"), "0cc175b9c0f1b6a831c399e269772661");
+  EXPECT_EQ(Md5Hex("abc"), "900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_EQ(Md5Hex("message digest"), "f96b697d7cb7938d525a2f31aaf161d0");
+  EXPECT_EQ(Md5Hex("12345678901234567890123456789012345678901234567890123456789012345678901234567890"),
+            "57edf4a22be3c955ac49da2e2107b67a");
+  // Streaming in uneven pieces gives the same digest.
+  Md5 m;
+  std::string text = "1234567890123456789012345678901234567890123456789012345678901234567890123456789";
+  m.Update(text.substr(0, 3));
+  m.Update(text.substr(3, 61));
+  m.Update(text.substr(64));
+  m.Update("0");
+  EXPECT_EQ(m.HexDigest(), "57edf4a22be3c955ac49da2e2107b67a");
 }
 
 TEST(WriteFileAtomic, ReplacesContentAndLeavesNoTemporary) {
