@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 # Package names (also listed in README.md for clusters that use environment modules).
 packages=(
-  cmake make g++ ccache pkg-config git
+  cmake make g++ ccache pkg-config git clang-tidy curl unzip
   libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest zlib1g-dev
   libopenblas0-pthread libopenblas-pthread-dev

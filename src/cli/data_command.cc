@@ -4,6 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "comm/factory.h"
 #include "config/loader.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -48,6 +49,10 @@ int RunPrepareCommand(const std::vector<std::string>& args) {
     std::cout << kPrepareHelp;
     return 0;
   }
+  RP_REQUIRE(LauncherWorldSize() == 1, StatusCode::kInvalidArgument,
+             "recprism prepare runs on one process, but the launcher started {}: every process would write the same "
+             "output; run it without mpirun/srun (the loader shards the prepared file across ranks)",
+             LauncherWorldSize());
   std::vector<std::string> overrides = a.GetAll("--set");
   if (a.Has("--dataset")) overrides.push_back("data.dataset=" + a.Get("--dataset"));
   if (a.Has("--rows")) overrides.push_back("data.synthetic.rows=" + a.Get("--rows"));

@@ -262,7 +262,7 @@ bool NeedsQuotes(const std::string& s) {
   static const std::string kSpecial = ":#{}[],&*!|>'\"%@`";
   if (s.find_first_of(kSpecial) != std::string::npos) return true;
   if (s.front() == ' ' || s.back() == ' ' || s.front() == '-' || s.front() == '?') return true;
-  static const char* kWords[] = {"true", "false", "yes", "no", "on", "off", "null", "~", "True", "False", "Null"};
+  static constexpr const char* kWords[] = {"true", "false", "yes", "no", "on", "off", "null", "~", "True", "False", "Null"};
   for (const char* w : kWords) if (s == w) return true;
   char* end = nullptr;
   std::strtod(s.c_str(), &end);
@@ -282,8 +282,8 @@ std::string Quote(const std::string& s) {
 }  // namespace
 
 const std::vector<KeySpec>& Schema() {
-  static const std::vector<KeySpec> schema = BuildSchema();
-  return schema;
+  static const std::vector<KeySpec> kSchema = BuildSchema();
+  return kSchema;
 }
 
 const KeySpec* FindKey(std::string_view key) {

@@ -22,18 +22,18 @@ int64_t RowBytes(const Metadata& m) {
          static_cast<int64_t>(m.num_feature_names.size()) * 4 + 16;  // + sample index bookkeeping
 }
 
-void ResizeBatch(Batch* b, int64_t n, int L, size_t fu, size_t fc, size_t fd) {
+void ResizeBatch(Batch* b, int64_t n, int seq_len, size_t fu, size_t fc, size_t fd) {
   b->size = n;
-  b->L = L;
+  b->seq_len = seq_len;
   b->row.assign(n, 0);
   b->user.assign(n, 0);
   b->target_item.assign(n, 0);
   b->target_category.assign(n, 0);
-  b->hist_item.assign(n * L, 0);
-  b->hist_category.assign(n * L, 0);
-  b->hist_event.assign(n * L, 0);
-  b->hist_gap.assign(n * L, 0);
-  b->hist_row.assign(n * L, -1);
+  b->hist_item.assign(n * seq_len, 0);
+  b->hist_category.assign(n * seq_len, 0);
+  b->hist_event.assign(n * seq_len, 0);
+  b->hist_gap.assign(n * seq_len, 0);
+  b->hist_row.assign(n * seq_len, -1);
   b->hist_len.assign(n, 0);
   b->user_features.assign(n * fu, 0);
   b->cat_features.assign(n * fc, 0);
@@ -126,7 +126,7 @@ int64_t ShardLoader::StartEpoch(int epoch) {
       const PreparedReader& rd = *reader_;
       const UserTable& users = rd.users();
       const ItemTable& items = rd.items();
-      const int L = options_.max_seq_len;
+      const int seq_len = options_.max_seq_len;
       const uint8_t split = static_cast<uint8_t>(options_.split);
       const size_t fu = users.feature_names.size();
       const size_t fc = rd.metadata().cat_feature_names.size();
@@ -137,7 +137,7 @@ int64_t ShardLoader::StartEpoch(int epoch) {
       if (options_.shuffle) std::shuffle(block_order.begin(), block_order.end(), rng);
       Batch batch;
       int64_t in_batch = 0;
-      ResizeBatch(&batch, options_.batch_size, L, fu, fc, fd);
+      ResizeBatch(&batch, options_.batch_size, seq_len, fu, fc, fd);
       for (size_t bi : block_order) {
         const auto [ub, ue] = blocks_[bi];
         const int64_t row0 = users.offsets[ub];
@@ -174,9 +174,9 @@ int64_t ShardLoader::StartEpoch(int epoch) {
           for (size_t j = 0; j < fd; ++j) batch.num_features[k * fd + j] = rows.num_features[t * fd + j];
           // Walk back from the anchor collecting up to L positives of allowed splits (left padding).
           int64_t filled = 0;
-          for (int64_t r = anchor - 1; r >= ubegin && filled < L; --r) {
+          for (int64_t r = anchor - 1; r >= ubegin && filled < seq_len; --r) {
             if (!rows.click[r] || rows.split[r] > rows.split[t]) continue;
-            const int64_t slot = k * L + (L - 1 - filled);
+            const int64_t slot = k * seq_len + (seq_len - 1 - filled);
             batch.hist_item[slot] = rows.item[r];
             batch.hist_category[slot] = items.FirstCategory(rows.item[r]);
             batch.hist_event[slot] = rows.event[r];
@@ -188,14 +188,14 @@ int64_t ShardLoader::StartEpoch(int epoch) {
           if (in_batch == options_.batch_size) {
             if (!pf->Push(std::move(batch), static_cast<size_t>(options_.prefetch_batches))) return;
             batch = Batch();
-            ResizeBatch(&batch, options_.batch_size, L, fu, fc, fd);
+            ResizeBatch(&batch, options_.batch_size, seq_len, fu, fc, fd);
             in_batch = 0;
           }
         }
       }
       if (in_batch > 0) {
         Batch last;
-        ResizeBatch(&last, in_batch, L, fu, fc, fd);
+        ResizeBatch(&last, in_batch, seq_len, fu, fc, fd);
         auto copy = [&](auto& dst, const auto& src, size_t width) {
           std::copy(src.begin(), src.begin() + in_batch * width, dst.begin());
         };
@@ -203,11 +203,11 @@ int64_t ShardLoader::StartEpoch(int epoch) {
         copy(last.user, batch.user, 1);
         copy(last.target_item, batch.target_item, 1);
         copy(last.target_category, batch.target_category, 1);
-        copy(last.hist_item, batch.hist_item, L);
-        copy(last.hist_category, batch.hist_category, L);
-        copy(last.hist_event, batch.hist_event, L);
-        copy(last.hist_gap, batch.hist_gap, L);
-        copy(last.hist_row, batch.hist_row, L);
+        copy(last.hist_item, batch.hist_item, seq_len);
+        copy(last.hist_category, batch.hist_category, seq_len);
+        copy(last.hist_event, batch.hist_event, seq_len);
+        copy(last.hist_gap, batch.hist_gap, seq_len);
+        copy(last.hist_row, batch.hist_row, seq_len);
         copy(last.hist_len, batch.hist_len, 1);
         copy(last.user_features, batch.user_features, fu);
         copy(last.cat_features, batch.cat_features, fc);
@@ -239,7 +239,7 @@ bool ShardLoader::Next(Batch* batch) {
   if (pf->queue.empty()) {
     // This rank's shard is exhausted: a padding step keeps the collective schedule aligned.
     *batch = Batch();
-    batch->L = options_.max_seq_len;
+    batch->seq_len = options_.max_seq_len;
     return true;
   }
   *batch = std::move(pf->queue.front());

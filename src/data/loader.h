@@ -29,16 +29,16 @@ namespace recprism::data {
 
 struct Batch {
   int64_t size = 0;  // samples in this batch (0 = padding step on a rank whose shard ran out)
-  int L = 0;         // history length (columns of the hist_* arrays)
+  int seq_len = 0;         // history length (columns of the hist_* arrays)
   std::vector<int64_t> row;              // [size] global row index of the target
   std::vector<int64_t> user;             // [size]
   std::vector<int64_t> target_item;      // [size]
   std::vector<int64_t> target_category;  // [size]
-  std::vector<int64_t> hist_item;        // [size x L], 0 = padding (left)
-  std::vector<int64_t> hist_category;    // [size x L]
-  std::vector<uint8_t> hist_event;       // [size x L]
-  std::vector<int64_t> hist_gap;         // [size x L] target time - behaviour time (>= 0)
-  std::vector<int64_t> hist_row;         // [size x L] global row index, -1 = padding
+  std::vector<int64_t> hist_item;        // [size x seq_len], 0 = padding (left)
+  std::vector<int64_t> hist_category;    // [size x seq_len]
+  std::vector<uint8_t> hist_event;       // [size x seq_len]
+  std::vector<int64_t> hist_gap;         // [size x seq_len] target time - behaviour time (>= 0)
+  std::vector<int64_t> hist_row;         // [size x seq_len] global row index, -1 = padding
   std::vector<int64_t> hist_len;         // [size] real (non-padding) history entries
   std::vector<int64_t> user_features;    // [size x user features]
   std::vector<int64_t> cat_features;     // [size x row categorical features]

@@ -379,7 +379,7 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
   const int64_t rows_target = s.rows;
   const int64_t num_users = s.users > 0 ? s.users : std::max<int64_t>(1, rows_target / 50);
   const int64_t num_items = s.items > 0 ? s.items : std::max<int64_t>(1000, rows_target / 200);
-  const int C = s.categories, K = s.clusters;
+  const int num_cats = s.categories, num_clusters = s.clusters;
   std::mt19937_64 rng(seed ^ 0x51a7e11cULL);
 
   // Items: category, popularity weight (Zipf over a random rank), price.
@@ -391,15 +391,15 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
   std::shuffle(rank.begin(), rank.end(), rng);
   std::lognormal_distribution<double> price_dist(3.0, 0.8);
   for (int64_t i = 1; i <= num_items; ++i) {
-    item_cat[i] = static_cast<int32_t>(std::uniform_int_distribution<int>(1, C)(rng));
+    item_cat[i] = static_cast<int32_t>(std::uniform_int_distribution<int>(1, num_cats)(rng));
     weight[i] = 1.0 / std::pow(static_cast<double>(rank[i - 1]), s.zipf);
     item_price[i] = static_cast<float>(std::round(price_dist(rng) * 100) / 100);
   }
   // Per-category popularity tables (cumulative weights) and a global one.
-  std::vector<std::vector<int64_t>> cat_items(C + 1);
+  std::vector<std::vector<int64_t>> cat_items(num_cats + 1);
   for (int64_t i = 1; i <= num_items; ++i) cat_items[item_cat[i]].push_back(i);
-  std::vector<std::vector<double>> cat_cdf(C + 1);
-  for (int c = 1; c <= C; ++c) {
+  std::vector<std::vector<double>> cat_cdf(num_cats + 1);
+  for (int c = 1; c <= num_cats; ++c) {
     double acc = 0;
     for (int64_t i : cat_items[c]) cat_cdf[c].push_back(acc += weight[i]);
   }
@@ -407,9 +407,9 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
   double acc = 0;
   for (int64_t i = 1; i <= num_items; ++i) global_cdf[i - 1] = acc += weight[i];
   // Clusters: three preferred categories each.
-  std::vector<std::vector<int>> cluster_cats(K);
-  for (int k = 0; k < K; ++k) {
-    for (int j = 0; j < std::min(3, C); ++j) cluster_cats[k].push_back(std::uniform_int_distribution<int>(1, C)(rng));
+  std::vector<std::vector<int>> cluster_cats(num_clusters);
+  for (int k = 0; k < num_clusters; ++k) {
+    for (int j = 0; j < std::min(3, num_cats); ++j) cluster_cats[k].push_back(std::uniform_int_distribution<int>(1, num_cats)(rng));
   }
 
   const std::string protocol = ResolveProtocol(o, "temporal", false, "unix_seconds");
@@ -424,7 +424,7 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
   Metadata meta;
   meta.preset = "synthetic";
   meta.source = fmt::format("synthetic generator: {} users in {} interest clusters, {} items in {} categories, Zipf {}",
-                            num_users, K, num_items, C, s.zipf);
+                            num_users, num_clusters, num_items, num_cats, s.zipf);
   meta.time_semantics = "unix_seconds";
   meta.created_at = NowIso();
   meta.recprism_version = std::string(Version()) + " (" + GitCommit() + ")";
@@ -438,12 +438,12 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
   users.offsets.assign(1, 0);
   users.split_rows.assign(num_users * kNumSplits, 0);
   users.feature_names = {"cluster"};
-  users.feature_cardinality = {K + 1};
+  users.feature_cardinality = {num_clusters + 1};
   users.features.resize(num_users);
   users.raw_id.reserve(num_users);
   ItemTable items;
   items.num_items = num_items;
-  items.num_categories = C + 1;
+  items.num_categories = num_cats + 1;
   items.popularity.assign(num_items + 1, 0);
 
   Rows block;
@@ -456,7 +456,7 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
   std::uniform_real_distribution<double> unif(0.0, 1.0);
   std::vector<uint8_t> user_split;
   for (int64_t u = 0; u < num_users; ++u) {
-    const int cluster = static_cast<int>(u % K);
+    const int cluster = static_cast<int>(u % num_clusters);
     users.features[u] = cluster + 1;
     users.raw_id.push_back("u" + std::to_string(u));
     // Log-normal lengths around the mean of what is left, so the total lands on rows_target.

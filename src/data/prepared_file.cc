@@ -174,7 +174,7 @@ struct PreparedWriter::Impl {
   size_t chunk_rows = 1 << 16;
 };
 
-static const char* kColumnNames[8] = {"user", "item", "time", "event", "click", "conversion", "value", "split"};
+static constexpr const char* kColumnNames[8] = {"user", "item", "time", "event", "click", "conversion", "value", "split"};
 
 PreparedWriter::PreparedWriter(const std::string& path, const Metadata& metadata, size_t chunk_rows)
     : impl_(std::make_unique<Impl>()), path_(path), tmp_(TempPathFor(path)), metadata_(metadata) {

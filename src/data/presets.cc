@@ -744,9 +744,9 @@ RawLog ParseGeneric(const DataOptions& o) {
 }  // namespace
 
 const std::vector<std::string>& PresetNames() {
-  static const std::vector<std::string> names = {"ml-100k", "ml-1m", "amazon-beauty", "jd", "ali-ccp",
-                                                 "aliexpress", "synthetic", "generic"};
-  return names;
+  static const std::vector<std::string> kNames = {"ml-100k", "ml-1m", "amazon-beauty", "jd", "ali-ccp",
+                                                  "aliexpress", "synthetic", "generic"};
+  return kNames;
 }
 
 RawLog ParsePreset(const DataOptions& o) {

@@ -101,6 +101,25 @@ TEST(Loader, NoLeakageOnEveryPreset) {
     for (Split s : {Split::kTrain, Split::kValid, Split::kTest}) CheckNoLeakage(path, s, 20, &total);
     EXPECT_EQ(total, PreparedReader(path).num_rows()) << "every row is a sample of exactly one split";
   }
+  // generic: the user's own log, with same-second events and a random split.
+  recprism::testing::WriteText(dir / "log.tsv", "u\ti\tt\n1\ta\t5\n1\tb\t5\n1\tc\t7\n2\ta\t1\n2\td\t9\n1\td\t9\n2\te\t12\n"
+                                                 "1\te\t20\n3\ta\t3\n3\tb\t4\n3\tc\t8\n3\td\t9\n");
+  for (const std::string split : {"leave_one_out", "temporal", "random"}) {
+    SCOPED_TRACE("generic " + split);
+    DataOptions o;
+    o.dataset = "generic";
+    o.generic.path = (dir / "log.tsv").string();
+    o.generic.user = "u";
+    o.generic.item = "i";
+    o.generic.time = "t";
+    o.split = split;
+    o.negatives_per_positive = 1;
+    const std::string path = (dir / ("generic_" + split + ".h5")).string();
+    Prepare(o, path, 4);
+    int64_t total = 0;
+    for (Split s : {Split::kTrain, Split::kValid, Split::kTest}) CheckNoLeakage(path, s, 3, &total);
+    EXPECT_EQ(total, PreparedReader(path).num_rows());
+  }
 }
 
 TEST(Shard, RealDatasetsBalanceWithin5PercentAndUsersHaveOneRank) {

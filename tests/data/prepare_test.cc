@@ -379,6 +379,50 @@ TEST(Prepare, ChecksumMismatchInTheMirrorIsReported) {
   EXPECT_FALSE(fs::exists(dir / "out.h5"));
 }
 
+// A copy of the ml-100k mirror whose u.data is replaced by `text` (gzipped, or truncated).
+fs::path MirrorWithUData(const fs::path& dir, const std::string& text, bool truncate) {
+  const std::string mirror = recprism::testing::MirrorOrSkip();
+  fs::create_directories(dir / "ml-100k");
+  for (const char* f : {"u.item.gz", "u.user.gz", "u.genre"}) fs::copy(mirror + "/ml-100k/" + f, dir / "ml-100k" / f);
+  const auto gz_path = dir / "ml-100k" / "u.data.gz";
+  gzFile gz = gzopen(gz_path.c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  if (truncate) fs::resize_file(gz_path, fs::file_size(gz_path) * 2 / 3);
+  return gz_path;
+}
+
+std::string MirrorUData() {
+  LineReader in(recprism::testing::MirrorOrSkip() + "/ml-100k/u.data.gz");
+  std::string line, text;
+  while (in.Next(&line)) text += line + "\n";
+  return text;
+}
+
+TEST(Prepare, NonNumericIdInAPresetNamesFileAndLine) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("nonnumeric");
+  std::string text = MirrorUData();
+  size_t line3 = text.find('\n', text.find('\n') + 1) + 1;
+  text.replace(line3, text.find('\t', line3) - line3, "u22");
+  auto path = MirrorWithUData(dir, text, false);
+  DataOptions o = MirrorOptions("ml-100k");
+  o.data_dir = dir.string();
+  std::string m = ErrorOf(o, (dir / "out.h5").string(), StatusCode::kDataError);
+  EXPECT_NE(m.find(path.string() + ":3: user, item, rating and timestamp must be integers; the line reads 'u22\t"),
+            std::string::npos) << m;
+}
+
+TEST(Prepare, TruncatedGzipInTheMirrorIsReported) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("truncmirror");
+  auto path = MirrorWithUData(dir, MirrorUData(), true);
+  DataOptions o = MirrorOptions("ml-100k");
+  o.data_dir = dir.string();
+  std::string m = ErrorOf(o, (dir / "out.h5").string(), StatusCode::kDataError);
+  EXPECT_NE(m.find("'" + path.string() + "' is corrupt or truncated after line"), std::string::npos) << m;
+}
+
 TEST(Prepare, MissingSourceNamesEveryPlaceTried) {
   auto dir = TestTempDir("missing");
   DataOptions o;

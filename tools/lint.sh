@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Naming check (clang-tidy readability-identifier-naming, .clang-tidy) over the modules that do
+# not include LibTorch. Needs a configured build directory (compile_commands.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+files=$(ls src/core/*.cc src/comm/*.cc src/comm/*/*.cc src/config/*.cc src/data/*.cc src/cli/*.cc | grep -v nccl)
+clang-tidy -p "$build" --quiet $files
