@@ -7,7 +7,9 @@
 #include <set>
 
 #include "core/status.h"
+#include "core/md5.h"
 #include "data/prepared_file.h"
+#include "data/sources.h"
 #include "data/text_input.h"
 #include "data_test_util.h"
 
@@ -433,6 +435,69 @@ TEST(Prepare, MissingSourceNamesEveryPlaceTried) {
   EXPECT_NE(m.find("jd-multibehavior/trn_pv.tsv not found"), std::string::npos) << m;
   EXPECT_NE(m.find(dir.string() + "/jd-multibehavior"), std::string::npos) << m;
   EXPECT_NE(m.find("cache"), std::string::npos) << m;
+}
+
+// The download step with file:// addresses (curl handles them like https://): fetched into the
+// cache, checksum verified, zip members extracted; then found in the cache without a download.
+TEST(Sources, DownloadVerifiesChecksumsAndFillsTheCache) {
+  if (std::system("command -v curl >/dev/null && command -v unzip >/dev/null") != 0) GTEST_SKIP() << "curl/unzip missing";
+  auto dir = TestTempDir("download");
+  const std::string content = "1 1 2 3\n2 4 5\n";
+  WriteText(dir / "origin" / "Seq.txt", content);
+  DataOptions o;
+  o.data_dir = (dir / "empty-mirror").string();
+  o.cache_dir = (dir / "cache").string();
+  KnownFile f{"demo", "Seq.txt", Md5Hex(content), "file://" + (dir / "origin" / "Seq.txt").string(), Md5Hex(content), ""};
+  std::string path = ResolveFile(o, f);
+  EXPECT_EQ(path, (dir / "cache" / "downloads" / "demo" / "Seq.txt").string());
+  LineReader r(path);
+  std::string line;
+  while (r.Next(&line)) {}
+  EXPECT_EQ(r.Md5Hex(), Md5Hex(content));
+  f.url = "file:///nonexistent/Seq.txt";  // now served from the cache
+  EXPECT_EQ(ResolveFile(o, f), path);
+
+  // A corrupt download is rejected and nothing is left in the cache.
+  KnownFile bad{"demo2", "Seq.txt", "", "file://" + (dir / "origin" / "Seq.txt").string(), std::string(32, '0'), ""};
+  try {
+    ResolveFile(o, bad);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::kDataError);
+    EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir / "cache" / "downloads" / "demo2" / "Seq.txt"));
+
+  // A zip archive: the member is extracted next to it.
+  ASSERT_EQ(std::system(("cd " + (dir / "origin").string() + " && /usr/bin/python3 -c \"import zipfile; "
+                         "zipfile.ZipFile('a.zip','w').write('Seq.txt','ds/Seq.txt')\"").c_str()), 0);
+  std::string zip_md5;
+  {
+    std::ifstream in(dir / "origin" / "a.zip", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    zip_md5 = Md5Hex(bytes);
+  }
+  KnownFile z{"demo3", "Seq.txt", Md5Hex(content), "file://" + (dir / "origin" / "a.zip").string(), zip_md5, "ds/Seq.txt"};
+  EXPECT_EQ(ResolveFile(o, z), (dir / "cache" / "downloads" / "demo3" / "Seq.txt").string());
+
+  // Download disabled, or a failing address: the error names every place tried.
+  o.download = false;
+  KnownFile missing{"demo4", "x.txt", "", "file:///nonexistent/x.txt", "", ""};
+  try {
+    ResolveFile(o, missing);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("data.download is false"), std::string::npos) << e.what();
+  }
+  o.download = true;
+  try {
+    ResolveFile(o, missing);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::kIoError);
+    EXPECT_NE(std::string(e.what()).find("downloading file:///nonexistent/x.txt failed (curl exit status"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Prepare, SourceSplitOnAPresetWithoutOneIsAConfigError) {

@@ -191,14 +191,17 @@ class NcclCommunicator final : public Communicator {
     return slot;
   }
 
+  // With a non-blocking communicator an enqueue may still be in progress (ncclInProgress):
+  // wait for it before reading back, else the stream could look idle before the kernel is on it.
   void Complete(const char* op, size_t bytes, void* host, void* dev, size_t dev_bytes, const BufferPlace& place) {
+    WaitComm(op, bytes);
     if (place.type == DeviceType::kCPU && dev_bytes > 0) {
       RP_CUDA_CALL(cudaMemcpyAsync(host, dev, dev_bytes, cudaMemcpyDeviceToHost, stream_));
     }
     WaitStream(op, bytes);
   }
 
-  void WaitComm(const char* op) {
+  void WaitComm(const char* op, size_t bytes = 0) {
     const auto deadline = Deadline();
     for (;;) {
       ncclResult_t state = ncclSuccess;
@@ -207,7 +210,7 @@ class NcclCommunicator final : public Communicator {
       if (state != ncclInProgress) {
         RP_THROW(StatusCode::kCommError, "NCCL {} on rank {} failed: {}", op, Rank(), ncclGetErrorString(state));
       }
-      if (std::chrono::steady_clock::now() > deadline) TimeoutAbort(op, 0);
+      if (std::chrono::steady_clock::now() > deadline) TimeoutAbort(op, bytes);
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   }
