@@ -149,7 +149,7 @@ std::string ResolveProtocol(const DataOptions& o, const std::string& preset_defa
 }
 
 void LogReport(const PrepareReport& r) {
-  RP_LOG_INFO("prepared {}: {} rows ({} positives, {} sampled negatives), {} users, {} items; split {}: "
+  RP_LOG_DEBUG("prepared {}: {} rows ({} positives, {} sampled negatives), {} users, {} items; split {}: "
               "train {}, valid {}, test {} rows; {} bad rows skipped; {:.1f} s",
               r.output, r.rows, r.positives, r.sampled_negatives, r.users, r.items, r.split_protocol, r.split_rows[0],
               r.split_rows[1], r.split_rows[2], r.skipped_rows, r.seconds);

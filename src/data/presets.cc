@@ -383,13 +383,68 @@ void SetRowFeatures(RawLog& log, std::vector<std::string> cat, std::vector<std::
   log.cat_feature_vocab.assign(log.cat_feature_names.size(), Interner());
 }
 
-RawLog ParseAliCcpCsv(const DataOptions& o) {
+// A log of logged impressions whose files define the splits and whose time is the row order.
+RawLog ImpressionLog(std::string source) {
   RawLog log;
-  BadRows bad(o, &log);
   log.has_source_split = true;
   log.default_split = "source";
   log.time_semantics = "order";
-  log.source = "Ali-CCP (Alibaba, ESMM paper), torch-rechub CSV layout: click, purchase, 23 categorical fields, 8 dense";
+  log.source = std::move(source);
+  return log;
+}
+
+// ESMM labels: both 0/1, and a conversion implies a click. Reports the row otherwise.
+bool EsmmLabels(BadRows& bad, const LineReader& r, std::string_view line, std::string_view click_text,
+                std::string_view conv_text, const char* conv_name, uint8_t* click, uint8_t* conv) {
+  int64_t c, v;
+  if (!ParseInt64(click_text, &c) || !ParseInt64(conv_text, &v) || c < 0 || c > 1 || v < 0 || v > 1) {
+    bad.Report(r, line, fmt::format("click and {} must be 0 or 1", conv_name));
+    return false;
+  }
+  if (v == 1 && c == 0) {
+    bad.Report(r, line, fmt::format("{} = 1 without click violates impression -> click -> {}", conv_name, conv_name));
+    return false;
+  }
+  *click = static_cast<uint8_t>(c);
+  *conv = static_cast<uint8_t>(v);
+  return true;
+}
+
+// The numeric fields at `cols` as floats. Reports the row when one is not a number.
+bool NumericFields(BadRows& bad, const LineReader& r, std::string_view line, const std::vector<std::string_view>& f,
+                   const std::vector<int>& cols, const std::vector<std::string>& header, std::vector<float>* out) {
+  out->clear();
+  for (int k : cols) {
+    double d;
+    if (!ParseFloat(f[k], &d)) {
+      bad.Report(r, line, fmt::format("field {} is not a number", header[k]));
+      return false;
+    }
+    out->push_back(static_cast<float>(d));
+  }
+  return true;
+}
+
+// Appends a logged impression (clicked, converted or neither) with its row features.
+void AddImpression(RawLog& log, int64_t u, int64_t i, int64_t row, uint8_t click, uint8_t conv, Split split,
+                   const std::vector<int64_t>& cat_ids, const std::vector<float>& nums) {
+  log.cat_features.insert(log.cat_features.end(), cat_ids.begin(), cat_ids.end());
+  log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
+  log.Add(u, i, row, conv ? Event::kPurchase : click ? Event::kClick : Event::kImpression, click, conv, 0.0f,
+          static_cast<int8_t>(split));
+}
+
+// Interned ids (1-based; 0 = missing) of the categorical fields at `cols`.
+std::vector<int64_t> CategoricalIds(RawLog& log, const std::vector<std::string_view>& f, const std::vector<int>& cols) {
+  std::vector<int64_t> ids;
+  for (size_t k = 0; k < cols.size(); ++k) ids.push_back(log.cat_feature_vocab[k].Intern(Trim(f[cols[k]])) + 1);
+  return ids;
+}
+
+RawLog ParseAliCcpCsv(const DataOptions& o) {
+  RawLog log = ImpressionLog("Ali-CCP (Alibaba, ESMM paper), torch-rechub CSV layout: click, purchase, 23 categorical "
+                             "fields, 8 dense");
+  BadRows bad(o, &log);
   const KnownFile files[3] = {
       {"ali-ccp-samples", "torchrechub_ali_ccp_train_sample.csv", "398ec366c4a8a89e1503e5536793702a", "", "", ""},
       {"ali-ccp-samples", "torchrechub_ali_ccp_val_sample.csv", "2cbd54519f6d6deb02443abfdea1e74e", "", "", ""},
@@ -430,24 +485,15 @@ RawLog ParseAliCcpCsv(const DataOptions& o) {
       if (f.size() != header.size()) {
         return bad.Report(r, line, fmt::format("expected {} fields, found {}", header.size(), f.size()));
       }
-      int64_t click, buy;
-      if (!ParseInt64(f[c_click], &click) || !ParseInt64(f[c_buy], &buy) || click < 0 || click > 1 || buy < 0 ||
-          buy > 1) {
-        return bad.Report(r, line, "click and purchase must be 0 or 1");
-      }
-      if (buy == 1 && click == 0) return bad.Report(r, line, "purchase = 1 without click violates impression -> click -> purchase");
+      uint8_t click, buy;
       std::vector<float> nums;
-      for (int k : num_cols) {
-        double d;
-        if (!ParseFloat(f[k], &d)) return bad.Report(r, line, fmt::format("dense field {} is not a number", header[k]));
-        nums.push_back(static_cast<float>(d));
+      if (!EsmmLabels(bad, r, line, f[c_click], f[c_buy], "purchase", &click, &buy) ||
+          !NumericFields(bad, r, line, f, num_cols, header, &nums)) {
+        return;
       }
       int64_t u = log.users.Intern(Trim(f[c_user])), i = log.items.Intern(Trim(f[c_item]));
       if (c_cat >= 0 && !log.item_categories.count(i)) log.item_categories[i] = {log.CategoryId(Trim(f[c_cat]))};
-      for (size_t k = 0; k < cat_cols.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(Trim(f[cat_cols[k]])) + 1);
-      log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
-      log.Add(u, i, row++, buy ? Event::kPurchase : click ? Event::kClick : Event::kImpression,
-              static_cast<uint8_t>(click), static_cast<uint8_t>(buy), 0.0f, static_cast<int8_t>(s));
+      AddImpression(log, u, i, row++, click, buy, static_cast<Split>(s), CategoricalIds(log, f, cat_cols), nums);
     });
   }
   log.notes.push_back("ali-ccp: logged impressions (no negatives sampled); user = field 101, item = field 205, "
@@ -456,12 +502,8 @@ RawLog ParseAliCcpCsv(const DataOptions& o) {
 }
 
 RawLog ParseAliCcpFeasign(const DataOptions& o) {
-  RawLog log;
+  RawLog log = ImpressionLog("Ali-CCP (Alibaba, ESMM paper), PaddleRec field:feasign layout");
   BadRows bad(o, &log);
-  log.has_source_split = true;
-  log.default_split = "source";
-  log.time_semantics = "order";
-  log.source = "Ali-CCP (Alibaba, ESMM paper), PaddleRec field:feasign layout";
   const KnownFile files[2] = {
       {"ali-ccp-samples", "paddlerec_esmm_train_small.txt", "1d496cdb8eb743672ad32b2a1497738d", "", "", ""},
       {"ali-ccp-samples", "paddlerec_esmm_test_small.txt", "ef6d8bf4c213c645297170457d616403", "", "", ""}};
@@ -478,12 +520,9 @@ RawLog ParseAliCcpFeasign(const DataOptions& o) {
     int64_t row = 0;
     ForEachLine(o, files[s], log, [&](const LineReader& r, const std::string& line) {
       SplitFields(line, ',', &f);
-      int64_t click, buy;
-      if (f.size() < 4 || !ParseInt64(f[1], &click) || !ParseInt64(f[2], &buy) || click < 0 || click > 1 ||
-          buy < 0 || buy > 1) {
-        return bad.Report(r, line, "expected sample_id,click,purchase,field:feasign,... with 0/1 labels");
-      }
-      if (buy == 1 && click == 0) return bad.Report(r, line, "purchase = 1 without click violates impression -> click -> purchase");
+      if (f.size() < 4) return bad.Report(r, line, "expected sample_id,click,purchase,field:feasign,...");
+      uint8_t click, buy;
+      if (!EsmmLabels(bad, r, line, f[1], f[2], "purchase", &click, &buy)) return;
       std::map<std::string, std::string> first;
       std::map<std::string, int> counts;
       for (size_t k = 3; k < f.size(); ++k) {
@@ -498,14 +537,14 @@ RawLog ParseAliCcpFeasign(const DataOptions& o) {
       if (!first.count("101") || !first.count("205")) return bad.Report(r, line, "row has no field 101 (user) or 205 (item)");
       int64_t u = log.users.Intern(first["101"]), i = log.items.Intern(first["205"]);
       if (first.count("206") && !log.item_categories.count(i)) log.item_categories[i] = {log.CategoryId(first["206"])};
+      std::vector<int64_t> cat_ids;
       for (size_t k = 0; k < single.size(); ++k) {
         auto it = first.find(single[k]);
-        log.cat_features.push_back(it == first.end() ? 0 : log.cat_feature_vocab[k].Intern(it->second) + 1);
+        cat_ids.push_back(it == first.end() ? 0 : log.cat_feature_vocab[k].Intern(it->second) + 1);
       }
-      for (const auto& m : multi) log.num_features.push_back(static_cast<float>(counts[m]));
-      log.Add(u, i, row++, buy ? Event::kPurchase : click ? Event::kClick : Event::kImpression,
-              static_cast<uint8_t>(click), static_cast<uint8_t>(buy), 0.0f,
-              static_cast<int8_t>(s == 0 ? Split::kTrain : Split::kTest));
+      std::vector<float> nums;
+      for (const auto& m : multi) nums.push_back(static_cast<float>(counts[m]));
+      AddImpression(log, u, i, row++, click, buy, s == 0 ? Split::kTrain : Split::kTest, cat_ids, nums);
     });
   }
   log.notes.push_back("ali-ccp (feasign): user = field 101, item = field 205, category = field 206 (first feasign); "
@@ -515,12 +554,8 @@ RawLog ParseAliCcpFeasign(const DataOptions& o) {
 }
 
 RawLog ParseAliExpress(const DataOptions& o) {
-  RawLog log;
+  RawLog log = ImpressionLog("AliExpress multi-task dataset (AITM line of work), torch-rechub layout");
   BadRows bad(o, &log);
-  log.has_source_split = true;
-  log.default_split = "source";
-  log.time_semantics = "order";
-  log.source = "AliExpress multi-task dataset (AITM line of work), torch-rechub layout";
   const KnownFile files[2] = {
       {"aliexpress-samples", "torchrechub_aliexpress_train_sample.csv", "0f945ece360b22d97fe1f4613c4e5488", "", "", ""},
       {"aliexpress-samples", "torchrechub_aliexpress_test_sample.csv", "8b9f01ef9697daa4b34f20521dea3871", "", "", ""}};
@@ -553,25 +588,17 @@ RawLog ParseAliExpress(const DataOptions& o) {
         return;
       }
       if (f.size() != header.size()) return bad.Report(r, line, fmt::format("expected {} fields, found {}", header.size(), f.size()));
-      int64_t click, conv;
-      if (!ParseInt64(f[c_click], &click) || !ParseInt64(f[c_conv], &conv) || click < 0 || click > 1 || conv < 0 || conv > 1) {
-        return bad.Report(r, line, "click and conversion must be 0 or 1");
-      }
-      if (conv == 1 && click == 0) return bad.Report(r, line, "conversion = 1 without click");
+      uint8_t click, conv;
       std::vector<float> nums;
-      for (int k : num_cols) {
-        double d;
-        if (!ParseFloat(f[k], &d)) return bad.Report(r, line, fmt::format("{} is not a number", header[k]));
-        nums.push_back(static_cast<float>(d));
+      if (!EsmmLabels(bad, r, line, f[c_click], f[c_conv], "conversion", &click, &conv) ||
+          !NumericFields(bad, r, line, f, num_cols, header, &nums)) {
+        return;
       }
       std::string item_key;
       for (int k : cat_cols) item_key += std::string(f[k]) + "|";
       int64_t u = log.users.Intern(Trim(f[c_search])), i = log.items.Intern(item_key);
-      for (size_t k = 0; k < cat_cols.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(Trim(f[cat_cols[k]])) + 1);
-      log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
-      log.Add(u, i, row++, conv ? Event::kPurchase : click ? Event::kClick : Event::kImpression,
-              static_cast<uint8_t>(click), static_cast<uint8_t>(conv), 0.0f,
-              static_cast<int8_t>(s == 0 ? Split::kTrain : Split::kTest));
+      AddImpression(log, u, i, row++, click, conv, s == 0 ? Split::kTrain : Split::kTest,
+                    CategoricalIds(log, f, cat_cols), nums);
     });
   }
   log.notes.push_back("aliexpress: the source has no user or item ids: 'user' is the search_id (query session) and "
