@@ -47,6 +47,18 @@ MPI_Op ToMpi(ReduceOp op) {
 // Largest element count passed to one MPI call (MPI counts are int).
 constexpr size_t kMaxChunk = size_t{1} << 30;
 
+// Calls issue(offset, n) over [0, count) in pieces of at most kMaxChunk elements; once with
+// n = 0 when count is 0, so every rank still issues the collective.
+template <typename F>
+void ForEachChunk(size_t count, F&& issue) {
+  size_t off = 0;
+  do {
+    const size_t n = std::min(kMaxChunk, count - off);
+    issue(off, n);
+    off += n;
+  } while (off < count);
+}
+
 int ToInt(size_t v, const char* what) {
   RP_REQUIRE(v <= static_cast<size_t>(INT_MAX), StatusCode::kInvalidArgument,
              "{} = {} exceeds MPI's int limit", what, v);
@@ -83,14 +95,12 @@ class MpiCommunicator final : public Communicator {
     CheckHost(place);
     const size_t esize = DTypeSize(dtype);
     ++seq_;
-    for (size_t off = 0; off < count || (count == 0 && off == 0); off += kMaxChunk) {
-      size_t n = std::min(kMaxChunk, count - off);
+    ForEachChunk(count, [&](size_t off, size_t n) {
       MPI_Request req;
       RP_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, static_cast<uint8_t*>(buf) + off * esize, static_cast<int>(n),
                                  ToMpi(dtype), ToMpi(op), comm_, &req));
       Wait(&req, "allreduce", count * esize);
-      if (count == 0) break;
-    }
+    });
   }
 
   void Broadcast(void* buf, size_t count, DType dtype, int root, const BufferPlace& place) override {
@@ -98,14 +108,12 @@ class MpiCommunicator final : public Communicator {
     CheckRoot(root);
     const size_t esize = DTypeSize(dtype);
     ++seq_;
-    for (size_t off = 0; off < count || (count == 0 && off == 0); off += kMaxChunk) {
-      size_t n = std::min(kMaxChunk, count - off);
+    ForEachChunk(count, [&](size_t off, size_t n) {
       MPI_Request req;
       RP_MPI_CALL(MPI_Ibcast(static_cast<uint8_t*>(buf) + off * esize, static_cast<int>(n), ToMpi(dtype), root,
                              comm_, &req));
       Wait(&req, "broadcast", count * esize);
-      if (count == 0) break;
-    }
+    });
   }
 
   void AllGather(const void* send, size_t count, void* recv, DType dtype, const BufferPlace& place) override {
