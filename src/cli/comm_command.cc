@@ -164,8 +164,12 @@ int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args) {
   RP_LOG_INFO("comm check passed: {} all-reduce cases (5 dtypes x 3 ops x 3 sizes), all-gather-v with an empty "
               "contribution, broadcast from {} root(s)",
               cases, w);
-  RP_LOG_INFO("all-reduce float32 {} MiB x {}: {:.3f} ms/iter, algbw {:.3f} GB/s, busbw {:.3f} GB/s", size_mb, iters,
-              seconds * 1e3, algbw, busbw);
+  if (w > 1) {
+    RP_LOG_INFO("all-reduce float32 {} MiB x {}: {:.3f} ms/iter, algbw {:.3f} GB/s, busbw {:.3f} GB/s", size_mb,
+                iters, seconds * 1e3, algbw, busbw);
+  } else {
+    RP_LOG_INFO("all-reduce timing skipped: a world of one moves no data (backend {})", comm.Backend());
+  }
   if (comm.Rank() == 0) {
     WriteFileAtomic(job.run_dir + "/comm_check.json",
                     fmt::format("{{\"backend\": \"{}\", \"world_size\": {}, \"allreduce_cases\": {}, \"passed\": true, "

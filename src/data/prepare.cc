@@ -186,12 +186,10 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   }
 
   // Dense ids: users with rows sorted by source id (0-based); every catalogue item (1-based).
-  std::vector<int64_t> users_present;
-  for (int64_t u = 0; u < log.users.size(); ++u) if (keep_user[u] && positives[u] + 1 > 0) users_present.push_back(u);
   std::vector<char> has_rows(log.users.size(), 0);
-  for (size_t r = 0; r < n; ++r) if (keep_user[log.user[r]]) has_rows[log.user[r]] = 1;
-  users_present.erase(std::remove_if(users_present.begin(), users_present.end(), [&](int64_t u) { return !has_rows[u]; }),
-                      users_present.end());
+  for (size_t r = 0; r < n; ++r) has_rows[log.user[r]] = 1;
+  std::vector<int64_t> users_present;
+  for (int64_t u = 0; u < log.users.size(); ++u) if (keep_user[u] && has_rows[u]) users_present.push_back(u);
   const auto& ukeys = log.users.keys();
   std::sort(users_present.begin(), users_present.end(), [&](int64_t a, int64_t b) { return KeyLess(ukeys[a], ukeys[b]); });
   std::vector<int64_t> user_dense(log.users.size(), -1);
