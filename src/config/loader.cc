@@ -1,11 +1,5 @@
 #include "config/loader.h"
 
-// GCC 12 reports -Wdangling-pointer false positives inside yaml-cpp 0.7's node iterators
-// (iterator_value holds a proxy); the pointers never outlive the loop.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
-#endif
-
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -70,21 +64,23 @@ std::string UnknownKeyMessage(const std::string& key) {
 void Flatten(const YAML::Node& map, const std::string& prefix, const std::string& file,
              std::map<std::string, Entry>& out, Problems& problems) {
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const std::string name = it->first.Scalar();
+    // Copies, not references: yaml-cpp's iterator hands out a temporary key/value pair.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const std::string name = key.Scalar();
     if (prefix.empty() && name == "defaults") continue;  // overlays, handled by LoadFile
     const std::string path = prefix.empty() ? name : prefix + "." + name;
-    const YAML::Node& value = it->second;
     if (FindKey(path) != nullptr) {
-      out[path] = Entry{value, OriginOf(file, value.IsNull() ? it->first : value)};
+      out[path] = Entry{value, OriginOf(file, value.IsNull() ? key : value)};
     } else if (IsSectionPrefix(path)) {
       if (value.IsMap()) {
         Flatten(value, path, file, out, problems);
       } else {
-        problems.Add(OriginOf(file, value.IsNull() ? it->first : value), path,
+        problems.Add(OriginOf(file, value.IsNull() ? key : value), path,
                      fmt::format("expected a mapping (section '{}'), found {}", path, Found(value)));
       }
     } else {
-      problems.Add(OriginOf(file, it->first), path, UnknownKeyMessage(path));
+      problems.Add(OriginOf(file, key), path, UnknownKeyMessage(path));
     }
   }
 }
