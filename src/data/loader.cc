@@ -45,6 +45,19 @@ void ResizeBatch(Batch* b, int64_t n, int seq_len, size_t fu, size_t fc, size_t 
 
 }  // namespace
 
+LoaderOptions MakeLoaderOptions(const DataOptions& data, Split split, int batch_size, uint64_t seed, bool shuffle) {
+  LoaderOptions o;
+  o.split = split;
+  o.max_seq_len = data.max_seq_len;
+  o.batch_size = batch_size;
+  o.shuffle = shuffle;
+  o.seed = seed;
+  o.memory_budget_bytes = data.memory_budget_mb * (int64_t{1} << 20);
+  o.prefetch_batches = data.prefetch_batches;
+  o.shard = data.shard;
+  return o;
+}
+
 // Produces the batches of one epoch on a background thread into a bounded queue.
 struct ShardLoader::Prefetcher {
   std::mutex mu;

@@ -22,6 +22,7 @@
 
 #include "comm/communicator.h"
 #include "data/format.h"
+#include "data/options.h"
 #include "data/prepared_file.h"
 #include "data/shard.h"
 
@@ -57,6 +58,10 @@ struct LoaderOptions {
   int prefetch_batches = 4;
   std::string shard = "contiguous";
 };
+
+// Loader options from the config's data section (max_seq_len, shard, memory_budget_mb,
+// prefetch_batches) plus what the caller decides: split, batch size, seed, shuffling.
+LoaderOptions MakeLoaderOptions(const DataOptions& data, Split split, int batch_size, uint64_t seed, bool shuffle);
 
 class ShardLoader {
  public:

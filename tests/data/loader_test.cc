@@ -237,6 +237,22 @@ TEST(Loader, ShardsPartitionTheSamplesAcrossRanks) {
   }
 }
 
+TEST(Loader, OptionsComeFromTheDataSection) {
+  DataOptions d;
+  d.max_seq_len = 7;
+  d.memory_budget_mb = 3;
+  d.prefetch_batches = 9;
+  d.shard = "hash";
+  LoaderOptions o = MakeLoaderOptions(d, Split::kValid, 64, 5, false);
+  EXPECT_EQ(o.max_seq_len, 7);
+  EXPECT_EQ(o.memory_budget_bytes, 3 << 20);
+  EXPECT_EQ(o.prefetch_batches, 9);
+  EXPECT_EQ(o.shard, "hash");
+  EXPECT_EQ(o.split, Split::kValid);
+  EXPECT_EQ(o.batch_size, 64);
+  EXPECT_FALSE(o.shuffle);
+}
+
 TEST(Loader, ShuffleIsSeededByEpochAndMemoryBudgetBoundsBlocks) {
   RP_REQUIRE_MIRROR();
   auto dir = TestTempDir("shuffle");
