@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "config/loader.h"
 #include "core/check.h"
+#include "core/log.h"
 
 namespace recprism::cli {
 namespace {
@@ -22,6 +23,7 @@ options:
 }  // namespace
 
 int RunConfigCommand(const std::vector<std::string>& args) {
+  log::Init(0, 1, LogOptions{});  // a single-process command
   ParsedArgs a = ParseArgs(args, {"--set"}, {}, "recprism config");
   if (a.help || a.positional.empty()) {
     std::cout << kConfigHelp;

@@ -72,6 +72,7 @@ int RunPrepareCommand(const std::vector<std::string>& args) {
 }
 
 int RunDataCommand(const std::vector<std::string>& args) {
+  log::Init(0, 1, LogOptions{});  // a single-process command
   ParsedArgs a = ParseArgs(args, {"--world-size", "--shard"}, {}, "recprism data");
   if (a.help || a.positional.empty()) {
     std::cout << kDataHelp;
@@ -81,6 +82,9 @@ int RunDataCommand(const std::vector<std::string>& args) {
              "recprism data: expected 'inspect FILE'");
   const int world = static_cast<int>(a.GetInt("--world-size", 1));
   RP_REQUIRE(world >= 1, StatusCode::kInvalidArgument, "--world-size must be >= 1");
+  const std::string method = a.Get("--shard", "contiguous");
+  RP_REQUIRE(method == "contiguous" || method == "hash", StatusCode::kInvalidArgument,
+             "--shard must be contiguous or hash, found '{}'", method);
   data::PreparedReader rd(a.positional[1]);
   const auto& m = rd.metadata();
   const auto& users = rd.users();
@@ -141,7 +145,6 @@ int RunDataCommand(const std::vector<std::string>& args) {
                              clicks[s] ? static_cast<double>(convs[s]) / clicks[s] : 0.0,
                              n[s] ? static_cast<double>(convs[s]) / n[s] : 0.0);
   }
-  const std::string method = a.Get("--shard", "contiguous");
   data::ShardPlan plan = data::MakeShardPlan(users, world, method);
   auto rows = data::RowsPerRank(plan, users);
   std::cout << fmt::format("shards ({} ranks, {}):\n", world, method);
