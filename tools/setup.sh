@@ -38,9 +38,10 @@ fi
 build=${RECPRISM_BUILD_DIR:-build}
 jobs=$(nproc)
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+mkdir -p "$build"
 # shellcheck disable=SC2086
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="${RECPRISM_BUILD_TYPE:-RelWithDebInfo}" \
-  -DRECPRISM_WERROR="${RECPRISM_WERROR:-OFF}" -DRECPRISM_BUILD_TESTS=ON ${RECPRISM_CMAKE_ARGS:-} >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 1; }
+  -DRECPRISM_WERROR="${RECPRISM_WERROR:-OFF}" -DRECPRISM_BUILD_TESTS=ON ${RECPRISM_CMAKE_ARGS:-} >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j "$jobs"
 echo "setup: built $build/recprism"
