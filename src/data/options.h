@@ -17,7 +17,7 @@ struct GenericMapping {
   std::string time;                    // timestamp column (unix seconds); empty = file order
   std::string event;                   // event-type column; its values are matched against the lists below
   std::vector<std::string> click_events = {"click", "view", "pv", "cart", "fav", "buy", "purchase"};
-  std::vector<std::string> conversion_events = {"buy", "purchase", "order"};
+  std::vector<std::string> conversion_events = {"buy", "purchase", "order"};  // also count as clicks
   std::string click;                   // 0/1 click label column
   std::string conversion;              // 0/1 conversion label column
   std::string value;                   // price or revenue column

@@ -704,8 +704,8 @@ RawLog ParseGeneric(const DataOptions& o) {
     Event ev = Event::kClick;
     if (c_event >= 0) {
       std::string e = Trim(f[c_event]);
-      click = click_ev.count(e) ? 1 : 0;
       conv = conv_ev.count(e) ? 1 : 0;
+      click = (click_ev.count(e) || conv) ? 1 : 0;  // a conversion event implies the click before it
       ev = conv ? Event::kPurchase : click ? Event::kClick : Event::kImpression;
     }
     int64_t v;

@@ -344,6 +344,19 @@ TEST_F(GenericInput, ExplicitLabelsAndFeaturesAreKept) {
   EXPECT_EQ(rd.users().raw_id, (std::vector<std::string>{"a", "b"}));
 }
 
+TEST_F(GenericInput, EventColumnMapsToClickAndConversion) {
+  WriteText(dir_ / "log.csv", "uid,iid,ts,ev\n1,10,100,view\n1,11,101,order\n1,12,102,share\n2,10,103,cart\n");
+  DataOptions o = Options("log.csv");
+  o.generic.event = "ev";
+  PrepareReport r = Prepare(o, Out(), 1);
+  EXPECT_EQ(r.sampled_negatives, 0) << "an event column logs exposures: nothing sampled";
+  PreparedReader rd(Out());
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  EXPECT_EQ(rows.click, (std::vector<uint8_t>{1, 1, 0, 1}));       // view, order (a conversion), share, cart
+  EXPECT_EQ(rows.conversion, (std::vector<uint8_t>{0, 1, 0, 0}));
+  EXPECT_EQ(rows.event[2], static_cast<uint8_t>(Event::kImpression));
+}
+
 TEST(PreparedReader, ExplainsWrongFilesAndVersions) {
   auto dir = TestTempDir("reader");
   WriteText(dir / "not.h5", "plain text");
