@@ -87,7 +87,7 @@ struct ShardLoader::Prefetcher {
 };
 
 ShardLoader::ShardLoader(const std::string& path, Communicator& comm, const LoaderOptions& options)
-    : comm_(comm), options_(options), reader_(std::make_unique<PreparedReader>(path)) {
+    : comm_(comm), options_(options), reader_(std::make_unique<PreparedReader>(path, /*load_raw_ids=*/false)) {
   RP_REQUIRE(options.batch_size >= 1 && options.max_seq_len >= 1, StatusCode::kInvalidArgument,
              "loader: batch_size and max_seq_len must be >= 1");
   const UserTable& users = reader_->users();

@@ -359,7 +359,8 @@ std::vector<std::string> BlobToStrings(const std::vector<uint8_t>& chars, const 
 
 }  // namespace
 
-PreparedReader::PreparedReader(const std::string& path) : impl_(std::make_unique<Impl>()), path_(path) {
+PreparedReader::PreparedReader(const std::string& path, bool load_raw_ids)
+    : impl_(std::make_unique<Impl>()), path_(path) {
   std::lock_guard<std::mutex> lock(H5Mutex());
   QuietHdf5();
   std::error_code ec;
@@ -444,8 +445,12 @@ PreparedReader::PreparedReader(const std::string& path) : impl_(std::make_unique
   users_.split_rows = ReadAll<int64_t>(f, "/users/split_rows", path);
   RP_REQUIRE(static_cast<int64_t>(users_.split_rows.size()) == users_.num_users * kNumSplits, StatusCode::kDataError,
              "'{}': /users/split_rows must be [{} x 3]", path, users_.num_users);
-  users_.raw_id = BlobToStrings(ReadAll<uint8_t>(f, "/users/raw_id_chars", path),
-                                ReadAll<int64_t>(f, "/users/raw_id_offsets", path), path, "/users/raw_id");
+  if (load_raw_ids) {
+    users_.raw_id = BlobToStrings(ReadAll<uint8_t>(f, "/users/raw_id_chars", path),
+                                  ReadAll<int64_t>(f, "/users/raw_id_offsets", path), path, "/users/raw_id");
+  } else {
+    OpenDataset(f, "/users/raw_id_chars", path);  // still required by the format
+  }
   Handle ug(H5Gopen2(f, "users", H5P_DEFAULT), H5Gclose);
   if (ReadStringAttr(ug.get(), "feature_names", &text)) {
     users_.feature_names = SplitLines(text, '\n');
@@ -459,9 +464,13 @@ PreparedReader::PreparedReader(const std::string& path) : impl_(std::make_unique
   }
 
   // Items.
-  items_.raw_id = BlobToStrings(ReadAll<uint8_t>(f, "/items/raw_id_chars", path),
-                                ReadAll<int64_t>(f, "/items/raw_id_offsets", path), path, "/items/raw_id");
-  items_.num_items = static_cast<int64_t>(items_.raw_id.size()) - 1;
+  const std::vector<int64_t> item_id_offsets = ReadAll<int64_t>(f, "/items/raw_id_offsets", path);
+  RP_REQUIRE(!item_id_offsets.empty(), StatusCode::kDataError, "'{}': /items/raw_id_offsets is empty", path);
+  items_.num_items = static_cast<int64_t>(item_id_offsets.size()) - 2;
+  if (load_raw_ids) {
+    items_.raw_id = BlobToStrings(ReadAll<uint8_t>(f, "/items/raw_id_chars", path), item_id_offsets, path,
+                                  "/items/raw_id");
+  }
   items_.category_offsets = ReadAll<int64_t>(f, "/items/category_offsets", path);
   items_.category_values = ReadAll<int64_t>(f, "/items/category_values", path);
   items_.popularity = ReadAll<int64_t>(f, "/items/popularity", path);

@@ -43,7 +43,9 @@ class PreparedWriter {
 // Side tables are loaded eagerly (they are small); rows are read by range.
 class PreparedReader {
  public:
-  explicit PreparedReader(const std::string& path);
+  // load_raw_ids = false leaves users().raw_id and items().raw_id empty (the loader does not need
+  // the source's id strings; at millions of users they are the largest side table).
+  explicit PreparedReader(const std::string& path, bool load_raw_ids = true);
   ~PreparedReader();
   PreparedReader(const PreparedReader&) = delete;
   PreparedReader& operator=(const PreparedReader&) = delete;
