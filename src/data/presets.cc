@@ -48,21 +48,6 @@ void ForEachLine(const DataOptions& o, const KnownFile& kf, RawLog& log, F&& on_
   log.sources.push_back(SourceFile{path, md5, reader.line_number()});
 }
 
-// Splits on a multi-character separator ("::").
-void SplitOn(std::string_view line, std::string_view sep, std::vector<std::string_view>* out) {
-  out->clear();
-  size_t start = 0;
-  for (;;) {
-    size_t p = line.find(sep, start);
-    if (p == std::string_view::npos) {
-      out->push_back(line.substr(start));
-      return;
-    }
-    out->push_back(line.substr(start, p - start));
-    start = p + sep.size();
-  }
-}
-
 std::string Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -183,7 +168,7 @@ RawLog ParseMl1m(const DataOptions& o) {
   log.implicit = true;
   std::vector<std::string_view> f;
   ForEachLine(o, kMl1mMovies, log, [&](const LineReader& r, const std::string& line) {
-    SplitOn(line, "::", &f);
+    SplitFields(line, std::string_view("::"), &f);
     if (f.size() != 3) return bad.Report(r, line, fmt::format("expected MovieID::Title::Genres, found {} fields", f.size()));
     int64_t item = log.items.Intern(Trim(f[0]));
     std::vector<std::string_view> genres;
@@ -196,7 +181,7 @@ RawLog ParseMl1m(const DataOptions& o) {
   if (FindLocal(o, kMl1mRatingsDat, &official)) {
     log.source = "MovieLens 1M (GroupLens): ratings.dat with unix timestamps";
     ForEachLine(o, kMl1mRatingsDat, log, [&](const LineReader& r, const std::string& line) {
-      SplitOn(line, "::", &f);
+      SplitFields(line, std::string_view("::"), &f);
       AddRating(log, bad, r, line, f, 4, true);
     });
   } else {
@@ -218,7 +203,7 @@ RawLog ParseMl1m(const DataOptions& o) {
   }
   SetUserFeatures(log, {"gender", "age_bucket", "occupation"});
   ForEachLine(o, kMl1mUsers, log, [&](const LineReader& r, const std::string& line) {
-    SplitOn(line, "::", &f);
+    SplitFields(line, std::string_view("::"), &f);
     if (f.size() != 5) return bad.Report(r, line, "expected UserID::Gender::Age::Occupation::Zip");
     int64_t u = log.users.Find(Trim(f[0]));
     if (u >= 0) AddUserFeatureRow(log, u, {std::string(f[1]), std::string(f[2]), std::string(f[3])});
@@ -434,6 +419,27 @@ void AddImpression(RawLog& log, int64_t u, int64_t i, int64_t row, uint8_t click
           static_cast<int8_t>(split));
 }
 
+// Header handling for sources split over several CSV files: the first file's header defines the
+// columns (returns 1), a later file must repeat it (returns 2), a data line returns 0. Also
+// rejects data lines whose field count differs from the header's.
+int HeaderOrWidth(BadRows& bad, const LineReader& r, const std::string& line, const std::vector<std::string_view>& f,
+                  std::vector<std::string>* header) {
+  if (r.line_number() == 1) {
+    std::vector<std::string> h(f.begin(), f.end());
+    if (header->empty()) {
+      *header = std::move(h);
+      return 1;
+    }
+    RP_REQUIRE(h == *header, StatusCode::kDataError, "{}:1: header differs from the first file's", r.path());
+    return 2;
+  }
+  if (f.size() != header->size()) {
+    bad.Report(r, line, fmt::format("expected {} fields, found {}", header->size(), f.size()));
+    return 2;
+  }
+  return 0;
+}
+
 // Interned ids (1-based; 0 = missing) of the categorical fields at `cols`.
 std::vector<int64_t> CategoricalIds(RawLog& log, const std::vector<std::string_view>& f, const std::vector<int>& cols) {
   std::vector<int64_t> ids;
@@ -457,34 +463,27 @@ RawLog ParseAliCcpCsv(const DataOptions& o) {
     int64_t row = 0;
     ForEachLine(o, files[s], log, [&](const LineReader& r, const std::string& line) {
       SplitFields(line, ',', &f);
-      if (r.line_number() == 1) {
-        std::vector<std::string> h(f.begin(), f.end());
-        if (header.empty()) {
-          header = h;
-          for (size_t k = 0; k < h.size(); ++k) {
-            if (h[k] == "click") c_click = static_cast<int>(k);
-            else if (h[k] == "purchase") c_buy = static_cast<int>(k);
-            else if (!h[k].empty() && h[k][0] == 'D') num_cols.push_back(static_cast<int>(k));
-            else cat_cols.push_back(static_cast<int>(k));
-            if (h[k] == "101") c_user = static_cast<int>(k);
-            if (h[k] == "205") c_item = static_cast<int>(k);
-            if (h[k] == "206") c_cat = static_cast<int>(k);
-          }
-          RP_REQUIRE(c_click >= 0 && c_buy >= 0 && c_user >= 0 && c_item >= 0, StatusCode::kDataError,
-                     "{}:1: header must name click, purchase, 101 (user) and 205 (item); found '{}'", r.path(),
-                     Excerpt(line));
-          std::vector<std::string> cn, nn;
-          for (int k : cat_cols) cn.push_back("f" + h[k]);
-          for (int k : num_cols) nn.push_back(h[k]);
-          SetRowFeatures(log, cn, nn);
-        } else {
-          RP_REQUIRE(h == header, StatusCode::kDataError, "{}:1: header differs from the train file's", r.path());
+      const int kind = HeaderOrWidth(bad, r, line, f, &header);
+      if (kind == 1) {
+        const std::vector<std::string>& h = header;
+        for (size_t k = 0; k < h.size(); ++k) {
+          if (h[k] == "click") c_click = static_cast<int>(k);
+          else if (h[k] == "purchase") c_buy = static_cast<int>(k);
+          else if (!h[k].empty() && h[k][0] == 'D') num_cols.push_back(static_cast<int>(k));
+          else cat_cols.push_back(static_cast<int>(k));
+          if (h[k] == "101") c_user = static_cast<int>(k);
+          if (h[k] == "205") c_item = static_cast<int>(k);
+          if (h[k] == "206") c_cat = static_cast<int>(k);
         }
-        return;
+        RP_REQUIRE(c_click >= 0 && c_buy >= 0 && c_user >= 0 && c_item >= 0, StatusCode::kDataError,
+                   "{}:1: header must name click, purchase, 101 (user) and 205 (item); found '{}'", r.path(),
+                   Excerpt(line));
+        std::vector<std::string> cn, nn;
+        for (int k : cat_cols) cn.push_back("f" + h[k]);
+        for (int k : num_cols) nn.push_back(h[k]);
+        SetRowFeatures(log, cn, nn);
       }
-      if (f.size() != header.size()) {
-        return bad.Report(r, line, fmt::format("expected {} fields, found {}", header.size(), f.size()));
-      }
+      if (kind != 0) return;
       uint8_t click, buy;
       std::vector<float> nums;
       if (!EsmmLabels(bad, r, line, f[c_click], f[c_buy], "purchase", &click, &buy) ||
@@ -567,13 +566,9 @@ RawLog ParseAliExpress(const DataOptions& o) {
     int64_t row = 0;
     ForEachLine(o, files[s], log, [&](const LineReader& r, const std::string& line) {
       SplitFields(line, ',', &f);
-      if (r.line_number() == 1) {
-        std::vector<std::string> h(f.begin(), f.end());
-        if (!header.empty()) {
-          RP_REQUIRE(h == header, StatusCode::kDataError, "{}:1: header differs from the train file's", r.path());
-          return;
-        }
-        header = h;
+      const int kind = HeaderOrWidth(bad, r, line, f, &header);
+      if (kind == 1) {
+        const std::vector<std::string>& h = header;
         std::vector<std::string> cn, nn;
         for (size_t k = 0; k < h.size(); ++k) {
           if (h[k] == "search_id") c_search = static_cast<int>(k);
@@ -585,9 +580,8 @@ RawLog ParseAliExpress(const DataOptions& o) {
         RP_REQUIRE(c_search >= 0 && c_click >= 0 && c_conv >= 0, StatusCode::kDataError,
                    "{}:1: header must name search_id, click and conversion; found '{}'", r.path(), Excerpt(line));
         SetRowFeatures(log, cn, nn);
-        return;
       }
-      if (f.size() != header.size()) return bad.Report(r, line, fmt::format("expected {} fields, found {}", header.size(), f.size()));
+      if (kind != 0) return;
       uint8_t click, conv;
       std::vector<float> nums;
       if (!EsmmLabels(bad, r, line, f[c_click], f[c_conv], "conversion", &click, &conv) ||

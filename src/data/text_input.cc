@@ -85,18 +85,22 @@ std::string LineReader::Md5Hex() {
   return impl_->digest;
 }
 
-void SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields) {
+void SplitFields(std::string_view line, std::string_view separator, std::vector<std::string_view>* fields) {
   fields->clear();
   size_t start = 0;
   for (;;) {
-    size_t p = line.find(delimiter, start);
+    size_t p = line.find(separator, start);
     if (p == std::string_view::npos) {
       fields->push_back(line.substr(start));
       return;
     }
     fields->push_back(line.substr(start, p - start));
-    start = p + 1;
+    start = p + separator.size();
   }
+}
+
+void SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields) {
+  SplitFields(line, std::string_view(&delimiter, 1), fields);
 }
 
 bool ParseInt64(std::string_view s, int64_t* out) {

@@ -35,8 +35,9 @@ class LineReader {
   int64_t line_ = 0;
 };
 
-// Splits on one delimiter character, keeping empty fields.
+// Splits on a delimiter character or a separator string ("::"), keeping empty fields.
 void SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields);
+void SplitFields(std::string_view line, std::string_view separator, std::vector<std::string_view>* fields);
 
 // Strict integer/float parsing of a whole field (no trailing garbage).
 bool ParseInt64(std::string_view s, int64_t* out);
