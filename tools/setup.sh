@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake make g++ ccache pkg-config git clang-tidy curl unzip
   libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-  libgtest-dev googletest zlib1g-dev
+  libgtest-dev googletest zlib1g-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-pthread-dev
   python3-sklearn python3-torch python3-h5py python3-numpy
 )

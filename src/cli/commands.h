@@ -14,5 +14,7 @@ int RunInfoCommand(JobContext& ctx, const std::vector<std::string>& args);
 int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args);
 int RunPrepareCommand(const std::vector<std::string>& args);
 int RunDataCommand(const std::vector<std::string>& args);
+int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args);
+int RunCompareCommand(const std::vector<std::string>& args);
 
 }  // namespace recprism::cli

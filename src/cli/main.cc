@@ -17,6 +17,8 @@ commands:
   config check|show|docs   validate a config, print the effective config, print the config reference
   prepare                  convert a dataset (preset, your own log, or synthetic) into a prepared HDF5 file
   data inspect FILE        schema, counts, label rates per split and shard balance of a prepared file
+  evaluate                 sharded evaluation of a predictions file: one report with intervals and slices
+  compare RUN_A RUN_B      paired comparison of two evaluation reports (bootstrap, Holm-corrected)
   comm check               verify and time the collectives of this launch (the first distributed job)
   info                     print the start-up banner: version, world, backend, threads, BLAS, LibTorch
 
@@ -60,6 +62,8 @@ int main(int argc, char** argv) {
     if (command == "comm") return cli::RunCommCommand(ctx, rest);
     if (command == "prepare") return cli::RunPrepareCommand(rest);
     if (command == "data") return cli::RunDataCommand(rest);
+    if (command == "evaluate") return cli::RunEvaluateCommand(ctx, rest);
+    if (command == "compare") return cli::RunCompareCommand(rest);
     RP_THROW(StatusCode::kInvalidArgument, "unknown command '{}' (see recprism --help)", command);
   } catch (const Error& e) {
     const int code = ExitCodeFor(e.code());

@@ -234,8 +234,46 @@ std::vector<KeySpec> BuildSchema() {
                           "Cut-offs for ranking metrics (precision@k, recall@k, NDCG@k)."),
                     1, 100000));
   s.push_back(Range(Field("eval.batch_size", &R::eval, &EvalOptions::batch_size,
-                          "Samples per rank per evaluation step."),
+                          "Samples per rank per model-scoring step (the predictions-file path has no steps)."),
                     1, 1 << 24));
+  s.push_back(Field("eval.slices", &R::eval, &EvalOptions::slices,
+                    "Extra predictions-file columns to slice every metric by (user_activity and item_popularity "
+                    "are always sliced)."));
+  s.push_back(Range(Field("eval.min_slice_size", &R::eval, &EvalOptions::min_slice_size,
+                          "Slice groups with fewer rows are listed without metrics."),
+                    1, 1e15));
+  s.push_back(Range(Field("eval.bootstrap_replicates", &R::eval, &EvalOptions::bootstrap_replicates,
+                          "Poisson bootstrap replicates (clustered on users) behind every interval; 0 = no intervals."),
+                    0, 100000));
+  s.push_back(Range(Field("eval.ci_level", &R::eval, &EvalOptions::ci_level, "Confidence level of every interval."),
+                    0.5, 0.999));
+  s.push_back(Range(Field("eval.histogram_bins", &R::eval, &EvalOptions::histogram_bins,
+                          "Logit-spaced score histogram of the overall curves (AUC itself is exact)."),
+                    2, 1 << 20));
+  s.push_back(Range(Field("eval.replicate_bins", &R::eval, &EvalOptions::replicate_bins,
+                          "Score histogram of slices and bootstrap replicates; their AUC error bound is reported."),
+                    2, 1 << 20));
+  s.push_back(Range(Field("eval.calibration_bins", &R::eval, &EvalOptions::calibration_bins,
+                          "Equal-width bins of the reliability diagram and the expected calibration error."),
+                    1, 100000));
+  s.push_back(Field("eval.baselines", &R::eval, &EvalOptions::baselines,
+                    "Also score popularity and random recommenders on the same users and candidates."));
+  s.push_back(Range(Field("eval.max_exposure_cells", &R::eval, &EvalOptions::max_exposure_cells,
+                          "Largest items x replicates exposure array; above it exposure metrics get no interval."),
+                    0, 1e12));
+  auto column = [&](const char* key, std::string EvalColumns::*member, const char* doc) {
+    s.push_back(Nested(std::string("eval.columns.") + key, &R::eval, &EvalOptions::columns, member, doc));
+  };
+  column("user", &EvalColumns::user, "Predictions file: user id column.");
+  column("item", &EvalColumns::item, "Predictions file: item id column.");
+  column("click", &EvalColumns::click, "Predictions file: 0/1 click label column.");
+  column("conversion", &EvalColumns::conversion, "Predictions file: 0/1 conversion label column (optional).");
+  column("p_ctr", &EvalColumns::p_ctr, "Predictions file: predicted click probability column.");
+  column("p_cvr", &EvalColumns::p_cvr, "Predictions file: predicted conversion-given-click probability column.");
+  column("p_ctcvr", &EvalColumns::p_ctcvr,
+         "Predictions file: predicted click-and-convert probability column (default p_ctr x p_cvr).");
+  column("value", &EvalColumns::value, "Predictions file: revenue of a conversion (optional).");
+  column("category", &EvalColumns::category, "Predictions file: item categories, '|'-separated (optional).");
   return s;
 }
 

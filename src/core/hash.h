@@ -10,6 +10,9 @@ namespace recprism {
 
 // 64-bit FNV-1a of the bytes.
 uint64_t Fnv1a64(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325ULL);
+// SplitMix64's finalizer: every input bit affects every output bit. Use it before reducing a
+// hash modulo a small number (FNV-1a's low bits alone interleave poorly).
+uint64_t Mix64(uint64_t x);
 // 16 lowercase hex digits.
 std::string Hex64(uint64_t value);
 

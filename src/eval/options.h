@@ -2,13 +2,37 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace recprism {
 
+// Column names of a predictions file (eval.columns.*).
+struct EvalColumns {
+  std::string user = "user";              // user id
+  std::string item = "item";              // item id
+  std::string click = "click";            // 0/1 click label
+  std::string conversion = "conversion";  // 0/1 conversion label (optional column)
+  std::string p_ctr = "p_ctr";            // predicted click probability
+  std::string p_cvr = "p_cvr";            // predicted conversion probability given a click
+  std::string p_ctcvr = "p_ctcvr";        // predicted click-and-convert probability (default p_ctr * p_cvr)
+  std::string value = "value";            // revenue of a conversion (optional column)
+  std::string category = "category";      // item categories, '|'-separated (optional column)
+};
+
 struct EvalOptions {
-  std::vector<int64_t> top_k = {10, 20};  // cut-offs for ranking metrics (precision@k, recall@k, NDCG@k)
-  int batch_size = 1024;                  // samples per rank per evaluation step
+  std::vector<int64_t> top_k = {10, 20};  // cut-offs for ranking, satisfaction and business metrics at K
+  int batch_size = 1024;                  // rows per rank per evaluation step
+  std::vector<std::string> slices;        // extra columns to slice every metric by (besides the built-in ones)
+  int64_t min_slice_size = 100;           // slice groups with fewer rows are listed, not measured
+  int bootstrap_replicates = 100;         // Poisson bootstrap replicates for intervals; 0 = no intervals
+  double ci_level = 0.95;                 // confidence level of every interval
+  int histogram_bins = 1024;              // score histogram of the overall curves (logit-spaced)
+  int replicate_bins = 128;               // score histogram of slices and replicates (AUC error bound reported)
+  int calibration_bins = 10;              // equal-width bins of the reliability diagram and ECE
+  bool baselines = true;                  // score popularity and random recommenders on the same users
+  int64_t max_exposure_cells = 1 << 24;   // replicate exposure arrays (items x replicates) above this: no intervals
+  EvalColumns columns;
 };
 
 }  // namespace recprism

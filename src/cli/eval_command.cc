@@ -1,0 +1,175 @@
+// `recprism evaluate` and `recprism compare`.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "comm/collectives.h"
+#include "config/loader.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "data/predictions.h"
+#include "eval/evaluator.h"
+#include "eval/report_io.h"
+
+namespace recprism::cli {
+namespace {
+
+constexpr const char* kEvaluateHelp = R"(usage: recprism evaluate --predictions FILE [--output DIR] [--config FILE] [--set key=value]...
+       recprism evaluate --checkpoint CKPT --split test ...
+
+Evaluates predictions on every rank of the launch and writes one report: model quality (AUC, GAUC,
+logloss, PR-AUC, calibration, ranking at K), user satisfaction (coverage, diversity, novelty,
+personalization) and business value (CTR, CVR, conversions and revenue at K, lift over popularity),
+each with a bootstrap confidence interval, per slice, next to popularity and random baselines.
+
+Rows are sharded by user (a hash of the user id), so `mpirun -n N` gives the same report as one
+rank. Launch with comm.backend=mpi under mpirun.
+
+options:
+  --predictions FILE   CSV/TSV (plain or .gz) with header user,item,click,p_ctr[,conversion,p_cvr]
+                       [,p_ctcvr][,value][,category][,slice columns...], or HDF5 with those datasets
+                       (docs/report-format.md); other names through eval.columns.*
+  --output DIR         report directory (default <run.output_dir>/<run.name>/report): report.json,
+                       report.md, report.html; written only when every row was valid
+  --checkpoint CKPT    score a RecPrism model (needs the model and training module)
+  --split NAME         split to score with --checkpoint (valid or test)
+  --config FILE        run config (the eval.* keys are used)
+  --set key=value      override a config key (repeatable), e.g. --set eval.top_k=[5,10]
+)";
+
+constexpr const char* kCompareHelp = R"(usage: recprism compare RUN_A RUN_B [--output DIR]
+
+Paired comparison of two evaluation reports of the same users (RUN_A and RUN_B are report
+directories or report.json files): every metric's difference a - b with a bootstrap interval and a
+two-sided p-value, Holm-adjusted over all metrics. Both runs must share the users, run.seed and
+eval.bootstrap_replicates, so that each user carries the same bootstrap weight in both.
+
+options:
+  --output DIR   where compare's report.json, report.md and report.html go (default RUN_A-vs-<B's name>)
+)";
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  RP_REQUIRE(in.good(), StatusCode::kIoError, "cannot read {}: {}", path, std::strerror(errno));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string ReportJsonPath(const std::string& run) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(run)) return (fs::path(run) / "report.json").string();
+  return run;
+}
+
+const char* Headline(const eval::Report& r, const char* task, const char* name, std::string* out) {
+  const auto* m = r.Find("model", task, name);
+  if (m == nullptr || !std::isfinite(m->value)) return nullptr;
+  *out = std::isfinite(m->lo) ? fmt::format("{:.4f} [{:.4f}, {:.4f}]", m->value, m->lo, m->hi)
+                              : fmt::format("{:.4f}", m->value);
+  return out->c_str();
+}
+
+}  // namespace
+
+int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
+  ParsedArgs a = ParseArgs(args, {"--predictions", "--output", "--checkpoint", "--split", "--config", "--set"}, {},
+                           "recprism evaluate");
+  if (a.help) {
+    std::cout << kEvaluateHelp;
+    return 0;
+  }
+  RP_REQUIRE(a.Has("--predictions") != a.Has("--checkpoint"), StatusCode::kInvalidArgument,
+             "recprism evaluate: give exactly one of --predictions FILE or --checkpoint CKPT (see --help)");
+  if (a.Has("--checkpoint")) {
+    RP_THROW(StatusCode::kUnavailable,
+             "recprism evaluate --checkpoint: scoring a RecPrism model needs the model and training module, which "
+             "this build does not have yet; export your model's scores and use --predictions FILE");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Job job = StartJob(ctx, a.Get("--config"), a.GetAll("--set"), /*require_all_keys=*/false);
+  Communicator& comm = *job.comm;
+  const RunOptions& opt = job.config.options;
+  const std::string input = a.Get("--predictions");
+  const std::string out_dir = a.Has("--output") ? a.Get("--output") : job.run_dir + "/report";
+
+  data::PredictionRows rows = data::ReadPredictions(input, eval::ColumnsFrom(opt.eval), comm.Rank(), comm.WorldSize());
+  const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  RP_LOG_INFO("read {}: {} rows in the file, {} on this rank ({:.2f} s)", input, rows.file_rows, rows.size(), read_s);
+  // Every rank read the same file: agree on its row count (a file replaced mid-launch would differ).
+  const auto max_rows = AllReduceScalar<int64_t>(comm, rows.file_rows, ReduceOp::kMax);
+  const auto min_rows = AllReduceScalar<int64_t>(comm, rows.file_rows, ReduceOp::kMin);
+  RP_REQUIRE(max_rows == min_rows, StatusCode::kDataError,
+             "{}: ranks read different row counts ({} to {}): was the file changed during the launch?", input, min_rows,
+             max_rows);
+
+  eval::Report report = eval::EvaluatePredictions(comm, opt.eval, rows, static_cast<uint64_t>(opt.run.seed));
+  report.provenance["input"] = input;
+  report.provenance["input_md5"] = rows.md5.empty() ? "n/a (HDF5)" : rows.md5;
+  report.provenance["input_rows"] = std::to_string(rows.file_rows);
+  report.provenance["config_hash"] = job.config.hash;
+  report.provenance["commit"] = GitCommit();
+  report.provenance["recprism_version"] = Version();
+  report.provenance["seconds_read"] = fmt::format("{:.3f}", read_s);
+  report.provenance["seconds_total"] =
+      fmt::format("{:.3f}", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  report.config_yaml = config::EmitEffectiveConfig(job.config);
+  if (comm.Rank() == 0) {
+    eval::WriteReport(report, out_dir);
+    std::string s;
+    std::cout << "report: " << out_dir << "/report.html (also report.json, report.md)\n";
+    for (const char* task : {"ctr", "cvr", "ctcvr"}) {
+      for (const char* name : {"auc", "gauc", "logloss"}) {
+        if (const char* v = Headline(report, task, name, &s)) std::cout << fmt::format("  {:<6} {:<8} {}\n", task, name, v);
+      }
+    }
+    if (!report.top_k.empty()) {
+      const std::string nd = fmt::format("ndcg@{}", report.top_k[0]);
+      if (const char* v = Headline(report, "ctr", nd.c_str(), &s)) std::cout << fmt::format("  {:<6} {:<8} {}\n", "ctr", nd, v);
+    }
+  }
+  comm.Barrier();
+  return 0;
+}
+
+int RunCompareCommand(const std::vector<std::string>& args) {
+  log::Init(0, 1, LogOptions{});
+  ParsedArgs a = ParseArgs(args, {"--output"}, {}, "recprism compare");
+  if (a.help || a.positional.size() != 2) {
+    std::cout << kCompareHelp;
+    return a.help ? 0 : 2;
+  }
+  const std::string pa = ReportJsonPath(a.positional[0]), pb = ReportJsonPath(a.positional[1]);
+  eval::Report ra = eval::ReportFromJson(ReadWhole(pa), pa);
+  eval::Report rb = eval::ReportFromJson(ReadWhole(pb), pb);
+  namespace fs = std::filesystem;
+  auto name = [](const std::string& p) {
+    fs::path x(p);
+    if (x.filename() == "report.json") x = x.parent_path();
+    return x.filename().string();
+  };
+  eval::Report cmp = eval::CompareReports(ra, rb, a.positional[0], a.positional[1]);
+  std::string out = a.Get("--output");
+  if (out.empty()) {
+    fs::path base(a.positional[0]);
+    if (base.filename() == "report.json") base = base.parent_path();
+    out = base.string() + "-vs-" + name(a.positional[1]);
+  }
+  eval::WriteReport(cmp, out);
+  size_t significant = 0;
+  for (const auto& m : cmp.metrics) {
+    auto it = m.extra.find("p_holm");
+    significant += it != m.extra.end() && std::isfinite(it->second) && it->second < 0.05;
+  }
+  std::cout << fmt::format("compared {} metrics, {} differ at Holm-adjusted p < 0.05\nreport: {}/report.html\n",
+                           cmp.metrics.size(), significant, out);
+  return 0;
+}
+
+}  // namespace recprism::cli

@@ -1,0 +1,124 @@
+#include "eval/exact_scan.h"
+
+#include <algorithm>
+
+#include "comm/collectives.h"
+
+namespace recprism::eval {
+namespace {
+
+constexpr size_t kSamplesPerRank = 1024;
+
+std::vector<double> Flatten(const std::vector<metrics::ScoreRun>& runs, size_t begin, size_t end) {
+  std::vector<double> out;
+  out.reserve(3 * (end - begin));
+  for (size_t i = begin; i < end; ++i) {
+    out.push_back(runs[i].score);
+    out.push_back(runs[i].pos);
+    out.push_back(runs[i].neg);
+  }
+  return out;
+}
+
+}  // namespace
+
+metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs) {
+  metrics::SortAndCompress(&runs);
+  const int world = comm.WorldSize();
+  double local_pos = 0, local_neg = 0;
+  for (const auto& r : runs) {
+    local_pos += r.pos;
+    local_neg += r.neg;
+  }
+  std::vector<double> totals = {local_pos, local_neg};
+  AllReduce(comm, totals, ReduceOp::kSum);
+  const double pos = totals[0], neg = totals[1];
+  if (world == 1) return metrics::FinalizeExact(metrics::ScanPartition(runs, 0, 0, 0, pos), pos, neg);
+
+  // 2. Splitters from weighted samples of the distinct scores.
+  std::vector<double> samples;
+  if (!runs.empty()) {
+    const size_t s = std::min(kSamplesPerRank, runs.size());
+    for (size_t j = 0; j < s; ++j) {
+      const size_t at = (2 * j + 1) * runs.size() / (2 * s);
+      samples.push_back(runs[at].score);
+      samples.push_back(static_cast<double>(runs.size()) / static_cast<double>(s));
+    }
+  }
+  std::vector<double> all = AllGatherV(comm, samples);
+  std::vector<std::pair<double, double>> pts;
+  for (size_t i = 0; i + 1 < all.size(); i += 2) pts.emplace_back(all[i], all[i + 1]);
+  std::sort(pts.begin(), pts.end());
+  double wsum = 0;
+  for (const auto& p : pts) wsum += p.second;
+  std::vector<double> splitters;
+  double acc = 0;
+  size_t next = 1;
+  for (const auto& p : pts) {
+    acc += p.second;
+    while (next < static_cast<size_t>(world) && acc >= wsum * static_cast<double>(next) / world) {
+      splitters.push_back(p.first);
+      ++next;
+    }
+  }
+  while (splitters.size() < static_cast<size_t>(world - 1)) {
+    splitters.push_back(splitters.empty() ? 0.0 : splitters.back());
+  }
+
+  // 3. Partition bounds in the local runs: partition p holds scores in (splitter[p-1], splitter[p]].
+  std::vector<size_t> bound(static_cast<size_t>(world) + 1, runs.size());
+  bound[0] = 0;
+  for (int p = 0; p + 1 < world; ++p) {
+    bound[p + 1] = static_cast<size_t>(std::upper_bound(runs.begin(), runs.end(), splitters[p],
+                                                        [](double v, const metrics::ScoreRun& r) { return v < r.score; }) -
+                                       runs.begin());
+  }
+  std::vector<double> counts(2 * static_cast<size_t>(world), 0.0);
+  for (int p = 0; p < world; ++p) {
+    for (size_t i = bound[p]; i < bound[p + 1]; ++i) {
+      counts[2 * p] += runs[i].pos;
+      counts[2 * p + 1] += runs[i].neg;
+    }
+  }
+  AllReduce(comm, counts, ReduceOp::kSum);
+
+  // 4. One partition at a time, gathered and kept by its owner.
+  metrics::PartitionScan mine;
+  for (int p = 0; p < world; ++p) {
+    std::vector<double> gathered = AllGatherV(comm, Flatten(runs, bound[p], bound[p + 1]));
+    if (p != comm.Rank()) continue;
+    std::vector<metrics::ScoreRun> part(gathered.size() / 3);
+    for (size_t i = 0; i < part.size(); ++i) part[i] = {gathered[3 * i], gathered[3 * i + 1], gathered[3 * i + 2]};
+    gathered = {};
+    metrics::SortAndCompress(&part);
+    double neg_below = 0, pos_above = 0, neg_above = 0;
+    for (int q = 0; q < world; ++q) {
+      if (q < p) neg_below += counts[2 * q + 1];
+      if (q > p) {
+        pos_above += counts[2 * q];
+        neg_above += counts[2 * q + 1];
+      }
+    }
+    mine = metrics::ScanPartition(part, neg_below, pos_above, neg_above, pos);
+  }
+
+  // 5. Sums, and the best F1 over every partition (ties: the larger threshold).
+  std::vector<double> sums = {mine.auc_pairs, mine.ap_sum};
+  AllReduce(comm, sums, ReduceOp::kSum);
+  std::vector<double> best = {mine.best_f1, mine.best_threshold, mine.tp_at_best, mine.fp_at_best};
+  std::vector<double> bests = AllGatherV(comm, best);
+  metrics::PartitionScan total;
+  total.auc_pairs = sums[0];
+  total.ap_sum = sums[1];
+  for (size_t i = 0; i + 3 < bests.size(); i += 4) {
+    if (bests[i] > total.best_f1 || (bests[i] == total.best_f1 && bests[i] > 0 && bests[i + 1] > total.best_threshold)) {
+      total.best_f1 = bests[i];
+      total.best_threshold = bests[i + 1];
+      total.tp_at_best = bests[i + 2];
+      total.fp_at_best = bests[i + 3];
+    }
+  }
+  return metrics::FinalizeExact(total, pos, neg);
+}
+
+}  // namespace recprism::eval

@@ -1,0 +1,27 @@
+// Exact AUC, average precision and best-F1 threshold over the rows of every rank, without
+// gathering every score on one rank.
+//
+// Algorithm (a one-round sample sort):
+//   1. every rank sorts and compresses its (score, positives, negatives) runs;
+//   2. the ranks all-gather about 1,024 weighted score samples each and agree on world - 1
+//      splitters (weighted quantiles), so each of the world's partitions holds about 1/world of
+//      the distinct scores; equal scores always land in the same partition;
+//   3. one all-reduce gives every partition's positive and negative counts, hence the counts
+//      below and above each partition;
+//   4. partition p's runs are gathered (all-gather-v) and kept by rank p alone, one partition at a
+//      time, so a rank never holds more than one partition; it scans them (metrics::ScanPartition);
+//   5. one all-reduce adds the partial sums; the best F1 is chosen from an all-gather.
+// Memory per rank: its own runs plus one partition. Collective: every rank calls it, in the same
+// order, with any number of runs (zero included).
+#pragma once
+
+#include <vector>
+
+#include "comm/communicator.h"
+#include "metrics/exact_rank.h"
+
+namespace recprism::eval {
+
+metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs);
+
+}  // namespace recprism::eval

@@ -1,0 +1,72 @@
+#include "metrics/bootstrap.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/hash.h"
+
+namespace recprism::metrics {
+
+int PoissonWeight(uint64_t user_key, int replicate, uint64_t seed) {
+  const uint64_t h = Mix64(user_key ^ Mix64(seed * 0x100000001b3ULL + static_cast<uint64_t>(replicate) + 1));
+  const double u = static_cast<double>(h >> 11) * 0x1.0p-53;  // uniform in [0, 1)
+  // Inverse CDF of Poisson(1).
+  double p = std::exp(-1.0), cdf = p;
+  int k = 0;
+  while (u >= cdf && k < 30) {
+    ++k;
+    p /= k;
+    cdf += p;
+  }
+  return k;
+}
+
+double SortedQuantile(const std::vector<double>& v, double q) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+Interval BootstrapInterval(double point, double center, std::vector<double> reps, double level) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  reps.erase(std::remove_if(reps.begin(), reps.end(), [](double x) { return !std::isfinite(x); }), reps.end());
+  if (reps.size() < 2 || !std::isfinite(point) || !std::isfinite(center)) return {nan, nan};
+  std::sort(reps.begin(), reps.end());
+  const double a = (1.0 - level) / 2;
+  return {point + SortedQuantile(reps, a) - center, point + SortedQuantile(reps, 1.0 - a) - center};
+}
+
+double PairedBootstrapPValue(const std::vector<double>& d) {
+  size_t le = 0, ge = 0, n = 0;
+  for (double x : d) {
+    if (!std::isfinite(x)) continue;
+    ++n;
+    le += x <= 0;
+    ge += x >= 0;
+  }
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  const double p = 2.0 * static_cast<double>(std::min(le, ge) + 1) / static_cast<double>(n + 1);
+  return std::min(1.0, p);
+}
+
+std::vector<double> HolmAdjust(const std::vector<double>& p) {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (std::isfinite(p[i])) idx.push_back(i);
+  }
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  std::vector<double> out(p.size(), std::numeric_limits<double>::quiet_NaN());
+  const double m = static_cast<double>(idx.size());
+  double running = 0;
+  for (size_t r = 0; r < idx.size(); ++r) {
+    running = std::max(running, std::min(1.0, (m - static_cast<double>(r)) * p[idx[r]]));
+    out[idx[r]] = running;
+  }
+  return out;
+}
+
+}  // namespace recprism::metrics

@@ -1,0 +1,114 @@
+#include "metrics/ranking.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/check.h"
+
+namespace recprism::metrics {
+namespace {
+
+double Discount(size_t position) { return 1.0 / std::log2(static_cast<double>(position) + 2.0); }
+
+// DCG@k over `order` with the gain averaged within runs of equal score.
+double TieAveragedDcg(const std::vector<double>& scores, const std::vector<uint8_t>& rel,
+                      const std::vector<uint32_t>& order, size_t k) {
+  double dcg = 0;
+  size_t start = 0;
+  while (start < order.size() && start < k) {
+    size_t end = start + 1;
+    while (end < order.size() && scores[order[end]] == scores[order[start]]) ++end;
+    double gain = 0;
+    for (size_t i = start; i < end; ++i) gain += rel[order[i]];
+    double disc = 0;
+    for (size_t i = start; i < std::min(end, k); ++i) disc += Discount(i);
+    dcg += gain / static_cast<double>(end - start) * disc;
+    start = end;
+  }
+  return dcg;
+}
+
+double IdealDcg(size_t relevant, size_t k) {
+  double idcg = 0;
+  for (size_t i = 0; i < std::min(relevant, k); ++i) idcg += Discount(i);
+  return idcg;
+}
+
+}  // namespace
+
+const char* RankMetricName(RankMetric m) {
+  static constexpr const char* kNames[] = {"hit_rate", "recall", "precision", "ndcg", "mrr", "map"};
+  return kNames[m];
+}
+
+void OrderByScore(const std::vector<double>& scores, const std::vector<uint64_t>& tiebreak,
+                  std::vector<uint32_t>* order) {
+  order->resize(scores.size());
+  std::iota(order->begin(), order->end(), 0u);
+  std::sort(order->begin(), order->end(), [&](uint32_t a, uint32_t b) {
+    if (scores[a] != scores[b]) return scores[a] > scores[b];
+    return tiebreak[a] < tiebreak[b];
+  });
+}
+
+RankingState::RankingState(std::vector<int64_t> ks)
+    : ks_(std::move(ks)), buf_(2 + ks_.size() * kNumRankMetrics, 0.0) {}
+
+void RankingState::AddUser(const std::vector<double>& scores, const std::vector<uint8_t>& relevance,
+                           const std::vector<uint32_t>& order, double weight) {
+  std::vector<double> c(buf_.size());
+  UserContribution(scores, relevance, order, c.data());
+  for (size_t i = 0; i < buf_.size(); ++i) buf_[i] += weight * c[i];
+}
+
+void RankingState::UserContribution(const std::vector<double>& scores, const std::vector<uint8_t>& relevance,
+                                    const std::vector<uint32_t>& order, double* out) const {
+  std::fill(out, out + buf_.size(), 0.0);
+  size_t relevant = 0;
+  for (uint8_t r : relevance) relevant += r != 0;
+  if (relevant == 0) {
+    out[1] = 1;
+    return;
+  }
+  out[0] = 1;
+  for (size_t ki = 0; ki < ks_.size(); ++ki) {
+    const auto k = static_cast<size_t>(ks_[ki]);
+    double hits = 0, first = 0, ap = 0;
+    for (size_t i = 0; i < std::min(k, order.size()); ++i) {
+      if (!relevance[order[i]]) continue;
+      hits += 1;
+      if (first == 0) first = 1.0 / static_cast<double>(i + 1);
+      ap += hits / static_cast<double>(i + 1);
+    }
+    double* s = out + 2 + ki * kNumRankMetrics;
+    s[kHit] = hits > 0 ? 1.0 : 0.0;
+    s[kRecall] = hits / static_cast<double>(relevant);
+    s[kPrecision] = hits / static_cast<double>(k);
+    s[kNdcg] = TieAveragedDcg(scores, relevance, order, k) / IdealDcg(relevant, k);
+    s[kMrr] = first;
+    s[kMap] = ap / static_cast<double>(std::min(k, relevant));
+  }
+}
+
+void RankingState::Merge(const RankingState& other) {
+  RP_CHECK(other.buf_.size() == buf_.size(), "RankingState::Merge: {} vs {} values", other.buf_.size(), buf_.size());
+  for (size_t i = 0; i < buf_.size(); ++i) buf_[i] += other.buf_[i];
+}
+
+double RankingState::Value(size_t k_index, RankMetric m) const {
+  if (buf_[0] <= 0) return std::numeric_limits<double>::quiet_NaN();
+  return buf_[2 + k_index * kNumRankMetrics + m] / buf_[0];
+}
+
+double NdcgAtK(const std::vector<double>& scores, const std::vector<uint8_t>& relevance, int64_t k) {
+  std::vector<uint32_t> order;
+  OrderByScore(scores, std::vector<uint64_t>(scores.size(), 0), &order);
+  size_t relevant = 0;
+  for (uint8_t r : relevance) relevant += r != 0;
+  if (relevant == 0) return 0.0;
+  return TieAveragedDcg(scores, relevance, order, static_cast<size_t>(k)) / IdealDcg(relevant, static_cast<size_t>(k));
+}
+
+}  // namespace recprism::metrics
