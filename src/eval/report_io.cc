@@ -21,6 +21,7 @@ namespace {
 
 using nlohmann::json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kSameTolerance = 1e-12;  // relative: below it two values are the same number
 
 json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 double NumFrom(const json& j) { return j.is_number() ? j.get<double>() : kNaN; }
@@ -270,8 +271,8 @@ Report CompareReports(const Report& a, const Report& b, const std::string& name_
   out.provenance["a"] = name_a;
   out.provenance["b"] = name_b;
   out.warnings.push_back("Differences are a − b, paired replicate by replicate (the same users carry the same "
-                         "bootstrap weights in both runs); p-values are two-sided and Holm-adjusted over every metric "
-                         "compared.");
+                         "bootstrap weights in both runs); p-values are two-sided Wald tests with the bootstrap standard "
+                         "error, Holm-adjusted over every metric compared.");
   std::map<std::string, const MetricValue*> bm;
   for (const auto& m : b.metrics) bm[m.Key()] = &m;
   std::vector<double> ps;
@@ -280,11 +281,15 @@ Report CompareReports(const Report& a, const Report& b, const std::string& name_
     if (it == bm.end()) continue;
     const MetricValue& o = *it->second;
     MetricValue d = m;
-    d.value = m.value - o.value;
+    // Sums merged in another order (another world size) differ in the last bits: differences within
+    // kSameTolerance of the values are rounding, not effects, and count as 0.
+    const double scale = std::max({1.0, std::fabs(m.value), std::fabs(o.value)});
+    auto snap = [&](double x) { return std::fabs(x) <= kSameTolerance * scale ? 0.0 : x; };
+    d.value = snap(m.value - o.value);
     d.method = "paired bootstrap difference";
     std::vector<double> diffs;
     if (m.replicates.size() == o.replicates.size()) {
-      for (size_t r = 0; r < m.replicates.size(); ++r) diffs.push_back(d.value + m.replicates[r] - o.replicates[r]);
+      for (size_t r = 0; r < m.replicates.size(); ++r) diffs.push_back(d.value + snap(m.replicates[r] - o.replicates[r]));
     }
     const auto ci = metrics::BootstrapInterval(d.value, d.value, diffs, a.ci_level);
     d.lo = ci.lo;
@@ -293,7 +298,7 @@ Report CompareReports(const Report& a, const Report& b, const std::string& name_
     for (double x : diffs) d.replicates.push_back(x - d.value);
     d.extra["a"] = m.value;
     d.extra["b"] = o.value;
-    const double p = metrics::PairedBootstrapPValue(diffs);
+    const double p = metrics::PairedBootstrapPValue(d.value, diffs);
     d.extra["p_value"] = p;
     ps.push_back(p);
     out.metrics.push_back(std::move(d));

@@ -40,17 +40,20 @@ Interval BootstrapInterval(double point, double center, std::vector<double> reps
   return {point + SortedQuantile(reps, a) - center, point + SortedQuantile(reps, 1.0 - a) - center};
 }
 
-double PairedBootstrapPValue(const std::vector<double>& d) {
-  size_t le = 0, ge = 0, n = 0;
+double PairedBootstrapPValue(double diff, const std::vector<double>& d) {
+  double sum = 0, sq = 0;
+  size_t n = 0;
   for (double x : d) {
     if (!std::isfinite(x)) continue;
     ++n;
-    le += x <= 0;
-    ge += x >= 0;
+    sum += x;
+    sq += x * x;
   }
-  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
-  const double p = 2.0 * static_cast<double>(std::min(le, ge) + 1) / static_cast<double>(n + 1);
-  return std::min(1.0, p);
+  if (n < 2 || !std::isfinite(diff)) return std::numeric_limits<double>::quiet_NaN();
+  const double mean = sum / static_cast<double>(n);
+  const double var = std::max(0.0, (sq - static_cast<double>(n) * mean * mean) / static_cast<double>(n - 1));
+  if (var <= 0) return diff == 0 ? 1.0 : 0.0;
+  return std::erfc(std::fabs(diff) / std::sqrt(var) / std::sqrt(2.0));
 }
 
 std::vector<double> HolmAdjust(const std::vector<double>& p) {

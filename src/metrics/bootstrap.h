@@ -27,9 +27,11 @@ Interval BootstrapInterval(double point, double center, std::vector<double> repl
 // Quantile with linear interpolation (numpy's default) of a sorted vector.
 double SortedQuantile(const std::vector<double>& sorted, double q);
 
-// Two-sided p-value that a paired difference is 0, from its replicate differences:
-// min(1, 2 min(P(d <= 0), P(d >= 0))) with the (count + 1) / (R + 1) correction.
-double PairedBootstrapPValue(const std::vector<double>& replicate_diffs);
+// Two-sided p-value that a paired difference is 0: a Wald test with the bootstrap standard error,
+// z = diff / sd(replicate differences), p = erfc(|z| / sqrt 2). (Counting replicates on either side
+// of 0 cannot go below 2 / (R + 1), which a Holm correction over hundreds of metrics never
+// passes.) NaN when fewer than 2 finite replicates; 0 or 1 when the standard error is 0.
+double PairedBootstrapPValue(double diff, const std::vector<double>& replicate_diffs);
 
 // Holm-Bonferroni adjusted p-values (same order as the input); NaN stays NaN.
 std::vector<double> HolmAdjust(const std::vector<double>& p_values);

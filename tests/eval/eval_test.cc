@@ -1,0 +1,309 @@
+// The evaluator under threads-as-ranks (inproc): exact and identical at every world size; the
+// report's JSON round trip, comparison and HTML escaping; the predictions reader's errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+
+#include "comm/inproc/inproc_comm.h"
+#include "core/status.h"
+#include "data/predictions.h"
+#include "eval/evaluator.h"
+#include "eval/exact_scan.h"
+#include "eval/report_io.h"
+
+namespace recprism::eval {
+namespace {
+
+CommOptions Options() {
+  CommOptions o;
+  o.timeout_s = 60;
+  return o;
+}
+
+TEST(DistributedExactRank, EqualsTheSingleRankScanAtEveryWorldSizeWithTiesAndEmptyRanks) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<metrics::ScoreRun> all;
+  for (int i = 0; i < 20000; ++i) {
+    const double p = i % 3 == 0 ? std::round(u(rng) * 50) / 50 : u(rng);  // many ties
+    const int y = u(rng) < p;
+    all.push_back({p, static_cast<double>(y), static_cast<double>(1 - y)});
+  }
+  const auto ref = metrics::ExactRank(all);
+  for (int world : {1, 2, 3, 4, 5}) {
+    std::mutex mu;
+    std::vector<metrics::ExactRankResult> got(static_cast<size_t>(world));
+    RunInProc(world, Options(), [&](Communicator& c) {
+      std::vector<metrics::ScoreRun> mine;
+      // Rank 1 holds nothing when world > 2; the rest split rows round-robin.
+      for (size_t i = 0; i < all.size(); ++i) {
+        int owner = static_cast<int>(i % static_cast<size_t>(world));
+        if (world > 2 && owner == 1) owner = 0;
+        if (owner == c.Rank()) mine.push_back(all[i]);
+      }
+      auto r = DistributedExactRank(c, mine);
+      std::lock_guard<std::mutex> lock(mu);
+      got[static_cast<size_t>(c.Rank())] = r;
+    });
+    for (const auto& r : got) {
+      EXPECT_EQ(r.auc, ref.auc) << "world " << world;  // integer pair counts: exact
+      EXPECT_NEAR(r.average_precision, ref.average_precision, 1e-13) << "world " << world;
+      EXPECT_EQ(r.best_f1, ref.best_f1) << "world " << world;
+      EXPECT_EQ(r.best_threshold, ref.best_threshold) << "world " << world;
+    }
+  }
+}
+
+// Synthetic predictions: users with 3..40 candidates, user-level effects, categories, values.
+struct Synthetic {
+  std::vector<std::string> user, item, gender;
+  std::vector<uint8_t> click, conv;
+  std::vector<double> p_ctr, p_cvr, value;
+  std::vector<std::vector<uint64_t>> cats;
+};
+
+Synthetic MakeSynthetic(int users, uint32_t seed) {
+  Synthetic s;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int us = 0; us < users; ++us) {
+    const int n = 3 + static_cast<int>(u(rng) * 38);
+    const double bias = u(rng) - 0.5;
+    const std::string g = us % 3 == 0 ? "F" : "M";
+    for (int k = 0; k < n; ++k) {
+      const int it = static_cast<int>(std::pow(u(rng), 2) * 300);
+      const double p = 1 / (1 + std::exp(-(bias + (150 - it) / 100.0 + (u(rng) - 0.5))));
+      const uint8_t c = u(rng) < p;
+      const uint8_t v = c && u(rng) < 0.3;
+      s.user.push_back("u" + std::to_string(us));
+      s.item.push_back("i" + std::to_string(it));
+      s.gender.push_back(g);
+      s.click.push_back(c);
+      s.conv.push_back(v);
+      s.p_ctr.push_back(std::round(p * 1000) / 1000);
+      s.p_cvr.push_back(std::round((0.2 + 0.3 * u(rng)) * 1000) / 1000);
+      s.value.push_back(1 + it % 17);
+      s.cats.push_back({static_cast<uint64_t>(it % 7), static_cast<uint64_t>(10 + it % 3)});
+    }
+  }
+  return s;
+}
+
+data::PredictionRows ShardOf(const Synthetic& s, int rank, int world) {
+  data::PredictionRows r;
+  r.has_conversion = r.has_value = r.has_category = true;
+  r.slice_codes.resize(1);
+  r.slice_values.resize(1);
+  r.file_rows = static_cast<int64_t>(s.user.size());
+  for (size_t i = 0; i < s.user.size(); ++i) {
+    const uint64_t key = data::IdKey(s.user[i]);
+    if (data::UserShard(key, world) != rank) continue;
+    r.user.push_back(key);
+    r.item.push_back(data::IdKey(s.item[i]));
+    r.click.push_back(s.click[i]);
+    r.conversion.push_back(s.conv[i]);
+    r.p_ctr.push_back(s.p_ctr[i]);
+    r.p_cvr.push_back(s.p_cvr[i]);
+    r.p_ctcvr.push_back(s.p_ctr[i] * s.p_cvr[i]);
+    r.value.push_back(s.value[i]);
+    r.categories.insert(r.categories.end(), s.cats[i].begin(), s.cats[i].end());
+    r.category_offsets.push_back(static_cast<uint32_t>(r.categories.size()));
+    auto& vals = r.slice_values[0];
+    auto it = std::find(vals.begin(), vals.end(), s.gender[i]);
+    if (it == vals.end()) it = vals.insert(vals.end(), s.gender[i]);
+    r.slice_codes[0].push_back(static_cast<uint32_t>(it - vals.begin()));
+  }
+  return r;
+}
+
+EvalOptions TestOptions() {
+  EvalOptions o;
+  o.top_k = {5, 10};
+  o.slices = {"gender"};
+  o.bootstrap_replicates = 30;
+  o.min_slice_size = 50;
+  return o;
+}
+
+Report EvaluateAt(const Synthetic& s, int world, const EvalOptions& o) {
+  std::mutex mu;
+  Report out;
+  RunInProc(world, Options(), [&](Communicator& c) {
+    auto rows = ShardOf(s, c.Rank(), world);
+    Report r = EvaluatePredictions(c, o, rows, 42);
+    std::lock_guard<std::mutex> lock(mu);
+    if (c.Rank() == 0) out = std::move(r);
+  });
+  return out;
+}
+
+void ExpectSameReport(const Report& a, const Report& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.metrics.size(), b.metrics.size()) << what;
+  for (size_t i = 0; i < a.metrics.size(); ++i) {
+    const auto& x = a.metrics[i];
+    const auto& y = b.metrics[i];
+    ASSERT_EQ(x.Key(), y.Key()) << what;
+    for (auto [p, q] : {std::pair{x.value, y.value}, {x.lo, y.lo}, {x.hi, y.hi}}) {
+      if (std::isnan(p) || std::isnan(q)) {
+        EXPECT_TRUE(std::isnan(p) && std::isnan(q)) << what << " " << x.Key();
+      } else {
+        EXPECT_LE(std::fabs(p - q), tol * std::max(1.0, std::fabs(p))) << what << " " << x.Key() << ": " << p << " vs " << q;
+      }
+    }
+  }
+}
+
+TEST(EvaluatePredictions, TheSameReportAtWorldSizes1To4) {
+  const auto s = MakeSynthetic(400, 9);
+  const auto o = TestOptions();
+  const Report one = EvaluateAt(s, 1, o);
+  ASSERT_NE(one.Find("model", "ctr", "auc"), nullptr);
+  ASSERT_NE(one.Find("model", "ctr", "auc", "gender", "F"), nullptr);
+  EXPECT_TRUE(std::isfinite(one.Find("model", "ctr", "auc")->lo));
+  for (int w : {2, 3, 4}) ExpectSameReport(one, EvaluateAt(s, w, o), 1e-12, "world " + std::to_string(w));
+}
+
+TEST(EvaluatePredictions, ExactAucMatchesTheSingleScanAndTheIntervalBracketsIt) {
+  const auto s = MakeSynthetic(300, 2);
+  const Report r = EvaluateAt(s, 3, TestOptions());
+  std::vector<metrics::ScoreRun> runs;
+  for (size_t i = 0; i < s.user.size(); ++i) runs.push_back({s.p_ctr[i], double(s.click[i]), double(1 - s.click[i])});
+  const auto* auc = r.Find("model", "ctr", "auc");
+  EXPECT_EQ(auc->value, metrics::ExactRank(runs).auc);
+  EXPECT_LT(auc->lo, auc->value);
+  EXPECT_GT(auc->hi, auc->value);
+  // The popularity baseline is scored on the same users.
+  EXPECT_NE(r.Find("popularity", "ctr", "ndcg@5"), nullptr);
+  EXPECT_NE(r.Find("model", "ctr", "lift_vs_popularity:clicks_per_1000@5"), nullptr);
+}
+
+TEST(Report, JsonRoundTripKeepsEveryValueAndInterval) {
+  const Report r = EvaluateAt(MakeSynthetic(120, 4), 2, TestOptions());
+  const Report back = ReportFromJson(ReportToJson(r), "mem");
+  ExpectSameReport(r, back, 0, "round trip");
+  EXPECT_EQ(back.replicates, r.replicates);
+  EXPECT_THROW(ReportFromJson("{\"format\": \"recprism-report\", \"version\": 99}", "x.json"), Error);
+  EXPECT_THROW(ReportFromJson("not json", "x.json"), Error);
+}
+
+TEST(Compare, AReportAgainstItselfHasNoDifferenceAndDifferentUsersAreRefused) {
+  const auto o = TestOptions();
+  const Report a = EvaluateAt(MakeSynthetic(150, 4), 1, o);
+  const Report c = CompareReports(a, a, "a", "a");
+  ASSERT_FALSE(c.metrics.empty());
+  for (const auto& m : c.metrics) {
+    if (std::isfinite(m.value)) {
+      EXPECT_EQ(m.value, 0.0) << m.Key();
+    }
+  }
+  const Report b = EvaluateAt(MakeSynthetic(151, 4), 1, o);
+  try {
+    CompareReports(a, b, "runA", "runB");
+    FAIL() << "different users must not be paired";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("users_fingerprint"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Compare, ABetterModelIsSignificantlyBetter) {
+  auto s = MakeSynthetic(300, 8);
+  const auto o = TestOptions();
+  const Report good = EvaluateAt(s, 1, o);
+  for (size_t i = 0; i < s.p_ctr.size(); ++i) s.p_ctr[i] = 0.5 * s.p_ctr[i] + 0.5 * ((i * 7919) % 1000) / 1000.0;
+  const Report noisy = EvaluateAt(s, 1, o);
+  const Report c = CompareReports(good, noisy, "good", "noisy");
+  const MetricValue* auc = c.Find("model", "ctr", "auc");
+  ASSERT_NE(auc, nullptr);
+  EXPECT_GT(auc->value, 0);
+  EXPECT_GT(auc->lo, 0);
+  EXPECT_LT(auc->extra.at("p_holm"), 0.05);
+}
+
+TEST(Report, HtmlEscapesEveryStringFromData) {
+  Report r = EvaluateAt(MakeSynthetic(80, 1), 1, TestOptions());
+  r.provenance["input"] = "</script><img src=x onerror=alert(1)>&";
+  r.warnings.push_back("<b>bold</b>");
+  const std::string html = ReportToHtml(r);
+  EXPECT_EQ(html.find("<img src=x"), std::string::npos);
+  EXPECT_EQ(html.find("<b>bold"), std::string::npos);
+  EXPECT_NE(html.find("\\u003c/script\\u003e\\u003cimg"), std::string::npos);
+  EXPECT_EQ(html.find("__RECPRISM_REPORT_JSON__"), std::string::npos);
+  const std::string md = ReportToMarkdown(r);
+  EXPECT_NE(md.find("## Model quality"), std::string::npos);
+}
+
+// ---- the predictions reader ----
+
+class PredictionsReader : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& name, const std::string& content) {
+    const auto dir = std::filesystem::temp_directory_path() / ("rp_pred_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / name).string();
+    std::ofstream(path) << content;
+    return path;
+  }
+  std::string ErrorOf(const std::string& path) {
+    try {
+      data::ReadPredictions(path, data::PredictionColumns{}, 0, 1);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), StatusCode::kDataError) << e.what();
+      return e.what();
+    }
+    ADD_FAILURE() << path << " was accepted";
+    return "";
+  }
+};
+
+TEST_F(PredictionsReader, EveryMalformedRowIsNamedByFileLineAndColumn) {
+  const std::string h = "user,item,click,conversion,p_ctr,p_cvr\n";
+  struct Case {
+    std::string name, body, expect;
+  };
+  const std::vector<Case> cases = {
+      {"missing.csv", "user,item,click,p_cvr\n1,2,0,0.5\n", "missing.csv:1: missing column 'p_ctr'"},
+      {"nonnum.csv", h + "1,2,0,0,0.5,0.5\n1,3,1,0,abc,0.5\n", "nonnum.csv:3: column 'p_ctr': expected a probability, found 'abc'"},
+      {"range.csv", h + "1,2,0,0,1.5,0.5\n", "range.csv:2: column 'p_ctr': expected a probability in [0, 1], found 1.5"},
+      {"nan.csv", h + "1,2,0,0,0.5,nan\n", "nan.csv:2: column 'p_cvr'"},
+      {"label.csv", h + "1,2,2,0,0.5,0.5\n", "label.csv:2: column 'click': expected a 0/1 label, found '2'"},
+      {"empty.csv", "", "empty.csv: the predictions file is empty"},
+      {"header.csv", h, "header.csv: no rows after the header"},
+      {"chain.csv", h + "1,2,0,1,0.5,0.5\n", "chain.csv:2: columns 'click' and 'conversion': a conversion needs a click"},
+      {"width.csv", h + "1,2,0,0,0.5\n", "width.csv:2: expected 6 fields (as the header), found 5"},
+      {"nocvr.csv", "user,item,click,conversion,p_ctr\n1,2,1,1,0.5\n", "nocvr.csv:1: column 'conversion' is present but neither 'p_cvr' nor 'p_ctcvr'"},
+  };
+  for (const auto& c : cases) {
+    const std::string msg = ErrorOf(Write(c.name, c.body));
+    EXPECT_NE(msg.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << msg;
+  }
+}
+
+TEST_F(PredictionsReader, AcceptsAByteOrderMarkTabsAndDerivesPctcvr) {
+  const auto rows = data::ReadPredictions(
+      Write("bom.tsv", "\xEF\xBB\xBFuser\titem\tclick\tconversion\tp_ctr\tp_cvr\nu1\ti1\t1\t1\t0.5\t0.4\nu1\ti2\t0\t0\t0.2\t0.1\n"),
+      data::PredictionColumns{}, 0, 1);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_DOUBLE_EQ(rows.p_ctcvr[0], 0.2);
+  EXPECT_TRUE(rows.has_conversion);
+  EXPECT_FALSE(rows.has_value);
+}
+
+TEST_F(PredictionsReader, ShardsByUserAcrossRanksWithoutLosingRows) {
+  std::string body = "user,item,click,p_ctr\n";
+  for (int i = 0; i < 500; ++i) body += "user" + std::to_string(i % 61) + ",i" + std::to_string(i) + ",1,0.5\n";
+  const std::string path = Write("shard.csv", body);
+  size_t total = 0;
+  for (int r = 0; r < 3; ++r) {
+    const auto rows = data::ReadPredictions(path, data::PredictionColumns{}, r, 3);
+    total += rows.size();
+    for (auto u : rows.user) EXPECT_EQ(data::UserShard(u, 3), r);
+  }
+  EXPECT_EQ(total, 500u);
+}
+
+}  // namespace
+}  // namespace recprism::eval
