@@ -85,12 +85,16 @@ metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<me
   // 4. One partition at a time, gathered and kept by its owner.
   metrics::PartitionScan mine;
   for (int p = 0; p < world; ++p) {
-    std::vector<double> gathered = AllGatherV(comm, Flatten(runs, bound[p], bound[p + 1]));
+    std::vector<size_t> sizes;
+    std::vector<double> gathered = AllGatherV(comm, Flatten(runs, bound[p], bound[p + 1]), &sizes);
     if (p != comm.Rank()) continue;
     std::vector<metrics::ScoreRun> part(gathered.size() / 3);
     for (size_t i = 0; i < part.size(); ++i) part[i] = {gathered[3 * i], gathered[3 * i + 1], gathered[3 * i + 2]};
     gathered = {};
-    metrics::SortAndCompress(&part);
+    // Each rank's contribution arrives sorted, in rank order: merge them.
+    std::vector<size_t> starts = {0};
+    for (size_t c : sizes) starts.push_back(starts.back() + c / 3);
+    metrics::MergeSortedRuns(&part, starts);
     double neg_below = 0, pos_above = 0, neg_above = 0;
     for (int q = 0; q < world; ++q) {
       if (q < p) neg_below += counts[2 * q + 1];

@@ -10,6 +10,7 @@
 // Counts are doubles holding integers (or bootstrap weights): exact up to 2^53 pairs.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 namespace recprism::metrics {
@@ -21,8 +22,11 @@ struct ScoreRun {
   double neg = 0;
 };
 
-// Sorts runs by score ascending and merges runs of equal score (in place).
+// Sorts runs by score ascending and merges runs of equal score (in place). Any finite scores.
 void SortAndCompress(std::vector<ScoreRun>* runs);
+// The same for runs made of consecutive sorted ranges [bounds[i], bounds[i + 1]) (the ranks'
+// contributions to a partition): merges instead of sorting.
+void MergeSortedRuns(std::vector<ScoreRun>* runs, const std::vector<size_t>& bounds);
 
 struct PartitionScan {
   double auc_pairs = 0;       // sum over positives here of (negatives below + half the tied ones)

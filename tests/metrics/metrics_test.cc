@@ -128,6 +128,40 @@ TEST(ExactRank, MatchesBruteForcePairCountingAndAveragePrecision) {
   }
 }
 
+TEST(ExactRank, RadixSortPathsMatchAComparisonSortWithNegativeScoresTiesAndWeights) {
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<double> u(-3, 3);
+  for (bool weighted : {false, true}) {
+    std::vector<ScoreRun> runs;
+    for (int i = 0; i < 50000; ++i) {
+      const double s = i % 4 == 0 ? std::round(u(rng) * 8) / 8 : u(rng);  // ties, negatives, -0/+0
+      const double w = weighted ? 1 + static_cast<double>(rng() % 3) : 1;
+      runs.push_back(rng() % 3 == 0 ? ScoreRun{s, w, 0} : ScoreRun{s, 0, w});
+    }
+    runs.push_back({-0.0, 1, 0});
+    runs.push_back({0.0, 0, 1});
+    std::vector<ScoreRun> ref = runs;
+    std::sort(ref.begin(), ref.end(), [](const ScoreRun& a, const ScoreRun& b) { return a.score < b.score; });
+    std::vector<ScoreRun> merged;
+    for (const auto& r : ref) {
+      if (!merged.empty() && merged.back().score == r.score) {
+        merged.back().pos += r.pos;
+        merged.back().neg += r.neg;
+      } else {
+        merged.push_back(r);
+      }
+    }
+    std::vector<ScoreRun> got = runs;
+    SortAndCompress(&got);
+    ASSERT_EQ(got.size(), merged.size()) << "weighted " << weighted;
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].score, merged[i].score) << i;
+      ASSERT_EQ(got[i].pos, merged[i].pos) << i;
+      ASSERT_EQ(got[i].neg, merged[i].neg) << i;
+    }
+  }
+}
+
 TEST(ExactRank, PartitionScansAddUpToTheWhole) {
   const auto rows = RandomRows(3000, 7, true);
   std::vector<ScoreRun> runs;
