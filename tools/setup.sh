@@ -16,7 +16,7 @@ packages=(
   libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest zlib1g-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-pthread-dev
-  python3-sklearn python3-torch python3-h5py python3-numpy
+  python3-sklearn python3-torch python3-h5py python3-numpy python3-pandas chromium
 )
 
 missing=()

@@ -495,8 +495,22 @@ void Evaluator::UserPass() {
 }
 
 void Evaluator::Merge() {
-  // One fused SUM all-reduce of every fixed-size state.
+  // Every fixed-size state in as few SUM all-reduces as possible: packed into one buffer, flushed
+  // every kMaxFusedDoubles values so that the packed copy never doubles a large state's memory.
+  constexpr size_t kMaxFusedDoubles = size_t{1} << 22;
   std::vector<double> buf;
+  std::vector<std::pair<double*, size_t>> pending;
+  auto flush = [&] {
+    if (buf.empty()) return;
+    AllReduce(comm_, buf, ReduceOp::kSum);
+    size_t at = 0;
+    for (auto [p, n] : pending) {
+      std::memcpy(p, buf.data() + at, n * sizeof(double));
+      at += n;
+    }
+    buf.clear();
+    pending.clear();
+  };
   auto visit = [&](auto&& fn) {
     for (auto& group : sets_) {
       for (auto& s : group) {
@@ -513,14 +527,17 @@ void Evaluator::Merge() {
       for (auto& e : bl) fn(e.data(), e.size());
     }
   };
-  visit([&](const double* p, size_t n) { buf.insert(buf.end(), p, p + n); });
-  AllReduce(comm_, buf, ReduceOp::kSum);
-  size_t at = 0;
   visit([&](double* p, size_t n) {
-    std::memcpy(p, buf.data() + at, n * sizeof(double));
-    at += n;
+    // A state larger than the chunk goes alone, in place.
+    if (n >= kMaxFusedDoubles) {
+      comm_.AllReduce(p, n, DType::kFloat64, ReduceOp::kSum);
+      return;
+    }
+    if (buf.size() + n > kMaxFusedDoubles) flush();
+    buf.insert(buf.end(), p, p + n);
+    pending.emplace_back(p, n);
   });
-  RP_CHECK(at == buf.size(), "fused buffer: unpacked {} of {} values", at, buf.size());
+  flush();
 
   // Exact threshold-free metrics, one distributed scan per task and baseline.
   exact_.assign(kNumTasks, {});

@@ -31,7 +31,7 @@ struct EvalOptions {
   int replicate_bins = 128;               // score histogram of slices and replicates (AUC error bound reported)
   int calibration_bins = 10;              // equal-width bins of the reliability diagram and ECE
   bool baselines = true;                  // score popularity and random recommenders on the same users
-  int64_t max_exposure_cells = 1 << 24;   // replicate exposure arrays (items x replicates) above this: no intervals
+  int64_t max_exposure_cells = 1 << 22;   // replicate exposure arrays (items x replicates) above this: no intervals
   EvalColumns columns;
 };
 
