@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-files=$(ls src/core/*.cc src/comm/*.cc src/comm/*/*.cc src/config/*.cc src/data/*.cc src/cli/*.cc | grep -v nccl)
+files=$(ls src/core/*.cc src/comm/*.cc src/comm/*/*.cc src/config/*.cc src/data/*.cc src/metrics/*.cc src/eval/*.cc src/cli/*.cc | grep -v nccl)
 clang-tidy -p "$build" --quiet $files

@@ -21,33 +21,38 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 
 bool IsHdf5Path(const std::string& path) { return EndsWith(path, ".h5") || EndsWith(path, ".hdf5"); }
 
-// Row-level validation shared by the CSV and HDF5 readers. `where` names the row ("file:line").
+// Row-level validation shared by the CSV and HDF5 readers. `where` and `text` are callables that
+// build the row's location ("file:line") and the field's text only when a check fails.
 struct RowChecker {
   const PredictionColumns& cols;
 
-  uint8_t Label(double v, const std::string& column, const std::string& where, const std::string& text) const {
+  template <typename Where, typename Text>
+  uint8_t Label(double v, const std::string& column, Where where, Text text) const {
     RP_REQUIRE(v == 0.0 || v == 1.0, StatusCode::kDataError, "{}: column '{}': expected a 0/1 label, found '{}'",
-               where, column, text);
+               where(), column, text());
     return static_cast<uint8_t>(v);
   }
-  double Probability(double v, const std::string& column, const std::string& where, const std::string& text) const {
+  template <typename Where, typename Text>
+  double Probability(double v, const std::string& column, Where where, Text text) const {
     RP_REQUIRE(std::isfinite(v), StatusCode::kDataError,
-               "{}: column '{}': expected a probability in [0, 1], found '{}' (not a finite number)", where, column,
-               text);
+               "{}: column '{}': expected a probability in [0, 1], found '{}' (not a finite number)", where(), column,
+               text());
     RP_REQUIRE(v >= 0.0 && v <= 1.0, StatusCode::kDataError,
-               "{}: column '{}': expected a probability in [0, 1], found {}", where, column, text);
+               "{}: column '{}': expected a probability in [0, 1], found {}", where(), column, text());
     return v;
   }
-  double Value(double v, const std::string& column, const std::string& where, const std::string& text) const {
+  template <typename Where, typename Text>
+  double Value(double v, const std::string& column, Where where, Text text) const {
     RP_REQUIRE(std::isfinite(v) && v >= 0.0, StatusCode::kDataError,
-               "{}: column '{}': expected a revenue value >= 0, found '{}'", where, column, text);
+               "{}: column '{}': expected a revenue value >= 0, found '{}'", where(), column, text());
     return v;
   }
-  void Chain(uint8_t click, uint8_t conversion, const std::string& where) const {
+  template <typename Where>
+  void Chain(uint8_t click, uint8_t conversion, Where where) const {
     RP_REQUIRE(click || !conversion, StatusCode::kDataError,
                "{}: columns '{}' and '{}': a conversion needs a click (impression -> click -> conversion), found "
                "{}=0 and {}=1",
-               where, cols.click, cols.conversion, cols.click, cols.conversion);
+               where(), cols.click, cols.conversion, cols.click, cols.conversion);
   }
 };
 
@@ -112,28 +117,28 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
                role, names);
     return i;
   };
-  Layout L;
-  L.user = require(cols.user, "user id");
-  L.item = require(cols.item, "item id");
-  L.click = require(cols.click, "0/1 click label");
-  L.p_ctr = require(cols.p_ctr, "predicted click probability");
-  L.conversion = find(cols.conversion);
-  L.p_cvr = find(cols.p_cvr);
-  L.p_ctcvr = find(cols.p_ctcvr);
-  L.value = find(cols.value);
-  L.category = find(cols.category);
-  if (L.conversion >= 0) {
-    RP_REQUIRE(L.p_cvr >= 0 || L.p_ctcvr >= 0, StatusCode::kDataError,
+  Layout lay;
+  lay.user = require(cols.user, "user id");
+  lay.item = require(cols.item, "item id");
+  lay.click = require(cols.click, "0/1 click label");
+  lay.p_ctr = require(cols.p_ctr, "predicted click probability");
+  lay.conversion = find(cols.conversion);
+  lay.p_cvr = find(cols.p_cvr);
+  lay.p_ctcvr = find(cols.p_ctcvr);
+  lay.value = find(cols.value);
+  lay.category = find(cols.category);
+  if (lay.conversion >= 0) {
+    RP_REQUIRE(lay.p_cvr >= 0 || lay.p_ctcvr >= 0, StatusCode::kDataError,
                "{}:1: column '{}' is present but neither '{}' nor '{}' is: a conversion label needs a predicted "
                "conversion probability; the header has: {}",
                path, cols.conversion, cols.p_cvr, cols.p_ctcvr, names);
   }
-  for (const auto& s : cols.slices) L.slices.push_back(require(s, "slice column (eval.slices)"));
+  for (const auto& s : cols.slices) lay.slices.push_back(require(s, "slice column (eval.slices)"));
 
   PredictionRows out;
-  out.has_conversion = L.conversion >= 0;
-  out.has_value = L.value >= 0;
-  out.has_category = L.category >= 0;
+  out.has_conversion = lay.conversion >= 0;
+  out.has_value = lay.value >= 0;
+  out.has_category = lay.category >= 0;
   out.slice_codes.resize(cols.slices.size());
   out.slice_values.resize(cols.slices.size());
   SliceDict dict;
@@ -144,46 +149,46 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
     if (line.empty()) continue;
     ++out.file_rows;
     SplitFields(line, delim, &f);
-    const std::string where = fmt::format("{}:{}", path, in.line_number());
+    auto where = [&] { return fmt::format("{}:{}", path, in.line_number()); };
     RP_REQUIRE(f.size() == width, StatusCode::kDataError, "{}: expected {} fields (as the header), found {}: '{}'",
-               where, width, f.size(), Excerpt(line));
-    const uint64_t user = IdKey(f[L.user]);
+               where(), width, f.size(), Excerpt(line));
+    const uint64_t user = IdKey(f[lay.user]);
     if (UserShard(user, world) != rank) continue;
     auto num = [&](int col, const std::string& name, const char* what) {
       double v = 0;
-      RP_REQUIRE(ParseFloat(f[col], &v), StatusCode::kDataError, "{}: column '{}': expected {}, found '{}'", where,
+      RP_REQUIRE(ParseFloat(f[col], &v), StatusCode::kDataError, "{}: column '{}': expected {}, found '{}'", where(),
                  name, what, Excerpt(f[col], 40));
       return v;
     };
-    auto text = [&](int col) { return std::string(Excerpt(f[col], 40)); };
-    RP_REQUIRE(!f[L.user].empty(), StatusCode::kDataError, "{}: column '{}': empty user id", where, cols.user);
-    RP_REQUIRE(!f[L.item].empty(), StatusCode::kDataError, "{}: column '{}': empty item id", where, cols.item);
+    auto text = [&](int col) { return [&f, col] { return Excerpt(f[col], 40); }; };
+    RP_REQUIRE(!f[lay.user].empty(), StatusCode::kDataError, "{}: column '{}': empty user id", where(), cols.user);
+    RP_REQUIRE(!f[lay.item].empty(), StatusCode::kDataError, "{}: column '{}': empty item id", where(), cols.item);
     out.user.push_back(user);
-    out.item.push_back(IdKey(f[L.item]));
-    const uint8_t click = check.Label(num(L.click, cols.click, "a 0/1 label"), cols.click, where, text(L.click));
+    out.item.push_back(IdKey(f[lay.item]));
+    const uint8_t click = check.Label(num(lay.click, cols.click, "a 0/1 label"), cols.click, where, text(lay.click));
     out.click.push_back(click);
     const double p_ctr =
-        check.Probability(num(L.p_ctr, cols.p_ctr, "a probability"), cols.p_ctr, where, text(L.p_ctr));
+        check.Probability(num(lay.p_ctr, cols.p_ctr, "a probability"), cols.p_ctr, where, text(lay.p_ctr));
     out.p_ctr.push_back(p_ctr);
     if (out.has_conversion) {
       const uint8_t conv =
-          check.Label(num(L.conversion, cols.conversion, "a 0/1 label"), cols.conversion, where, text(L.conversion));
+          check.Label(num(lay.conversion, cols.conversion, "a 0/1 label"), cols.conversion, where, text(lay.conversion));
       check.Chain(click, conv, where);
       out.conversion.push_back(conv);
       double p_cvr = -1, p_ctcvr = -1;
-      if (L.p_cvr >= 0) p_cvr = check.Probability(num(L.p_cvr, cols.p_cvr, "a probability"), cols.p_cvr, where, text(L.p_cvr));
-      if (L.p_ctcvr >= 0) {
-        p_ctcvr = check.Probability(num(L.p_ctcvr, cols.p_ctcvr, "a probability"), cols.p_ctcvr, where,
-                                    text(L.p_ctcvr));
+      if (lay.p_cvr >= 0) p_cvr = check.Probability(num(lay.p_cvr, cols.p_cvr, "a probability"), cols.p_cvr, where, text(lay.p_cvr));
+      if (lay.p_ctcvr >= 0) {
+        p_ctcvr = check.Probability(num(lay.p_ctcvr, cols.p_ctcvr, "a probability"), cols.p_ctcvr, where,
+                                    text(lay.p_ctcvr));
       }
       if (p_ctcvr < 0) p_ctcvr = p_ctr * p_cvr;
       if (p_cvr < 0) p_cvr = p_ctr > 0 ? std::min(1.0, p_ctcvr / p_ctr) : 0.0;
       out.p_cvr.push_back(p_cvr);
       out.p_ctcvr.push_back(p_ctcvr);
     }
-    if (out.has_value) out.value.push_back(check.Value(num(L.value, cols.value, "a number"), cols.value, where, text(L.value)));
-    if (out.has_category) AddCategories(f[L.category], &out);
-    for (size_t s = 0; s < L.slices.size(); ++s) out.slice_codes[s].push_back(dict.Code(s, f[L.slices[s]], &out));
+    if (out.has_value) out.value.push_back(check.Value(num(lay.value, cols.value, "a number"), cols.value, where, text(lay.value)));
+    if (out.has_category) AddCategories(f[lay.category], &out);
+    for (size_t s = 0; s < lay.slices.size(); ++s) out.slice_codes[s].push_back(dict.Code(s, f[lay.slices[s]], &out));
   }
   RP_REQUIRE(out.file_rows > 0, StatusCode::kDataError, "{}: no rows after the header: nothing to evaluate", path);
   out.md5 = in.Md5Hex();
@@ -291,25 +296,26 @@ PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, 
       const std::string id = std::to_string(user[i]);
       const uint64_t ukey = IdKey(id);
       if (UserShard(ukey, world) != rank) continue;
-      auto where = [&](const std::string& col) { return fmt::format("{}:/{}[{}]", path, col, b + r); };
+      auto where = [&](const std::string& col) { return [&, col] { return fmt::format("{}:/{}[{}]", path, col, b + r); }; };
+      auto text = [](double v) { return [v] { return fmt::format("{}", v); }; };
       out.user.push_back(ukey);
       out.item.push_back(IdKey(std::to_string(item[i])));
-      const uint8_t c = check.Label(click[i], cols.click, where(cols.click), fmt::format("{}", click[i]));
+      const uint8_t c = check.Label(click[i], cols.click, where(cols.click), text(click[i]));
       out.click.push_back(c);
-      out.p_ctr.push_back(check.Probability(p_ctr[i], cols.p_ctr, where(cols.p_ctr), fmt::format("{}", p_ctr[i])));
+      out.p_ctr.push_back(check.Probability(p_ctr[i], cols.p_ctr, where(cols.p_ctr), text(p_ctr[i])));
       if (out.has_conversion) {
-        const uint8_t v = check.Label(conv[i], cols.conversion, where(cols.conversion), fmt::format("{}", conv[i]));
+        const uint8_t v = check.Label(conv[i], cols.conversion, where(cols.conversion), text(conv[i]));
         check.Chain(c, v, where(cols.conversion));
         out.conversion.push_back(v);
-        double pc = has_cvr ? check.Probability(p_cvr[i], cols.p_cvr, where(cols.p_cvr), fmt::format("{}", p_cvr[i])) : -1;
+        double pc = has_cvr ? check.Probability(p_cvr[i], cols.p_cvr, where(cols.p_cvr), text(p_cvr[i])) : -1;
         double pcc = has_ctcvr ? check.Probability(p_ctcvr[i], cols.p_ctcvr, where(cols.p_ctcvr),
-                                                   fmt::format("{}", p_ctcvr[i]))
+                                                   text(p_ctcvr[i]))
                                : out.p_ctr.back() * pc;
         if (pc < 0) pc = out.p_ctr.back() > 0 ? std::min(1.0, pcc / out.p_ctr.back()) : 0.0;
         out.p_cvr.push_back(pc);
         out.p_ctcvr.push_back(pcc);
       }
-      if (out.has_value) out.value.push_back(check.Value(value[i], cols.value, where(cols.value), fmt::format("{}", value[i])));
+      if (out.has_value) out.value.push_back(check.Value(value[i], cols.value, where(cols.value), text(value[i])));
       for (size_t s = 0; s < slices.size(); ++s) {
         auto [it, inserted] = dicts[s].emplace(slices[s][i], static_cast<uint32_t>(out.slice_values[s].size()));
         if (inserted) out.slice_values[s].push_back(std::to_string(slices[s][i]));

@@ -114,11 +114,11 @@ bool ParseInt64(std::string_view s, int64_t* out) {
 bool ParseFloat(std::string_view s, double* out) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);  // strtod's syntax, which from_chars lacks
   if (s.empty()) return false;
-  std::string tmp(s);
-  char* end = nullptr;
-  *out = std::strtod(tmp.c_str(), &end);
-  return end == tmp.c_str() + tmp.size();
+  // from_chars: no allocation, no locale, correctly rounded (as strtod).
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
 std::string Excerpt(std::string_view line, size_t max) {

@@ -305,6 +305,7 @@ void Evaluator::UserPass() {
   std::vector<size_t> groups;
   std::vector<const std::vector<uint64_t>*> cats;
   std::vector<std::vector<uint64_t>> row_cats;
+  std::vector<metrics::ScoreRun> gauc_runs;  // reused for every user's group AUC
   const metrics::BinaryState& fine = sets_[0][0].binary[0];
   const metrics::BinaryState coarse(opt_.replicate_bins, opt_.calibration_bins);
 
@@ -362,7 +363,8 @@ void Evaluator::UserPass() {
     }
     // Group AUC per task: the user's own rows of the task's sample space.
     for (int t : tasks_) {
-      std::vector<metrics::ScoreRun> runs;
+      auto& runs = gauc_runs;
+      runs.clear();
       for (size_t k = 0; k < n; ++k) {
         const uint32_t row = order_[b + k];
         if (t == kCvr && !rows_.click[row]) continue;
@@ -372,9 +374,12 @@ void Evaluator::UserPass() {
         runs.push_back({s, static_cast<double>(y), static_cast<double>(1 - y)});
       }
       if (runs.empty()) continue;
-      const auto r = metrics::ExactRank(runs);
+      const auto nrows = static_cast<double>(runs.size());  // the user's rows in this task (before compression)
+      metrics::SortAndCompress(&runs);
+      double pos = 0, neg = 0;
+      for (const auto& x : runs) pos += x.pos, neg += x.neg;
+      const auto r = metrics::FinalizeExact(metrics::ScanPartition(runs, 0, 0, 0, pos), pos, neg);
       if (std::isfinite(r.auc)) {
-        const auto nrows = static_cast<double>(runs.size());
         uvec[layout_.Gauc(t, kGWeightedAuc)] += nrows * r.auc;
         uvec[layout_.Gauc(t, kGWeight)] += nrows;
         uvec[layout_.Gauc(t, kGAucSum)] += r.auc;
@@ -543,6 +548,7 @@ void Evaluator::Merge() {
   exact_.assign(kNumTasks, {});
   for (int t : tasks_) {
     std::vector<metrics::ScoreRun> runs;
+    runs.reserve(rows_.size());
     for (size_t i = 0; i < rows_.size(); ++i) {
       if (t == kCvr && !rows_.click[i]) continue;
       const double p = t == kCtr ? rows_.p_ctr[i] : t == kCvr ? rows_.p_cvr[i] : rows_.p_ctcvr[i];
@@ -556,6 +562,7 @@ void Evaluator::Merge() {
     for (int t : tasks_) {
       if (t == kCvr) continue;
       std::vector<metrics::ScoreRun> runs;
+      runs.reserve(rows_.size());
       for (size_t i = 0; i < rows_.size(); ++i) {
         const uint8_t y = t == kCtr ? rows_.click[i] : rows_.conversion[i];
         runs.push_back({base_score_[bl][i], static_cast<double>(y), static_cast<double>(1 - y)});

@@ -14,7 +14,7 @@ data=${RECPRISM_DATA_DIR:-$src/../shared/data}
 mpi=("$mpiexec" --oversubscribe --bind-to none)
 common=(--set run.output_dir="$work/runs" --set eval.slices=[gender,age_group,daypart] --set eval.bootstrap_replicates=40)
 
-"$py" "$src/tests/eval/make_predictions.py" "$data" "$work/pred.csv" || exit 1
+"$py" "$src/tools/make_demo_predictions.py" "$data" "$work/pred.csv" || exit 1
 "$bin" evaluate --predictions "$work/pred.csv" --output "$work/r1" "${common[@]}" >"$work/o1" 2>&1; rc=$?
 check "1 rank: exit 0 and the headline names the HTML report" '[ $rc = 0 ] && grep -q "report: $work/r1/report.html" "$work/o1" && grep -qE "ctr +auc +0\.[0-9]+ \[" "$work/o1"'
 check "1 rank: report.json, report.md, report.html" '[ -s "$work/r1/report.json" ] && [ -s "$work/r1/report.md" ] && [ -s "$work/r1/report.html" ]'

@@ -12,7 +12,7 @@ browser=$(command -v chromium || command -v chromium-browser) || { echo "FAIL: c
 data=${RECPRISM_DATA_DIR:-$src/../shared/data}
 [ -d "$data/ml-100k" ] || { echo "FAIL: the dataset mirror is missing ($data/ml-100k)"; exit 1; }
 
-"$py" "$src/tests/eval/make_predictions.py" "$data" "$work/pred.csv" || exit 1
+"$py" "$src/tools/make_demo_predictions.py" "$data" "$work/pred.csv" || exit 1
 # A hostile slice value: it must render as text.
 "$py" - "$work/pred.csv" <<'PY'
 import sys

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Builds a predictions file from a real dataset of the mirror, for evaluator tests and benchmarks.
+"""A demo predictions file from a real dataset of the mirror, for the quickstart and the evaluator tests.
 
 MovieLens-100K (u.data, u.item, u.user): every rating is an impression; click = rating >= 4,
-conversion = rating == 5 (a subset of clicks, as ESMM requires). The scores are a noisy but
-informative model: logistic functions of the item's and user's mean rating plus seeded noise,
-rounded to `--digits` decimals so that ties occur (the tie rules are part of what is checked).
+conversion = rating == 5 (a subset of clicks, as ESMM requires). The scores are a demo scorer, not
+a trained model: logistic functions of the item's and user's mean rating (computed on all the
+ratings, so they leak the labels) plus seeded noise, rounded to `--digits` decimals so that ties
+occur (the tie rules are part of what the tests check).
 Columns: user,item,click,conversion,p_ctr,p_cvr,value,category,gender,age_group,daypart.
 
-Usage: make_predictions.py DATA_DIR OUT.csv[.gz] [--digits 3] [--seed 7] [--rows N]
+Usage: make_demo_predictions.py DATA_DIR OUT.csv[.gz] [--digits 3] [--seed 7] [--rows N]
   --rows N: repeat the ratings with fresh users until N rows (synthetic-shaped, for benchmarks).
 """
 import argparse
