@@ -671,12 +671,15 @@ Report Evaluator::Finalize() {
   const size_t first_rep = 2;
 
   // Per group: extract the point, the center and every replicate, then intervals.
+  // sets: [0] point, then (model) [1] center and [2 + r] replicates, or (baselines) [1 + r].
+  // with_center: the overall model, whose point is exact or fine-binned and whose center set holds
+  // the same estimator at replicate resolution; elsewhere the point is its own center.
   auto emit = [&](const std::vector<MetricSet>& sets, const std::string& model, const std::string& slice,
-                  const std::string& group, bool overall, bool has_center) {
+                  const std::string& group, bool overall, bool with_center) {
     std::vector<Scalar> point = Extract(sets[0], model == "model");
-    std::vector<Scalar> center = has_center && reps_ > 0 ? Extract(sets[1], model == "model") : point;
+    std::vector<Scalar> center = with_center && reps_ > 0 ? Extract(sets[1], model == "model") : point;
     std::vector<std::vector<Scalar>> reps;
-    const size_t r0 = has_center ? first_rep : 1;
+    const size_t r0 = model == "model" ? first_rep : 1;
     for (int r = 0; r < reps_; ++r) reps.push_back(Extract(sets[r0 + static_cast<size_t>(r)], model == "model"));
     for (size_t i = 0; i < point.size(); ++i) {
       MetricValue mv;

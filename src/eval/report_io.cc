@@ -227,7 +227,10 @@ std::string ReportToMarkdown(const Report& r) {
 }
 
 std::string ReportToHtml(const Report& r) {
-  std::string data = ToJson(r).dump();
+  json j = ToJson(r);
+  // The page never reads the replicates (report.json keeps them for `compare`): leave them out.
+  for (auto& m : j["metrics"]) m.erase("replicates");
+  std::string data = j.dump();
   // Inside <script type="application/json">: "<" never appears raw, so "</script>" cannot close it.
   std::string safe;
   safe.reserve(data.size());

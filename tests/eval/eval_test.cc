@@ -167,6 +167,21 @@ TEST(EvaluatePredictions, TheSameReportAtWorldSizes1To4) {
   for (int w : {2, 3, 4}) ExpectSameReport(one, EvaluateAt(s, w, o), 1e-12, "world " + std::to_string(w));
 }
 
+TEST(EvaluatePredictions, EverySliceReplicateIsARealResampleAndIntervalsBracketThePoint) {
+  const Report r = EvaluateAt(MakeSynthetic(400, 6), 2, TestOptions());
+  size_t checked = 0;
+  for (const auto& m : r.metrics) {
+    if (m.model != "model" || (m.name != "logloss" && m.name != "brier" && m.name != "observed_ctr")) continue;
+    ASSERT_EQ(m.replicates.size(), 30u) << m.Key();
+    // An empty replicate would read 0 (no rows), a delta of -value.
+    for (double d : m.replicates) EXPECT_LT(std::fabs(d), 0.5 * std::fabs(m.value)) << m.Key();
+    EXPECT_LE(m.lo, m.value) << m.Key();
+    EXPECT_GE(m.hi, m.value) << m.Key();
+    checked += m.slice != "all";
+  }
+  EXPECT_GT(checked, 10u);
+}
+
 TEST(EvaluatePredictions, ExactAucMatchesTheSingleScanAndTheIntervalBracketsIt) {
   const auto s = MakeSynthetic(300, 2);
   const Report r = EvaluateAt(s, 3, TestOptions());
