@@ -2,8 +2,13 @@
 
 #include <mpi.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "core/check.h"
@@ -65,6 +70,82 @@ int ToInt(size_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// Bounds blocking collectives without polling them: the caller publishes the collective in flight
+// (Arm/Disarm: a few atomic stores, no system call), and a background thread that wakes every
+// `period` checks its age. A collective older than the timeout runs `expire` on the watchdog
+// thread, which logs what was stuck and aborts the whole job (MPI_Abort): the blocked caller can
+// neither return nor throw.
+class Watchdog {
+ public:
+  using Expire = std::function<void(const char* op, uint64_t seq, size_t bytes)>;
+  Watchdog(double timeout_s, Expire expire)
+      : timeout_ns_(static_cast<int64_t>(timeout_s * 1e9)), expire_(std::move(expire)) {
+    const double period_s = std::clamp(timeout_s / 20, 0.001, 0.2);
+    period_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(period_s));
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  void Arm(const char* op, uint64_t seq, size_t bytes) {
+    op_.store(op, std::memory_order_relaxed);
+    bytes_.store(bytes, std::memory_order_relaxed);
+    start_ns_.store(NowNs(), std::memory_order_relaxed);
+    seq_.store(seq, std::memory_order_release);
+  }
+  void Disarm() { seq_.store(0, std::memory_order_release); }
+
+ private:
+  static int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, period_, [this] { return stop_; })) {
+      const uint64_t seq = seq_.load(std::memory_order_acquire);
+      if (seq == 0) continue;
+      const char* op = op_.load(std::memory_order_relaxed);
+      const size_t bytes = bytes_.load(std::memory_order_relaxed);
+      const int64_t age = NowNs() - start_ns_.load(std::memory_order_relaxed);
+      // Still the same collective (not finished and replaced while we read)?
+      if (age > timeout_ns_ && seq_.load(std::memory_order_acquire) == seq) expire_(op, seq, bytes);
+    }
+  }
+
+  const int64_t timeout_ns_;
+  Expire expire_;
+  std::chrono::nanoseconds period_{};
+  std::atomic<uint64_t> seq_{0};
+  std::atomic<const char*> op_{""};
+  std::atomic<size_t> bytes_{0};
+  std::atomic<int64_t> start_ns_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Publishes one collective to the watchdog for its duration.
+class Watched {
+ public:
+  Watched(Watchdog& w, const char* op, uint64_t seq, size_t bytes) : w_(w) { w_.Arm(op, seq, bytes); }
+  ~Watched() { w_.Disarm(); }
+  Watched(const Watched&) = delete;
+  Watched& operator=(const Watched&) = delete;
+
+ private:
+  Watchdog& w_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(const CommOptions& options) : Communicator(options.timeout_s) {
@@ -78,8 +159,14 @@ class MpiCommunicator final : public Communicator {
     RP_MPI_CALL(MPI_Comm_rank(node, &local_rank_));
     RP_MPI_CALL(MPI_Comm_size(node, &local_size_));
     MPI_Comm_free(&node);
+    watchdog_ = std::make_unique<Watchdog>(options.timeout_s, [this](const char* op, uint64_t seq, size_t bytes) {
+      const std::string msg = TimeoutMessage(op, seq, bytes);
+      RP_LOG_ERROR("{}: {}", StatusCodeName(StatusCode::kTimeout), msg);
+      Abort(ExitCodeFor(StatusCode::kTimeout), msg);
+    });
   }
   ~MpiCommunicator() override {
+    watchdog_.reset();
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
@@ -95,11 +182,10 @@ class MpiCommunicator final : public Communicator {
     CheckHost(place);
     const size_t esize = DTypeSize(dtype);
     ++seq_;
+    Watched w(*watchdog_, "allreduce", seq_, count * esize);
     ForEachChunk(count, [&](size_t off, size_t n) {
-      MPI_Request req;
-      RP_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, static_cast<uint8_t*>(buf) + off * esize, static_cast<int>(n),
-                                 ToMpi(dtype), ToMpi(op), comm_, &req));
-      Wait(&req, "allreduce", count * esize);
+      RP_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, static_cast<uint8_t*>(buf) + off * esize, static_cast<int>(n),
+                                ToMpi(dtype), ToMpi(op), comm_));
     });
   }
 
@@ -108,11 +194,9 @@ class MpiCommunicator final : public Communicator {
     CheckRoot(root);
     const size_t esize = DTypeSize(dtype);
     ++seq_;
+    Watched w(*watchdog_, "broadcast", seq_, count * esize);
     ForEachChunk(count, [&](size_t off, size_t n) {
-      MPI_Request req;
-      RP_MPI_CALL(MPI_Ibcast(static_cast<uint8_t*>(buf) + off * esize, static_cast<int>(n), ToMpi(dtype), root,
-                             comm_, &req));
-      Wait(&req, "broadcast", count * esize);
+      RP_MPI_CALL(MPI_Bcast(static_cast<uint8_t*>(buf) + off * esize, static_cast<int>(n), ToMpi(dtype), root, comm_));
     });
   }
 
@@ -120,9 +204,8 @@ class MpiCommunicator final : public Communicator {
     CheckHost(place);
     ++seq_;
     int n = ToInt(count, "allgather count");
-    MPI_Request req;
-    RP_MPI_CALL(MPI_Iallgather(send, n, ToMpi(dtype), recv, n, ToMpi(dtype), comm_, &req));
-    Wait(&req, "allgather", count * DTypeSize(dtype));
+    Watched w(*watchdog_, "allgather", seq_, count * DTypeSize(dtype));
+    RP_MPI_CALL(MPI_Allgather(send, n, ToMpi(dtype), recv, n, ToMpi(dtype), comm_));
   }
 
   void AllGatherV(const void* send, size_t send_count, void* recv, const std::vector<size_t>& recv_counts,
@@ -137,17 +220,15 @@ class MpiCommunicator final : public Communicator {
       displs[r] = ToInt(offset, "allgatherv displacement");
       offset += recv_counts[r];
     }
-    MPI_Request req;
-    RP_MPI_CALL(MPI_Iallgatherv(send, counts[rank_], ToMpi(dtype), recv, counts.data(), displs.data(),
-                                ToMpi(dtype), comm_, &req));
-    Wait(&req, "allgatherv", send_count * DTypeSize(dtype));
+    Watched w(*watchdog_, "allgatherv", seq_, send_count * DTypeSize(dtype));
+    RP_MPI_CALL(MPI_Allgatherv(send, counts[rank_], ToMpi(dtype), recv, counts.data(), displs.data(), ToMpi(dtype),
+                               comm_));
   }
 
   void Barrier() override {
     ++seq_;
-    MPI_Request req;
-    RP_MPI_CALL(MPI_Ibarrier(comm_, &req));
-    Wait(&req, "barrier", 0);
+    Watched w(*watchdog_, "barrier", seq_, 0);
+    RP_MPI_CALL(MPI_Barrier(comm_));
   }
 
   [[noreturn]] void Abort(int exit_code, std::string_view reason) override {
@@ -163,25 +244,10 @@ class MpiCommunicator final : public Communicator {
                "comm.backend 'mpi' takes host buffers; use comm.backend: nccl for CUDA buffers");
   }
 
-  // Polls the request until it completes or the deadline passes. Spins briefly (latency),
-  // then sleeps in short steps so a waiting rank leaves the core to compute threads.
-  void Wait(MPI_Request* req, const char* op, size_t bytes) {
-    using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(TimeoutSeconds()));
-    int done = 0;
-    for (uint64_t polls = 0;; ++polls) {
-      RP_MPI_CALL(MPI_Test(req, &done, MPI_STATUS_IGNORE));
-      if (done) return;
-      if (polls < 2000) continue;
-      if (Clock::now() > deadline) throw Error(StatusCode::kTimeout, TimeoutMessage(op, seq_, bytes));
-      std::this_thread::sleep_for(std::chrono::microseconds(polls < 20000 ? 5 : 200));
-    }
-  }
-
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   uint64_t seq_ = 0;
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace
@@ -212,6 +278,16 @@ MpiSession::~MpiSession() {
 
 std::unique_ptr<Communicator> CreateMpiCommunicator(const CommOptions& options) {
   return std::make_unique<MpiCommunicator>(options);
+}
+
+double RawMpiAllReduceSeconds(float* buf, size_t count, int iters) {
+  const int n = ToInt(count, "raw allreduce count");
+  RP_MPI_CALL(MPI_Barrier(MPI_COMM_WORLD));
+  const double t0 = MPI_Wtime();
+  for (int i = 0; i < iters; ++i) RP_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+  double s = (MPI_Wtime() - t0) / std::max(1, iters);
+  RP_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+  return s;
 }
 
 }  // namespace recprism

@@ -1,8 +1,10 @@
 // Open MPI backend. mpi.h stays inside comm/mpi/*.cc.
 //
-// Collectives are issued non-blocking (MPI_Iallreduce, ...) and completed by polling
-// MPI_Test against the deadline, so a stalled or dead peer produces a timeout Error that names
-// the operation instead of a hang. Local rank/size come from MPI_COMM_TYPE_SHARED.
+// Collectives are plain blocking MPI calls (MPI_Allreduce, ...), at the library's own speed. Each is
+// published to a watchdog thread; one that outlives comm.timeout_s makes the watchdog log the
+// operation, its sequence number, bytes and rank, and abort the whole job with exit code 5
+// (MPI_Abort), so a stalled or dead peer never hangs the job. Local rank/size come from
+// MPI_COMM_TYPE_SHARED.
 #pragma once
 
 #include <memory>
@@ -33,5 +35,9 @@ bool MpiIsInitialized();
 
 // World communicator over MPI_COMM_WORLD (duplicated). Requires an MpiSession.
 std::unique_ptr<Communicator> CreateMpiCommunicator(const CommOptions& options);
+
+// The peer for benchmarks: `iters` plain MPI_Allreduce calls (float32 sum, in place) over
+// MPI_COMM_WORLD on `count` floats, no watchdog; the slowest rank's seconds per call. Collective.
+double RawMpiAllReduceSeconds(float* buf, size_t count, int iters);
 
 }  // namespace recprism
