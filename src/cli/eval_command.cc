@@ -1,6 +1,8 @@
 // `recprism evaluate` and `recprism compare`.
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <random>
 
+#include <unistd.h>
+
 #include "comm/inproc/inproc_comm.h"
 #include "core/status.h"
 #include "data/predictions.h"
