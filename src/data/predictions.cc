@@ -95,7 +95,6 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
   RP_REQUIRE(in.Next(&line), StatusCode::kDataError,
              "{}: the predictions file is empty: expected a header line naming the columns ({}, {}, {}, {}, ...)",
              path, cols.user, cols.item, cols.click, cols.p_ctr);
-  if (line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // UTF-8 byte-order mark
   const char delim = line.find('\t') != std::string::npos && line.find(',') == std::string::npos ? '\t' : ',';
   std::vector<std::string_view> f;
   SplitFields(line, delim, &f);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cfloat>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -395,14 +397,17 @@ bool EsmmLabels(BadRows& bad, const LineReader& r, std::string_view line, std::s
   return true;
 }
 
+// Stored as float: a finite number within float's range.
+bool FitsFloat(double d) { return std::isfinite(d) && std::fabs(d) <= static_cast<double>(FLT_MAX); }
+
 // The numeric fields at `cols` as floats. Reports the row when one is not a number.
 bool NumericFields(BadRows& bad, const LineReader& r, std::string_view line, const std::vector<std::string_view>& f,
                    const std::vector<int>& cols, const std::vector<std::string>& header, std::vector<float>* out) {
   out->clear();
   for (int k : cols) {
     double d;
-    if (!ParseFloat(f[k], &d)) {
-      bad.Report(r, line, fmt::format("field {} is not a number", header[k]));
+    if (!ParseFloat(f[k], &d) || !FitsFloat(d)) {
+      bad.Report(r, line, fmt::format("field {} is not a number that fits a 32-bit float", header[k]));
       return false;
     }
     out->push_back(static_cast<float>(d));
@@ -689,7 +694,13 @@ RawLog ParseGeneric(const DataOptions& o) {
     if (c_time >= 0 && !ParseInt64(f[c_time], &t)) {
       double d;
       if (!ParseFloat(f[c_time], &d)) {
-        bad.Report(reader, line, fmt::format("time '{}' is not a unix timestamp", f[c_time]));
+        // from_chars also refuses a number too large for a double: then it is not a timestamp either.
+        bad.Report(reader, line, fmt::format("time '{}' is not a unix timestamp", Excerpt(f[c_time], 40)));
+        continue;
+      }
+      // ParseInt64 refused it: fractional seconds are truncated, anything beyond int64 is refused.
+      if (!(d >= -9.2e18 && d <= 9.2e18)) {
+        bad.Report(reader, line, fmt::format("time '{}' does not fit a 64-bit unix timestamp", Excerpt(f[c_time], 40)));
         continue;
       }
       t = static_cast<int64_t>(d);
@@ -725,15 +736,20 @@ RawLog ParseGeneric(const DataOptions& o) {
     }
     double value = 0;
     if (c_value >= 0 && !Trim(f[c_value]).empty() && !ParseFloat(f[c_value], &value)) {
-      bad.Report(reader, line, fmt::format("value '{}' is not a number", f[c_value]));
+      bad.Report(reader, line, fmt::format("value '{}' is not a number", Excerpt(f[c_value], 40)));
+      continue;
+    }
+    if (!FitsFloat(value)) {
+      bad.Report(reader, line, fmt::format("value '{}' does not fit a 32-bit float", Excerpt(f[c_value], 40)));
       continue;
     }
     std::vector<float> nums;
     bool ok = true;
     for (size_t k = 0; k < c_nums.size() && ok; ++k) {
       double d;
-      if (!ParseFloat(f[c_nums[k]], &d)) {
-        bad.Report(reader, line, fmt::format("numeric column '{}' has '{}'", g.numeric[k], f[c_nums[k]]));
+      if (!ParseFloat(f[c_nums[k]], &d) || !FitsFloat(d)) {
+        bad.Report(reader, line, fmt::format("numeric column '{}' has '{}' (expected a number that fits a 32-bit float)",
+                                             g.numeric[k], Excerpt(f[c_nums[k]], 40)));
         ok = false;
       }
       nums.push_back(static_cast<float>(d));

@@ -1,5 +1,7 @@
 #include "data/text_input.h"
 
+#include <fmt/format.h>
+
 #include <zlib.h>
 
 #include <cerrno>
@@ -73,6 +75,8 @@ bool LineReader::Next(std::string* line) {
     break;
   }
   if (!line->empty() && line->back() == '\r') line->pop_back();
+  // A UTF-8 byte-order mark (spreadsheet tools write one) is not part of the first field.
+  if (line_ == 0 && line->compare(0, 3, "\xEF\xBB\xBF") == 0) line->erase(0, 3);
   ++line_;
   return true;
 }
@@ -121,9 +125,40 @@ bool ParseFloat(std::string_view s, double* out) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
+namespace {
+// Length of the valid UTF-8 sequence starting at s[i] (2 to 4 bytes), or 0.
+size_t Utf8Length(std::string_view s, size_t i) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  size_t n = b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+}  // namespace
+
 std::string Excerpt(std::string_view line, size_t max) {
-  if (line.size() <= max) return std::string(line);
-  return std::string(line.substr(0, max)) + "...";
+  const bool cut = line.size() > max;
+  if (cut) line = line.substr(0, max);
+  std::string out;
+  out.reserve(line.size() + 3);
+  for (size_t i = 0; i < line.size();) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if ((c >= 0x20 && c < 0x7F) || c == '\t') {  // printable ASCII, and tabs (TSV lines read naturally)
+      out += static_cast<char>(c);
+      ++i;
+    } else if (const size_t n = c >= 0x80 ? Utf8Length(line, i) : 0) {
+      out.append(line.substr(i, n));
+      i += n;
+    } else {
+      // Control bytes and broken UTF-8 never reach the terminal raw.
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    }
+  }
+  if (cut) out += "...";
+  return out;
 }
 
 }  // namespace recprism::data

@@ -1,5 +1,5 @@
 // Line-oriented reading of plain or gzip-compressed text files (zlib reads both), with line
-// numbers for error messages, an MD5 of the decompressed content, and detection of truncated or
+// numbers for error messages, a UTF-8 byte-order mark dropped from the first line, an MD5 of the decompressed content, and detection of truncated or
 // corrupt gzip streams.
 #pragma once
 
@@ -43,7 +43,9 @@ void SplitFields(std::string_view line, std::string_view separator, std::vector<
 bool ParseInt64(std::string_view s, int64_t* out);
 bool ParseFloat(std::string_view s, double* out);
 
-// At most `max` characters of a line, for error messages.
+// At most `max` bytes of a line, for error messages, with "..." when cut. Control bytes other
+// than tab, and invalid UTF-8, are escaped (\x01), so a binary file never writes raw bytes to a
+// terminal; tabs and valid UTF-8 are kept.
 std::string Excerpt(std::string_view line, size_t max = 120);
 
 }  // namespace recprism::data

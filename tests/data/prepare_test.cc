@@ -283,6 +283,41 @@ TEST_F(GenericInput, NonNumericTimeIsRejected) {
   EXPECT_NE(m.find(":2: time 'yesterday' is not a unix timestamp"), std::string::npos) << m;
 }
 
+TEST_F(GenericInput, TimestampOverflowingInt64IsRejectedNamingLineAndValue) {
+  WriteText(dir_ / "log.csv", "uid,iid,ts\n1,10,100\n1,11,99999999999999999999999\n");
+  std::string m = ErrorOf(Options("log.csv"), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find(":3: time '99999999999999999999999' does not fit a 64-bit unix timestamp"), std::string::npos) << m;
+}
+
+TEST_F(GenericInput, ValueOverflowingFloat32IsRejected) {
+  WriteText(dir_ / "log.csv", "uid,iid,ts,price\n1,10,100,1e300\n");
+  DataOptions o = Options("log.csv");
+  o.generic.value = "price";
+  std::string m = ErrorOf(o, Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find(":2: value '1e300' does not fit a 32-bit float"), std::string::npos) << m;
+}
+
+TEST_F(GenericInput, ByteOrderMarkBeforeTheHeaderIsIgnored) {
+  // Spreadsheet tools save UTF-8 with a byte-order mark; the first column is still 'uid'.
+  WriteText(dir_ / "log.csv", "\xEF\xBB\xBFuid,iid,ts\n1,10,100\n1,11,101\n2,12,103\n");
+  PrepareReport r = Prepare(Options("log.csv"), Out(), 1);
+  EXPECT_EQ(r.positives, 3);
+}
+
+TEST_F(GenericInput, BinaryBytesInAnErrorAreEscaped) {
+  WriteText(dir_ / "log.csv", std::string("uid,iid,ts\n1,10,100\n\x01\x02\xff\x1b[31m,x\n", 38));
+  std::string m = ErrorOf(Options("log.csv"), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find("the line reads '\\x01\\x02\\xff\\x1b[31m,x'"), std::string::npos) << m;
+  for (char c : m) EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') << "raw control byte in: " << m;
+}
+
+TEST(Excerpt, EscapesControlBytesAndInvalidUtf8ButKeepsValidUtf8) {
+  EXPECT_EQ(Excerpt("caf\xC3\xA9 ok"), "caf\xC3\xA9 ok");                  // valid two-byte UTF-8 kept
+  EXPECT_EQ(Excerpt(std::string("a\0b\tc\x7f", 6)), "a\\x00b\tc\\x7f");  // control bytes escaped, tab kept
+  EXPECT_EQ(Excerpt("\xC3(\xE2\x82"), "\\xc3(\\xe2\\x82");                 // broken sequences escaped
+  EXPECT_EQ(Excerpt(std::string(200, 'a'), 10), std::string(10, 'a') + "...");
+}
+
 TEST_F(GenericInput, MappingNamingAMissingColumnListsTheColumns) {
   WriteText(dir_ / "log.csv", "user,item,ts\n1,10,100\n");
   std::string m = ErrorOf(Options("log.csv"), Out(), StatusCode::kDataError);
