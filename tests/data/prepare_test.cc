@@ -305,7 +305,7 @@ TEST_F(GenericInput, ByteOrderMarkBeforeTheHeaderIsIgnored) {
 }
 
 TEST_F(GenericInput, BinaryBytesInAnErrorAreEscaped) {
-  WriteText(dir_ / "log.csv", std::string("uid,iid,ts\n1,10,100\n\x01\x02\xff\x1b[31m,x\n", 38));
+  WriteText(dir_ / "log.csv", "uid,iid,ts\n1,10,100\n\x01\x02\xff\x1b[31m,x\n");
   std::string m = ErrorOf(Options("log.csv"), Out(), StatusCode::kDataError);
   EXPECT_NE(m.find("the line reads '\\x01\\x02\\xff\\x1b[31m,x'"), std::string::npos) << m;
   for (char c : m) EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') << "raw control byte in: " << m;
