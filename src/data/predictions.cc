@@ -56,6 +56,15 @@ struct RowChecker {
   }
 };
 
+// Appends a row's conversion scores. A score not given is negative: p_ctcvr defaults to
+// p_ctr * p_cvr (ESMM), p_cvr to p_ctcvr / p_ctr (capped at 1; 0 when p_ctr is 0).
+void AddConversionScores(double p_ctr, double p_cvr, double p_ctcvr, PredictionRows* out) {
+  if (p_ctcvr < 0) p_ctcvr = p_ctr * p_cvr;
+  if (p_cvr < 0) p_cvr = p_ctr > 0 ? std::min(1.0, p_ctcvr / p_ctr) : 0.0;
+  out->p_cvr.push_back(p_cvr);
+  out->p_ctcvr.push_back(p_ctcvr);
+}
+
 struct Layout {
   int user = -1, item = -1, click = -1, conversion = -1, p_ctr = -1, p_cvr = -1, p_ctcvr = -1, value = -1,
       category = -1;
@@ -180,10 +189,7 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
         p_ctcvr = check.Probability(num(lay.p_ctcvr, cols.p_ctcvr, "a probability"), cols.p_ctcvr, where,
                                     text(lay.p_ctcvr));
       }
-      if (p_ctcvr < 0) p_ctcvr = p_ctr * p_cvr;
-      if (p_cvr < 0) p_cvr = p_ctr > 0 ? std::min(1.0, p_ctcvr / p_ctr) : 0.0;
-      out.p_cvr.push_back(p_cvr);
-      out.p_ctcvr.push_back(p_ctcvr);
+      AddConversionScores(p_ctr, p_cvr, p_ctcvr, &out);
     }
     if (out.has_value) out.value.push_back(check.Value(num(lay.value, cols.value, "a number"), cols.value, where, text(lay.value)));
     if (out.has_category) AddCategories(f[lay.category], &out);
@@ -306,13 +312,10 @@ PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, 
         const uint8_t v = check.Label(conv[i], cols.conversion, where(cols.conversion), text(conv[i]));
         check.Chain(c, v, where(cols.conversion));
         out.conversion.push_back(v);
-        double pc = has_cvr ? check.Probability(p_cvr[i], cols.p_cvr, where(cols.p_cvr), text(p_cvr[i])) : -1;
-        double pcc = has_ctcvr ? check.Probability(p_ctcvr[i], cols.p_ctcvr, where(cols.p_ctcvr),
-                                                   text(p_ctcvr[i]))
-                               : out.p_ctr.back() * pc;
-        if (pc < 0) pc = out.p_ctr.back() > 0 ? std::min(1.0, pcc / out.p_ctr.back()) : 0.0;
-        out.p_cvr.push_back(pc);
-        out.p_ctcvr.push_back(pcc);
+        const double pc = has_cvr ? check.Probability(p_cvr[i], cols.p_cvr, where(cols.p_cvr), text(p_cvr[i])) : -1;
+        const double pcc =
+            has_ctcvr ? check.Probability(p_ctcvr[i], cols.p_ctcvr, where(cols.p_ctcvr), text(p_ctcvr[i])) : -1;
+        AddConversionScores(out.p_ctr.back(), pc, pcc, &out);
       }
       if (out.has_value) out.value.push_back(check.Value(value[i], cols.value, where(cols.value), text(value[i])));
       for (size_t s = 0; s < slices.size(); ++s) {

@@ -123,6 +123,29 @@ class Evaluator {
   std::vector<Scalar> Extract(const MetricSet& s, bool model) const;
   void AddIntervals(MetricValue* mv, double center, const std::vector<double>& reps) const;
   size_t NumSetsPerGroup() const { return reps_ > 0 ? static_cast<size_t>(reps_) + 2 : 1; }
+  // The one definition of where replicate r lives. Per group the model's sets are [point, center,
+  // replicate 0, ...] (the center holds the overall estimator at replicate resolution; slice
+  // groups leave it empty); a baseline's are [point, replicate 0, ...].
+  static size_t FirstRep(bool model) { return model ? 2 : 1; }
+  // A task's sample space, score and label for a local row (docs/metrics.md).
+  bool InTask(int t, size_t row) const { return t != kCvr || rows_.click[row] != 0; }
+  double TaskScore(int t, size_t row) const {
+    return t == kCtr ? rows_.p_ctr[row] : t == kCvr ? rows_.p_cvr[row] : rows_.p_ctcvr[row];
+  }
+  uint8_t TaskLabel(int t, size_t row) const { return t == kCtr ? rows_.click[row] : rows_.conversion[row]; }
+  // fn(set, weight, is_point) for the point (weight 1), the center when with_center (weight 1),
+  // and every replicate whose weight w[r] is not 0.
+  template <typename Fn>
+  void ForEachWeighted(std::vector<MetricSet>& sets, bool model, bool with_center, const std::vector<double>& w,
+                       Fn&& fn) const {
+    fn(sets[0], 1.0, true);
+    if (reps_ == 0) return;
+    if (with_center) fn(sets[1], 1.0, false);
+    for (int r = 0; r < reps_; ++r) {
+      const double wt = w[static_cast<size_t>(r)];
+      if (wt != 0) fn(sets[FirstRep(model) + static_cast<size_t>(r)], wt, false);
+    }
+  }
 
   Communicator& comm_;
   const EvalOptions& opt_;
@@ -309,16 +332,9 @@ void Evaluator::UserPass() {
   const metrics::BinaryState& fine = sets_[0][0].binary[0];
   const metrics::BinaryState coarse(opt_.replicate_bins, opt_.calibration_bins);
 
-  // Adds a user's sums to a list of sets with the user's weights.
-  auto add_user = [&](std::vector<MetricSet>& sets, const std::vector<double>& v, bool has_center) {
-    auto add = [&](MetricSet& s, double wt) {
-      if (wt == 0) return;
-      for (size_t i = 0; i < v.size(); ++i) s.user[i] += wt * v[i];
-    };
-    add(sets[0], 1.0);
-    const size_t first_rep = has_center ? 2 : 1;
-    if (has_center && reps_ > 0) add(sets[1], 1.0);
-    for (int r = 0; r < reps_; ++r) add(sets[first_rep + static_cast<size_t>(r)], w[static_cast<size_t>(r)]);
+  // Adds the user's sums (uvec) to a set with a weight.
+  auto add_sums = [&](MetricSet& s, double wt, bool /*point*/) {
+    for (size_t i = 0; i < uvec.size(); ++i) s.user[i] += wt * uvec[i];
   };
 
   // A user's per-user sums for one ranking of its candidates.
@@ -367,10 +383,9 @@ void Evaluator::UserPass() {
       runs.clear();
       for (size_t k = 0; k < n; ++k) {
         const uint32_t row = order_[b + k];
-        if (t == kCvr && !rows_.click[row]) continue;
-        const double s = !model ? (t == kCtr ? rank_scores[k] : rank_scores_conv[k])
-                                : (t == kCtr ? rows_.p_ctr[row] : t == kCvr ? rows_.p_cvr[row] : rows_.p_ctcvr[row]);
-        const uint8_t y = t == kCtr ? rows_.click[row] : rows_.conversion[row];
+        if (!InTask(t, row)) continue;
+        const double s = !model ? (t == kCtr ? rank_scores[k] : rank_scores_conv[k]) : TaskScore(t, row);
+        const uint8_t y = TaskLabel(t, row);
         runs.push_back({s, static_cast<double>(y), static_cast<double>(1 - y)});
       }
       if (runs.empty()) continue;
@@ -408,23 +423,16 @@ void Evaluator::UserPass() {
         if (!slices_[s].user_level) groups.push_back(slices_[s].first_group + row_group_[s][row]);
       }
       for (int t : tasks_) {
-        if (t == kCvr && !rows_.click[row]) continue;
-        const double p = t == kCtr ? rows_.p_ctr[row] : t == kCvr ? rows_.p_cvr[row] : rows_.p_ctcvr[row];
-        const int y = t == kCtr ? rows_.click[row] : rows_.conversion[row];
+        if (!InTask(t, row)) continue;
+        const double p = TaskScore(t, row);
+        const int y = TaskLabel(t, row);
         const auto pf = fine.Prepare(p, y);
         const auto pc = coarse.Prepare(p, y);
-        sets_[0][0].binary[t].Add(pf, 1.0);
-        if (reps_ > 0) {
-          sets_[0][1].binary[t].Add(pc, 1.0);
-          for (int r = 0; r < reps_; ++r) {
-            if (w[static_cast<size_t>(r)] != 0) sets_[0][2 + static_cast<size_t>(r)].binary[t].Add(pc, w[static_cast<size_t>(r)]);
-          }
-        }
+        // The overall point is fine-binned; every other state uses the replicate resolution.
+        ForEachWeighted(sets_[0], true, true, w,
+                        [&](MetricSet& st, double wt, bool point) { st.binary[t].Add(point ? pf : pc, wt); });
         for (size_t g : groups) {
-          sets_[g][0].binary[t].Add(pc, 1.0);
-          for (int r = 0; r < reps_; ++r) {
-            if (w[static_cast<size_t>(r)] != 0) sets_[g][2 + static_cast<size_t>(r)].binary[t].Add(pc, w[static_cast<size_t>(r)]);
-          }
+          ForEachWeighted(sets_[g], true, false, w, [&](MetricSet& st, double wt, bool) { st.binary[t].Add(pc, wt); });
         }
       }
     }
@@ -451,17 +459,8 @@ void Evaluator::UserPass() {
     }
     std::sort(clicked_items.begin(), clicked_items.end());
     user_sums(b, e, scores, pctcvr, true);
-    add_user(sets_[0], uvec, true);
-    for (size_t g : user_groups) {
-      auto& sg = sets_[g];
-      for (size_t i = 0; i < uvec.size(); ++i) sg[0].user[i] += uvec[i];
-      for (int r = 0; r < reps_; ++r) {
-        const double wt = w[static_cast<size_t>(r)];
-        if (wt == 0) continue;
-        auto& u = sg[2 + static_cast<size_t>(r)].user;
-        for (size_t i = 0; i < uvec.size(); ++i) u[i] += wt * uvec[i];
-      }
-    }
+    ForEachWeighted(sets_[0], true, true, w, add_sums);
+    for (size_t g : user_groups) ForEachWeighted(sets_[g], true, false, w, add_sums);
     for (size_t ki = 0; ki < ks_.size(); ++ki) {
       const size_t top = std::min(static_cast<size_t>(ks_[ki]), n);
       for (size_t q = 0; q < top; ++q) {
@@ -490,7 +489,7 @@ void Evaluator::UserPass() {
         base_score_[bl][row] = bscore[k];
       }
       user_sums(b, e, bscore, bscore, false);
-      add_user(base_[bl], uvec, false);
+      ForEachWeighted(base_[bl], false, false, w, add_sums);
       for (size_t ki = 0; ki < ks_.size(); ++ki) {
         const size_t top = std::min(static_cast<size_t>(ks_[ki]), n);
         for (size_t q = 0; q < top; ++q) base_exposure_[bl][ki][item_index_[order_[b + order[q]]]] += 1;
@@ -545,29 +544,22 @@ void Evaluator::Merge() {
   flush();
 
   // Exact threshold-free metrics, one distributed scan per task and baseline.
-  exact_.assign(kNumTasks, {});
-  for (int t : tasks_) {
+  auto scan = [&](int t, auto&& score) {
     std::vector<metrics::ScoreRun> runs;
     runs.reserve(rows_.size());
     for (size_t i = 0; i < rows_.size(); ++i) {
-      if (t == kCvr && !rows_.click[i]) continue;
-      const double p = t == kCtr ? rows_.p_ctr[i] : t == kCvr ? rows_.p_cvr[i] : rows_.p_ctcvr[i];
-      const uint8_t y = t == kCtr ? rows_.click[i] : rows_.conversion[i];
-      runs.push_back({p, static_cast<double>(y), static_cast<double>(1 - y)});
+      if (!InTask(t, i)) continue;
+      const uint8_t y = TaskLabel(t, i);
+      runs.push_back({score(i), static_cast<double>(y), static_cast<double>(1 - y)});
     }
-    exact_[t] = DistributedExactRank(comm_, std::move(runs));
-  }
+    return DistributedExactRank(comm_, std::move(runs));
+  };
+  exact_.assign(kNumTasks, {});
+  for (int t : tasks_) exact_[t] = scan(t, [&](size_t i) { return TaskScore(t, i); });
   base_exact_.assign(baseline_names_.size(), std::vector<metrics::ExactRankResult>(kNumTasks));
   for (size_t bl = 0; bl < baseline_names_.size(); ++bl) {
     for (int t : tasks_) {
-      if (t == kCvr) continue;
-      std::vector<metrics::ScoreRun> runs;
-      runs.reserve(rows_.size());
-      for (size_t i = 0; i < rows_.size(); ++i) {
-        const uint8_t y = t == kCtr ? rows_.click[i] : rows_.conversion[i];
-        runs.push_back({base_score_[bl][i], static_cast<double>(y), static_cast<double>(1 - y)});
-      }
-      base_exact_[bl][t] = DistributedExactRank(comm_, std::move(runs));
+      if (t != kCvr) base_exact_[bl][t] = scan(t, [&](size_t i) { return base_score_[bl][i]; });
     }
   }
 }
@@ -668,18 +660,16 @@ Report Evaluator::Finalize() {
   rep.top_k = ks_;
   rep.replicates = reps_;
   rep.ci_level = opt_.ci_level;
-  const size_t first_rep = 2;
 
   // Per group: extract the point, the center and every replicate, then intervals.
-  // sets: [0] point, then (model) [1] center and [2 + r] replicates, or (baselines) [1 + r].
-  // with_center: the overall model, whose point is exact or fine-binned and whose center set holds
+  // Replicates start at FirstRep. with_center: the overall model, whose point is exact or fine-binned and whose center set holds
   // the same estimator at replicate resolution; elsewhere the point is its own center.
   auto emit = [&](const std::vector<MetricSet>& sets, const std::string& model, const std::string& slice,
                   const std::string& group, bool overall, bool with_center) {
     std::vector<Scalar> point = Extract(sets[0], model == "model");
     std::vector<Scalar> center = with_center && reps_ > 0 ? Extract(sets[1], model == "model") : point;
     std::vector<std::vector<Scalar>> reps;
-    const size_t r0 = model == "model" ? first_rep : 1;
+    const size_t r0 = FirstRep(model == "model");
     for (int r = 0; r < reps_; ++r) reps.push_back(Extract(sets[r0 + static_cast<size_t>(r)], model == "model"));
     for (size_t i = 0; i < point.size(); ++i) {
       MetricValue mv;
@@ -794,7 +784,7 @@ Report Evaluator::Finalize() {
       for (int r = 0; r < reps_; ++r) {
         std::vector<double> e(exposure_reps_[ki].begin() + static_cast<long>(static_cast<size_t>(r) * items),
                               exposure_reps_[ki].begin() + static_cast<long>(static_cast<size_t>(r + 1) * items));
-        reps.push_back(sat_values(satisfaction(e, sets_[0][first_rep + static_cast<size_t>(r)].user[layout_.users], k)));
+        reps.push_back(sat_values(satisfaction(e, sets_[0][FirstRep(true) + static_cast<size_t>(r)].user[layout_.users], k)));
       }
     }
     for (size_t m = 0; m < sat_names.size(); ++m) {
