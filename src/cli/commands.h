@@ -16,5 +16,6 @@ int RunPrepareCommand(const std::vector<std::string>& args);
 int RunDataCommand(const std::vector<std::string>& args);
 int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args);
 int RunCompareCommand(const std::vector<std::string>& args);
+int RunTrainCommand(JobContext& ctx, const std::vector<std::string>& args, bool pretraining);
 
 }  // namespace recprism::cli

@@ -16,7 +16,9 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "data/predictions.h"
+#include "data/prepare.h"
 #include "eval/evaluator.h"
+#include "eval/model_scoring.h"
 #include "eval/report_io.h"
 
 namespace recprism::cli {
@@ -39,8 +41,10 @@ options:
                        (docs/report-format.md); other names through eval.columns.*
   --output DIR         report directory (default <run.output_dir>/<run.name>/report): report.json,
                        report.md, report.html; written only when every row was valid
-  --checkpoint CKPT    score a RecPrism model (needs the model and training module)
-  --split NAME         split to score with --checkpoint (valid or test)
+  --checkpoint CKPT    score a split of data.dataset's prepared file with a `recprism train`
+                       checkpoint (model options are read from the checkpoint); each rank scores
+                       its own users
+  --split NAME         split to score with --checkpoint: valid or test (default test)
   --config FILE        run config (the eval.* keys are used)
   --set key=value      override a config key (repeatable), e.g. --set eval.top_k=[5,10]
 )";
@@ -89,19 +93,29 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
   }
   RP_REQUIRE(a.Has("--predictions") != a.Has("--checkpoint"), StatusCode::kInvalidArgument,
              "recprism evaluate: give exactly one of --predictions FILE or --checkpoint CKPT (see --help)");
-  if (a.Has("--checkpoint")) {
-    RP_THROW(StatusCode::kUnavailable,
-             "recprism evaluate --checkpoint: scoring a RecPrism model needs the model and training module, which "
-             "this build does not have yet; export your model's scores and use --predictions FILE");
-  }
   const auto t0 = std::chrono::steady_clock::now();
   Job job = StartJob(ctx, a.Get("--config"), a.GetAll("--set"), /*require_all_keys=*/false);
   Communicator& comm = *job.comm;
   const RunOptions& opt = job.config.options;
-  const std::string input = a.Get("--predictions");
+  const bool model_path = a.Has("--checkpoint");
+  const std::string input = model_path ? a.Get("--checkpoint") : a.Get("--predictions");
   const std::string out_dir = a.Has("--output") ? a.Get("--output") : job.run_dir + "/report";
 
-  data::PredictionRows rows = data::ReadPredictions(input, eval::ColumnsFrom(opt.eval), comm.Rank(), comm.WorldSize());
+  data::PredictionRows rows;
+  if (model_path) {
+    const std::string split = a.Has("--split") ? a.Get("--split") : "test";
+    RP_REQUIRE(split == "valid" || split == "test", StatusCode::kInvalidArgument,
+               "recprism evaluate --split: expected valid or test, found '{}'", split);
+    const std::string prepared = data::PreparedPath(opt.data);
+    eval::ScoringStats stats;
+    rows = eval::ScoreSplit(comm, prepared, input, opt.data, opt.model, split, opt.eval.batch_size,
+                            static_cast<uint64_t>(opt.run.seed), &stats);
+    rows.file_rows = AllReduceScalar<int64_t>(comm, static_cast<int64_t>(rows.size()), ReduceOp::kSum);
+    RP_LOG_INFO("scored the {} split of {} with {} ({}): {} samples on this rank in {:.2f} s", split, prepared, input,
+                stats.model, stats.samples, stats.seconds);
+  } else {
+    rows = data::ReadPredictions(input, eval::ColumnsFrom(opt.eval), comm.Rank(), comm.WorldSize());
+  }
   const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   RP_LOG_INFO("read {}: {} rows in the file, {} on this rank ({:.2f} s)", input, rows.file_rows, rows.size(), read_s);
   // Every rank read the same file: agree on its row count (a file replaced mid-launch would differ).
@@ -113,6 +127,7 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
 
   eval::Report report = eval::EvaluatePredictions(comm, opt.eval, rows, static_cast<uint64_t>(opt.run.seed));
   report.provenance["input"] = input;
+  if (model_path) report.provenance["scored_split"] = a.Has("--split") ? a.Get("--split") : "test";
   report.provenance["input_md5"] = rows.md5.empty() ? "n/a (HDF5)" : rows.md5;
   report.provenance["input_rows"] = std::to_string(rows.file_rows);
   report.provenance["config_hash"] = job.config.hash;

@@ -17,6 +17,8 @@ commands:
   config check|show|docs   validate a config, print the effective config, print the config reference
   prepare                  convert a dataset (preset, your own log, or synthetic) into a prepared HDF5 file
   data inspect FILE        schema, counts, label rates per split and shard balance of a prepared file
+  pretrain                 masked-item pretraining of the sequence encoder (writes an encoder checkpoint)
+  train                    data-parallel multi-task training (CTR/CVR: ESMM, MMoE), checkpoints, resume
   evaluate                 sharded evaluation of a predictions file: one report with intervals and slices
   compare RUN_A RUN_B      paired comparison of two evaluation reports (bootstrap, Holm-corrected)
   comm check               verify and time the collectives of this launch (the first distributed job)
@@ -27,13 +29,14 @@ commands:
 
 Launch distributed commands with mpirun/srun and comm.backend: mpi (CPU) or nccl (GPU), e.g.
   mpirun -n 2 recprism comm check --set comm.backend=mpi
+  mpirun -n 2 recprism train --config configs/quickstart.yaml
 
 exit codes:
   0  success
   1  internal error (a bug: please report it with the log)
   2  usage error (unknown command or option)
   3  invalid configuration (every problem is listed with file:line:column and key)
-  4  data or I/O error (file missing, unreadable, malformed)
+  4  data or I/O error (file missing, unreadable, malformed; a non-finite training loss)
   5  communication failure (a collective timed out, a peer failed or the job was aborted)
   6  a requested resource is unavailable (no CUDA device for comm.backend: nccl, backend not built)
 )";
@@ -62,6 +65,8 @@ int main(int argc, char** argv) {
     if (command == "comm") return cli::RunCommCommand(ctx, rest);
     if (command == "prepare") return cli::RunPrepareCommand(rest);
     if (command == "data") return cli::RunDataCommand(rest);
+    if (command == "pretrain") return cli::RunTrainCommand(ctx, rest, true);
+    if (command == "train") return cli::RunTrainCommand(ctx, rest, false);
     if (command == "evaluate") return cli::RunEvaluateCommand(ctx, rest);
     if (command == "compare") return cli::RunCompareCommand(rest);
     RP_THROW(StatusCode::kInvalidArgument, "unknown command '{}' (see recprism --help)", command);

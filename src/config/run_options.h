@@ -27,6 +27,7 @@ struct RunOptions {
   DataOptions data;
   ModelOptions model;
   TrainOptions train;
+  PretrainOptions pretrain;
   EvalOptions eval;
 
   // <run.output_dir>/<run.name>

@@ -212,23 +212,89 @@ std::vector<KeySpec> BuildSchema() {
                            "synthetic: exponent of the power-law item popularity."),
                     0, 5));
   // model
-  s.push_back(Range(Field("model.d_model", &R::model, &ModelOptions::d_model, "Embedding and transformer width."),
-                    1, 65536));
-  s.push_back(Range(Field("model.num_heads", &R::model, &ModelOptions::num_heads,
-                          "Attention heads; must divide model.d_model."),
+  using M = ModelOptions;
+  s.push_back(Range(Field("model.d_model", &R::model, &M::d_model, "Embedding and transformer width."), 1, 65536));
+  s.push_back(Range(Field("model.num_heads", &R::model, &M::num_heads, "Attention heads; must divide model.d_model."),
                     1, 1024));
-  s.push_back(Range(Field("model.num_layers", &R::model, &ModelOptions::num_layers, "Transformer encoder layers."),
+  s.push_back(Range(Field("model.num_layers", &R::model, &M::num_layers, "Transformer encoder layers (pre-LayerNorm)."),
                     0, 256));
-  s.push_back(Range(Field("model.dropout", &R::model, &ModelOptions::dropout, "Dropout probability."), 0, 0.99));
+  s.push_back(Range(Field("model.ffn_multiplier", &R::model, &M::ffn_multiplier,
+                          "Feed-forward width = ffn_multiplier x d_model."), 1, 64));
+  s.push_back(Range(Field("model.dropout", &R::model, &M::dropout, "Dropout probability."), 0, 0.99));
+  s.push_back(Field("model.causal", &R::model, &M::causal, "History tokens attend only to earlier ones (SASRec-style)."));
+  s.push_back(Range(Field("model.time_gap_buckets", &R::model, &M::time_gap_buckets,
+                          "log2 buckets of (target time - behaviour time); the last bucket is open."), 1, 64));
+  s.push_back(OneOf(Field("model.interaction", &R::model, &M::interaction,
+                          "How the target meets the history: encode_once (history encoded once per distinct history, "
+                          "target attends over it) or bst (target is a token in the encoder, once per sample)."),
+                    {"encode_once", "bst"}));
+  s.push_back(OneOf(Field("model.heads", &R::model, &M::heads,
+                          "Task heads: esmm (pCTCVR = pCTR x pCVR, both losses on impressions), mmoe or shared_bottom."),
+                    {"esmm", "mmoe", "shared_bottom"}));
+  s.push_back(Range(Field("model.num_experts", &R::model, &M::num_experts, "mmoe: experts."), 1, 256));
+  s.push_back(Range(Field("model.tower_hidden", &R::model, &M::tower_hidden,
+                          "Hidden width of each task tower, the shared bottom and each expert."), 1, 65536));
+  s.push_back(Range(Field("model.ctr_loss_weight", &R::model, &M::ctr_loss_weight, "Weight of the CTR loss."), 0, 1e6));
+  s.push_back(Range(Field("model.ctcvr_loss_weight", &R::model, &M::ctcvr_loss_weight,
+                          "Weight of the CTCVR loss (pCTR x pCVR against conversions, on impressions)."), 0, 1e6));
   // train
-  s.push_back(Range(Field("train.lr", &R::train, &TrainOptions::lr, "Peak learning rate (AdamW)."), 0, 10));
-  s.push_back(Range(Field("train.weight_decay", &R::train, &TrainOptions::weight_decay,
-                          "AdamW decoupled weight decay."),
-                    0, 10));
-  s.push_back(Range(Field("train.batch_size", &R::train, &TrainOptions::batch_size, "Samples per rank per step."),
-                    1, 1 << 24));
-  s.push_back(Range(Field("train.epochs", &R::train, &TrainOptions::epochs, "Passes over the training split."),
-                    0, 100000));
+  using T = TrainOptions;
+  s.push_back(OneOf(Field("train.device", &R::train, &T::device, "auto (CUDA when present), cpu or cuda."),
+                    {"auto", "cpu", "cuda"}));
+  s.push_back(Field("train.bf16", &R::train, &T::bf16, "bf16 autocast of the forward pass (CUDA only)."));
+  s.push_back(OneOf(Field("train.optimizer", &R::train, &T::optimizer,
+                          "adamw (decoupled weight decay) or adam (L2 through the gradient)."), {"adamw", "adam"}));
+  s.push_back(Range(Field("train.lr", &R::train, &T::lr, "Peak learning rate."), 0, 10));
+  s.push_back(Range(Field("train.encoder_lr_scale", &R::train, &T::encoder_lr_scale,
+                          "Encoder and embedding lr = lr x this when fine-tuning; 0 freezes them."), 0, 100));
+  s.push_back(Range(Field("train.weight_decay", &R::train, &T::weight_decay,
+                          "Weight decay; never applied to embeddings, norms and biases."), 0, 10));
+  s.push_back(Range(Field("train.beta1", &R::train, &T::beta1, "Adam first-moment decay."), 0, 0.999999));
+  s.push_back(Range(Field("train.beta2", &R::train, &T::beta2, "Adam second-moment decay."), 0, 0.999999));
+  s.push_back(Range(Field("train.eps", &R::train, &T::eps, "Adam epsilon."), 0, 1));
+  s.push_back(Range(Field("train.warmup_steps", &R::train, &T::warmup_steps, "Linear warm-up steps."), 0, 1e12));
+  s.push_back(OneOf(Field("train.schedule", &R::train, &T::schedule,
+                          "Decay after warm-up: cosine, linear (both to min_lr_ratio x lr) or constant."),
+                    {"cosine", "linear", "constant"}));
+  s.push_back(Range(Field("train.min_lr_ratio", &R::train, &T::min_lr_ratio, "Final lr / peak lr."), 0, 1));
+  s.push_back(Range(Field("train.grad_clip", &R::train, &T::grad_clip, "Global gradient-norm clip; 0 = off."), 0, 1e9));
+  s.push_back(Range(Field("train.batch_size", &R::train, &T::batch_size, "Samples per rank per step."), 1, 1 << 24));
+  s.push_back(Range(Field("train.epochs", &R::train, &T::epochs, "Passes over the training split."), 0, 100000));
+  s.push_back(Range(Field("train.max_steps", &R::train, &T::max_steps, "Stop after this many steps; 0 = epochs decide."),
+                    0, 1e15));
+  s.push_back(Range(Field("train.log_every", &R::train, &T::log_every,
+                          "Steps between log lines (train_log.jsonl gets every step)."), 1, 1e12));
+  s.push_back(Range(Field("train.validate_every", &R::train, &T::validate_every,
+                          "Steps between validations on the valid split; 0 = once per epoch."), 0, 1e12));
+  s.push_back(OneOf(Field("train.early_stop_metric", &R::train, &T::early_stop_metric,
+                          "Validation metric for best.pt and early stopping."),
+                    {"ctr_auc", "ctcvr_auc", "ctr_logloss", "loss"}));
+  s.push_back(Range(Field("train.patience", &R::train, &T::patience,
+                          "Validations without improvement before stopping; 0 = never stop early."), 0, 1e9));
+  s.push_back(Range(Field("train.checkpoint_every", &R::train, &T::checkpoint_every,
+                          "Steps between checkpoints; 0 = at each epoch end (and always at the end)."), 0, 1e12));
+  s.push_back(Range(Field("train.keep_checkpoints", &R::train, &T::keep_checkpoints,
+                          "Most recent step checkpoints kept (best.pt is kept apart)."), 1, 1e6));
+  s.push_back(Range(Field("train.check_replicas_every", &R::train, &T::check_replicas_every,
+                          "Debug: all-reduce a parameter checksum every N steps and abort on divergence; 0 = off."),
+                    0, 1e12));
+  s.push_back(Range(Field("train.bucket_mb", &R::train, &T::bucket_mb, "Gradient all-reduce bucket size (MiB)."), 1,
+                    1 << 16));
+  s.push_back(OneOf(Field("train.sparse_embeddings", &R::train, &T::sparse_embeddings,
+                          "Item-table gradients: auto (row exchange when it moves fewer bytes), dense or sparse."),
+                    {"auto", "dense", "sparse"}));
+  // pretrain
+  using P = PretrainOptions;
+  s.push_back(Range(Field("pretrain.epochs", &R::pretrain, &P::epochs, "Passes over the train histories."), 0, 100000));
+  s.push_back(Range(Field("pretrain.max_steps", &R::pretrain, &P::max_steps, "0 = epochs decide."), 0, 1e15));
+  s.push_back(Range(Field("pretrain.lr", &R::pretrain, &P::lr,
+                          "Peak learning rate (warm-up, schedule and clipping from train.*)."), 0, 10));
+  s.push_back(Range(Field("pretrain.mask_prob", &R::pretrain, &P::mask_prob,
+                          "Share of history items replaced by [MASK] (at least one per history)."), 0, 1));
+  s.push_back(Range(Field("pretrain.full_softmax_max_items", &R::pretrain, &P::full_softmax_max_items,
+                          "Catalogues up to this size use the full softmax; larger ones sampled softmax."), 0, 1e12));
+  s.push_back(Range(Field("pretrain.num_sampled", &R::pretrain, &P::num_sampled,
+                          "Sampled softmax: negatives per step, drawn by popularity, log-Q corrected."), 1, 1 << 24));
   // eval
   s.push_back(Range(Field("eval.top_k", &R::eval, &EvalOptions::top_k,
                           "Cut-offs for ranking metrics (precision@k, recall@k, NDCG@k)."),

@@ -1,13 +1,29 @@
-// Model options (config section `model`).
+// Model options (config section `model`). Plain struct: no LibTorch here.
 #pragma once
+
+#include <string>
 
 namespace recprism {
 
 struct ModelOptions {
-  int d_model = 64;       // embedding and transformer width
-  int num_heads = 2;      // attention heads; must divide d_model
-  int num_layers = 2;     // transformer encoder layers
-  double dropout = 0.1;   // dropout probability in the encoder and heads
+  int d_model = 64;           // embedding and transformer width
+  int num_heads = 2;          // attention heads; must divide d_model
+  int num_layers = 2;         // transformer encoder layers (pre-LayerNorm)
+  int ffn_multiplier = 4;     // feed-forward width = ffn_multiplier x d_model
+  double dropout = 0.1;       // dropout probability in the encoder and heads
+  bool causal = false;        // history tokens attend only to earlier ones (SASRec-style)
+  int time_gap_buckets = 32;  // log2 buckets of (target time - behaviour time); the last bucket is open
+  // How the target meets the history: encode_once (the history is encoded once per distinct
+  // history in a batch, then the target attends over it, DIN-style) or bst (the target is one more
+  // token that attends with the history, as in Alibaba's BST; the encoder runs once per sample).
+  std::string interaction = "encode_once";
+  // Task heads: esmm (pCTR and pCVR towers, pCTCVR = pCTR x pCVR, both losses on all impressions),
+  // mmoe (num_experts experts, one softmax gate per task) or shared_bottom.
+  std::string heads = "esmm";
+  int num_experts = 4;        // mmoe: experts
+  int tower_hidden = 64;      // hidden width of each task tower, of the shared bottom and of each expert
+  double ctr_loss_weight = 1.0;    // weight of the CTR loss (impressions)
+  double ctcvr_loss_weight = 1.0;  // weight of the CTCVR loss (impressions; pCTCVR = pCTR x pCVR)
 };
 
 }  // namespace recprism

@@ -1,13 +1,46 @@
-// Training options (config section `train`).
+// Training and pretraining options (config sections `train` and `pretrain`). Plain structs.
 #pragma once
+
+#include <cstdint>
+#include <string>
 
 namespace recprism {
 
 struct TrainOptions {
-  double lr = 1e-3;           // peak learning rate (AdamW)
-  double weight_decay = 0.0;  // AdamW decoupled weight decay
-  int batch_size = 256;       // samples per rank per step
-  int epochs = 1;             // passes over the training split
+  std::string device = "auto";    // auto (cuda when present), cpu or cuda
+  bool bf16 = false;              // bf16 autocast of the forward pass (cuda only)
+  std::string optimizer = "adamw";  // adamw (decoupled decay) or adam (L2 added to the gradient)
+  double lr = 1e-3;               // peak learning rate
+  double encoder_lr_scale = 1.0;  // encoder and embedding lr = lr x this (fine-tuning); 0 = frozen
+  double weight_decay = 0.0;      // not applied to embeddings, norms and biases
+  double beta1 = 0.9;             // Adam first-moment decay
+  double beta2 = 0.999;           // Adam second-moment decay
+  double eps = 1e-8;              // Adam epsilon
+  int64_t warmup_steps = 0;       // linear warm-up from 0 to lr
+  std::string schedule = "cosine";  // after warm-up: cosine, linear (both to min_lr_ratio x lr) or constant
+  double min_lr_ratio = 0.0;      // final lr / peak lr
+  double grad_clip = 1.0;         // global gradient-norm clip; 0 = off
+  int batch_size = 256;           // samples per rank per step
+  int epochs = 1;                 // passes over the training split
+  int64_t max_steps = 0;          // stop after this many steps in total; 0 = epochs decide
+  int64_t log_every = 10;         // steps between log lines (JSONL gets every step)
+  int64_t validate_every = 0;     // steps between validations; 0 = once per epoch
+  std::string early_stop_metric = "ctr_auc";  // ctr_auc, ctcvr_auc (higher is better) or ctr_logloss, loss
+  int patience = 0;               // validations without improvement before stopping; 0 = never stop early
+  int64_t checkpoint_every = 0;   // steps between checkpoints; 0 = at each epoch end only
+  int keep_checkpoints = 3;       // most recent checkpoints kept (best.pt is kept apart)
+  int64_t check_replicas_every = 0;  // debug: all-reduce a parameter checksum every N steps, abort on divergence
+  int64_t bucket_mb = 25;         // gradient all-reduce bucket size (MiB)
+  std::string sparse_embeddings = "auto";  // item-table gradient exchange: auto (fewer bytes wins), dense, sparse
+};
+
+struct PretrainOptions {
+  int epochs = 1;                 // passes over the train histories
+  int64_t max_steps = 0;          // 0 = epochs decide
+  double lr = 1e-3;               // peak learning rate (warm-up, schedule and clip from train.*)
+  double mask_prob = 0.2;         // share of history items replaced by [MASK] (at least one per history)
+  int64_t full_softmax_max_items = 50000;  // catalogues up to this size use the full softmax
+  int num_sampled = 1024;         // sampled softmax: negatives per step, drawn by popularity, log-Q corrected
 };
 
 }  // namespace recprism

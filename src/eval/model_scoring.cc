@@ -1,0 +1,83 @@
+#include "eval/model_scoring.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/check.h"
+#include "data/loader.h"
+#include "data/prepared_file.h"
+#include "model/checkpoint.h"
+#include "model/recommender.h"
+
+namespace recprism::eval {
+
+data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
+                                const DataOptions& data_options, const ModelOptions& fallback, const std::string& split,
+                                int batch_size, uint64_t seed, ScoringStats* stats) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ckpt = model::LoadCheckpoint(checkpoint);
+  RP_REQUIRE(ckpt.strings["kind"] == "train", StatusCode::kInvalidArgument,
+             "{} is a {} checkpoint; evaluate needs one written by recprism train (with task heads)", checkpoint,
+             ckpt.strings["kind"]);
+  const auto options = model::ModelOptionsFrom(ckpt, fallback);
+  DataOptions d = data_options;
+  if (auto it = ckpt.numbers.find("data.max_seq_len"); it != ckpt.numbers.end()) d.max_seq_len = static_cast<int>(it->second);
+  data::ShardLoader loader(prepared_path, comm, data::MakeLoaderOptions(d, data::ParseSplit(split), batch_size, seed, false));
+  data::PreparedReader names(prepared_path, /*load_raw_ids=*/true);
+  const auto& items = names.items();
+  model::Recommender net(options, model::ShapeOf(loader.reader(), d.max_seq_len));
+  model::LoadModelState(*net, ckpt, checkpoint, /*strict=*/true);
+  net->eval();
+  torch::NoGradGuard no_grad;
+
+  data::PredictionRows rows;
+  rows.has_conversion = true;
+  rows.has_value = true;
+  rows.has_category = items.num_categories > 1;
+  std::vector<uint64_t> user_key(names.users().num_users), item_key(items.num_items + 1);
+  for (size_t u = 0; u < user_key.size(); ++u) user_key[u] = data::IdKey(names.users().raw_id[u]);
+  for (size_t i = 1; i < item_key.size(); ++i) item_key[i] = data::IdKey(items.raw_id[i]);
+  loader.StartEpoch(0);
+  data::Batch b;
+  while (loader.Next(&b)) {
+    if (b.size == 0) continue;
+    auto in = model::MakeModelInput(b, options.time_gap_buckets);
+    auto logits = net->forward(in);
+    auto p_ctr = torch::sigmoid(logits.ctr).to(torch::kDouble);
+    auto p_cvr = torch::sigmoid(logits.cvr).to(torch::kDouble);
+    auto p_ctcvr = model::LogCtcvr(logits).first.exp().to(torch::kDouble);
+    const double* pc = p_ctr.data_ptr<double>();
+    const double* pv = p_cvr.data_ptr<double>();
+    const double* pcc = p_ctcvr.data_ptr<double>();
+    for (int64_t i = 0; i < b.size; ++i) {
+      const int64_t item = b.target_item[i];
+      rows.user.push_back(user_key[b.user[i]]);
+      rows.item.push_back(item_key[item]);
+      rows.click.push_back(b.click[i]);
+      rows.conversion.push_back(b.conversion[i]);
+      rows.p_ctr.push_back(pc[i]);
+      rows.p_cvr.push_back(pv[i]);
+      rows.p_ctcvr.push_back(pcc[i]);
+      rows.value.push_back(b.value[i]);
+      const size_t first = rows.categories.size();
+      for (int64_t k = items.category_offsets[item]; k < items.category_offsets[item + 1]; ++k) {
+        rows.categories.push_back(static_cast<uint64_t>(items.category_values[k]));
+      }
+      std::sort(rows.categories.begin() + first, rows.categories.end());
+      rows.categories.erase(std::unique(rows.categories.begin() + first, rows.categories.end()), rows.categories.end());
+      rows.category_offsets.push_back(static_cast<uint32_t>(rows.categories.size()));
+    }
+  }
+  rows.file_rows = static_cast<int64_t>(rows.size());
+  if (stats != nullptr) {
+    stats->samples = static_cast<int64_t>(rows.size());
+    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats->model = fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
+                               options.num_layers);
+  }
+  return rows;
+}
+
+}  // namespace recprism::eval

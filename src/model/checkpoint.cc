@@ -1,0 +1,190 @@
+#include "model/checkpoint.h"
+
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/file_util.h"
+
+namespace recprism::model {
+
+namespace {
+constexpr const char* kMagic = "recprism.checkpoint.v1";
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += x + "\n";
+  return s;
+}
+std::vector<std::string> Lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+std::string ShapeText(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+int checkpoint_writes = 0;
+}  // namespace
+
+void SaveCheckpoint(const std::string& path, const Checkpoint& c) {
+  torch::serialize::OutputArchive archive;
+  std::vector<std::string> names, number_names, string_lines;
+  c10::List<at::Tensor> tensors;
+  for (const auto& [name, t] : c.tensors) {
+    names.push_back(name);
+    tensors.push_back(t.detach().to(torch::kCPU).contiguous());
+  }
+  std::vector<double> numbers;
+  for (const auto& [name, v] : c.numbers) {
+    number_names.push_back(name);
+    numbers.push_back(v);
+  }
+  for (const auto& [k, v] : c.strings) {
+    RP_CHECK(v.find('\n') == std::string::npos, "checkpoint string {} holds a newline", k);
+    string_lines.push_back(k + "=" + v);
+  }
+  archive.write("magic", c10::IValue(std::string(kMagic)));
+  archive.write("names", c10::IValue(Join(names)));
+  archive.write("tensors", c10::IValue(tensors));
+  archive.write("number_names", c10::IValue(Join(number_names)));
+  archive.write("numbers", torch::tensor(numbers, torch::kDouble));
+  archive.write("strings", c10::IValue(Join(string_lines)));
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string content = bytes.str();
+
+  ++checkpoint_writes;
+  if (const char* fault = std::getenv("RECPRISM_FAULT_KILL_IN_CHECKPOINT");
+      fault != nullptr && std::atoi(fault) == checkpoint_writes) {
+    const std::string tmp = TempPathFor(path);
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (f != nullptr) {
+      std::fwrite(content.data(), 1, content.size() / 2, f);
+      std::fflush(f);
+    }
+    std::raise(SIGKILL);
+  }
+  WriteFileAtomic(path, content);
+}
+
+Checkpoint LoadCheckpoint(const std::string& path) {
+  RP_REQUIRE(std::filesystem::is_regular_file(path), StatusCode::kIoError, "checkpoint '{}' does not exist", path);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    RP_THROW(StatusCode::kIoError, "'{}' is not a readable checkpoint (truncated or not written by RecPrism): {}",
+             path, e.what_without_backtrace());
+  }
+  c10::IValue magic, names, tensors, number_names, strings;
+  torch::Tensor numbers;
+  RP_REQUIRE(archive.try_read("magic", magic) && magic.isString() && magic.toStringRef() == kMagic,
+             StatusCode::kDataError, "'{}' is not a RecPrism checkpoint (expected magic '{}')", path, kMagic);
+  archive.read("names", names);
+  archive.read("tensors", tensors);
+  archive.read("number_names", number_names);
+  archive.read("numbers", numbers);
+  archive.read("strings", strings);
+  Checkpoint c;
+  auto n = Lines(names.toStringRef());
+  auto list = tensors.toTensorList();
+  RP_REQUIRE(n.size() == list.size(), StatusCode::kDataError, "checkpoint '{}': {} names for {} tensors", path,
+             n.size(), list.size());
+  for (size_t i = 0; i < n.size(); ++i) c.tensors[n[i]] = list.get(i);
+  auto nn = Lines(number_names.toStringRef());
+  RP_REQUIRE(static_cast<int64_t>(nn.size()) == numbers.numel(), StatusCode::kDataError,
+             "checkpoint '{}': {} number names for {} numbers", path, nn.size(), numbers.numel());
+  for (size_t i = 0; i < nn.size(); ++i) c.numbers[nn[i]] = numbers[static_cast<int64_t>(i)].item<double>();
+  for (const auto& line : Lines(strings.toStringRef())) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) c.strings[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return c;
+}
+
+void AddModelState(torch::nn::Module& model, Checkpoint* c) {
+  for (const auto& p : model.named_parameters()) c->tensors["model." + p.key()] = p.value().detach().to(torch::kCPU).clone();
+  for (const auto& b : model.named_buffers()) c->tensors["model." + b.key()] = b.value().detach().to(torch::kCPU).clone();
+}
+
+int LoadModelState(torch::nn::Module& model, const Checkpoint& c, const std::string& path, bool strict) {
+  std::map<std::string, torch::Tensor> mine;
+  for (const auto& p : model.named_parameters()) mine[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) mine[b.key()] = b.value();
+  int loaded = 0;
+  torch::NoGradGuard no_grad;
+  for (const auto& [key, t] : c.tensors) {
+    if (key.rfind("model.", 0) != 0) continue;
+    const std::string name = key.substr(6);
+    auto it = mine.find(name);
+    RP_REQUIRE(it != mine.end(), StatusCode::kDataError,
+               "checkpoint '{}' holds tensor '{}' {} that this model does not have (model.* options or the dataset "
+               "differ from the run that wrote it)", path, name, ShapeText(t));
+    RP_REQUIRE(it->second.sizes() == t.sizes(), StatusCode::kDataError,
+               "checkpoint '{}': tensor '{}' has shape {} in the checkpoint but {} in this model", path, name,
+               ShapeText(t), ShapeText(it->second));
+    it->second.copy_(t);
+    ++loaded;
+  }
+  for (const auto& [name, t] : mine) {
+    const bool required = strict || IsEncoderParameter(name);
+    RP_REQUIRE(!required || c.tensors.count("model." + name), StatusCode::kDataError,
+               "checkpoint '{}' lacks tensor '{}' {} of this model", path, name, ShapeText(t));
+  }
+  return loaded;
+}
+
+}  // namespace recprism::model
+
+namespace recprism::model {
+void AddModelOptions(const ModelOptions& o, Checkpoint* c) {
+  c->numbers["model.d_model"] = o.d_model;
+  c->numbers["model.num_heads"] = o.num_heads;
+  c->numbers["model.num_layers"] = o.num_layers;
+  c->numbers["model.ffn_multiplier"] = o.ffn_multiplier;
+  c->numbers["model.dropout"] = o.dropout;
+  c->numbers["model.causal"] = o.causal ? 1 : 0;
+  c->numbers["model.time_gap_buckets"] = o.time_gap_buckets;
+  c->numbers["model.num_experts"] = o.num_experts;
+  c->numbers["model.tower_hidden"] = o.tower_hidden;
+  c->numbers["model.ctr_loss_weight"] = o.ctr_loss_weight;
+  c->numbers["model.ctcvr_loss_weight"] = o.ctcvr_loss_weight;
+  c->strings["model.interaction"] = o.interaction;
+  c->strings["model.heads"] = o.heads;
+}
+
+ModelOptions ModelOptionsFrom(const Checkpoint& c, const ModelOptions& fallback) {
+  ModelOptions o = fallback;
+  auto num = [&](const char* k, auto* field) {
+    auto it = c.numbers.find(k);
+    if (it != c.numbers.end()) *field = static_cast<std::remove_pointer_t<decltype(field)>>(it->second);
+  };
+  num("model.d_model", &o.d_model);
+  num("model.num_heads", &o.num_heads);
+  num("model.num_layers", &o.num_layers);
+  num("model.ffn_multiplier", &o.ffn_multiplier);
+  num("model.dropout", &o.dropout);
+  num("model.time_gap_buckets", &o.time_gap_buckets);
+  num("model.num_experts", &o.num_experts);
+  num("model.tower_hidden", &o.tower_hidden);
+  num("model.ctr_loss_weight", &o.ctr_loss_weight);
+  num("model.ctcvr_loss_weight", &o.ctcvr_loss_weight);
+  if (auto it = c.numbers.find("model.causal"); it != c.numbers.end()) o.causal = it->second != 0;
+  if (auto it = c.strings.find("model.interaction"); it != c.strings.end()) o.interaction = it->second;
+  if (auto it = c.strings.find("model.heads"); it != c.strings.end()) o.heads = it->second;
+  return o;
+}
+}  // namespace recprism::model

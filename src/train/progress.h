@@ -1,0 +1,39 @@
+// Training progress on rank 0: a progress bar on a terminal (plain periodic log lines otherwise),
+// train_log.jsonl with every step and validation, and TensorBoard event files with the scalars
+// (tensorboard_event.h). Not thread-safe; rank 0 only.
+#pragma once
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "train/trainer.h"
+
+namespace recprism::train {
+
+class EventWriter;
+
+class Progress {
+ public:
+  // kind: "train" or "pretrain"; append: continue the logs of a resumed run.
+  Progress(const std::string& run_dir, const std::string& kind, bool append, int64_t log_every = 10);
+  ~Progress();
+  void StartEpoch(int epoch, int epochs, int64_t steps_per_epoch, int64_t total_steps);
+  void Step(const StepResult& r, int epoch, int64_t steps_per_epoch);
+  void Validation(int64_t step, int epoch, const train::Validation& v, const std::string& metric, double best,
+                  bool improved);
+  void Finish(int64_t steps, double samples, double seconds);
+
+ private:
+  std::string kind_;
+  std::ofstream jsonl_;
+  std::unique_ptr<EventWriter> events_;
+  bool tty_;
+  int64_t log_every_, total_steps_ = 0, window_steps_ = 0;
+  int epochs_ = 1;
+  double window_samples_ = 0, window_loss_ = 0, window_comm_ = 0, window_time_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace recprism::train

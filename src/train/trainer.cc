@@ -1,0 +1,520 @@
+#include "train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "comm/collectives.h"
+#include "core/check.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "data/array_file.h"
+#include "metrics/binary.h"
+#include "model/checkpoint.h"
+#include "model/recommender.h"
+#include "train/grad_sync.h"
+#include "train/optimizer.h"
+#include "train/progress.h"
+#include "train/tensor_collectives.h"
+
+namespace recprism::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double Validation::Metric(const std::string& name) const {
+  if (name == "ctr_auc") return ctr_auc;
+  if (name == "ctcvr_auc") return ctcvr_auc;
+  if (name == "ctr_logloss") return ctr_logloss;
+  if (name == "loss") return loss;
+  RP_THROW(StatusCode::kInvalidConfig, "train.early_stop_metric: expected ctr_auc, ctcvr_auc, ctr_logloss or loss, "
+           "found '{}'", name);
+}
+
+namespace {
+bool HigherIsBetter(const std::string& metric) { return metric.find("auc") != std::string::npos; }
+
+torch::Device ResolveDevice(const std::string& device, Communicator& comm) {
+  if (device == "cpu") return torch::kCPU;
+  const bool cuda = torch::cuda::is_available();
+  if (device == "auto") {
+    if (!cuda) return torch::kCPU;
+  } else {
+    RP_REQUIRE(device == "cuda", StatusCode::kInvalidConfig, "train.device: expected auto, cpu or cuda, found '{}'",
+               device);
+    RP_REQUIRE(cuda, StatusCode::kUnavailable,
+               "train.device is cuda but LibTorch sees no CUDA device (this build's LibTorch: CUDA {}); use "
+               "train.device: cpu or auto", torch::cuda::is_available() ? "present" : "absent");
+  }
+  const int count = static_cast<int>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.LocalRank() % std::max(count, 1)));
+}
+
+int64_t StepOf(const fs::path& p) {
+  static const std::regex re("step-(\\d+)\\.pt");
+  std::smatch m;
+  const std::string name = p.filename().string();
+  return std::regex_match(name, m, re) ? std::stoll(m[1]) : -1;
+}
+}  // namespace
+
+struct Trainer::State {
+  Communicator& comm;
+  TrainJob job;
+  bool pretraining;
+  torch::Device device{torch::kCPU};
+  std::unique_ptr<data::ShardLoader> loader;
+  model::Recommender model{nullptr};
+  std::unique_ptr<FlatParameters> flat;
+  std::unique_ptr<FlatAdam> adam;
+  std::unique_ptr<GradientSync> sync;
+  torch::Tensor popularity_q;  // pretraining's sampled softmax: Q(item) for items 1..N
+  int64_t step = 0, total_steps = 0, batch_in_epoch = 0;
+  int epoch = 0;
+  double best = std::nan("");
+  int64_t best_step = 0;
+  int since_best = 0;
+  int64_t resumed_skip = 0;
+  std::string last_checkpoint, best_checkpoint;
+  std::unique_ptr<Progress> progress;
+
+  State(Communicator& c, const TrainJob& j, bool p) : comm(c), job(j), pretraining(p) {}
+  fs::path CheckpointDir() const { return fs::path(job.run_dir) / (pretraining ? "pretrain" : "checkpoints"); }
+};
+
+Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
+    : s_(std::make_unique<State>(comm, job, pretraining)) {
+  auto& s = *s_;
+  const auto& o = job.train;
+  s.device = ResolveDevice(o.device, comm);
+  const int batch = o.batch_size;
+  s.loader = std::make_unique<data::ShardLoader>(
+      job.prepared_path, comm, data::MakeLoaderOptions(job.data, data::Split::kTrain, batch, job.seed, true));
+  const auto shape = model::ShapeOf(s.loader->reader(), job.data.max_seq_len);
+  // The same seed on every rank, and rank 0's values broadcast below all the same.
+  torch::manual_seed(job.seed);
+  s.model = model::Recommender(job.model, shape);
+  if (!job.init_from.empty() && job.resume.empty()) {
+    auto c = model::LoadCheckpoint(job.init_from);
+    const int n = model::LoadModelState(*s.model, c, job.init_from, /*strict=*/false);
+    RP_LOG_INFO("initialised {} tensors from {} ({})", n, job.init_from, c.strings["kind"]);
+  }
+  const double enc_scale = pretraining ? 1.0 : o.encoder_lr_scale;
+  if (enc_scale == 0) {
+    for (auto& p : s.model->named_parameters()) {
+      if (model::IsEncoderParameter(p.key())) p.value().set_requires_grad(false);
+    }
+  }
+  s.model->to(s.device);
+  s.flat = std::make_unique<FlatParameters>(
+      *s.model, [&](const std::string& n) { return model::IsEncoderParameter(n) ? enc_scale : 1.0; },
+      [&](const std::string& n) { return !model::IsNoDecayParameter(n); });
+  comm.Broadcast(s.flat->params().data_ptr(), static_cast<size_t>(s.flat->size()), DType::kFloat32, 0,
+                 s.device.is_cuda() ? BufferPlace{DeviceType::kCUDA, s.device.index()} : BufferPlace{});
+  TrainOptions adam_options = o;
+  if (pretraining) adam_options.weight_decay = o.weight_decay;
+  s.adam = std::make_unique<FlatAdam>(*s.flat, adam_options);
+  s.sync = std::make_unique<GradientSync>(comm, *s.flat, "embed.item.weight", o.sparse_embeddings, o.bucket_mb);
+  if (pretraining && shape.num_items > job.pretrain.full_softmax_max_items) {
+    const auto& pop = s.loader->reader().items().popularity;
+    std::vector<double> q(pop.begin() + 1, pop.end());
+    for (auto& x : q) x += 1;  // unseen items keep a little mass
+    s.popularity_q = torch::tensor(q, torch::kDouble);
+    s.popularity_q /= s.popularity_q.sum();
+  }
+  // Resume: every rank reads the same checkpoint.
+  if (!job.resume.empty()) {
+    std::string path = job.resume;
+    if (path == "latest") {
+      int64_t best_found = -1;
+      if (fs::is_directory(s.CheckpointDir())) {
+        for (const auto& e : fs::directory_iterator(s.CheckpointDir())) {
+          const int64_t st = StepOf(e.path());
+          if (st > best_found) {
+            best_found = st;
+            path = e.path().string();
+          }
+        }
+      }
+      RP_REQUIRE(best_found >= 0, StatusCode::kIoError, "--resume: no checkpoint step-<N>.pt in {}",
+                 s.CheckpointDir().string());
+    }
+    auto c = model::LoadCheckpoint(path);
+    RP_REQUIRE(static_cast<int>(c.numbers["world_size"]) == comm.WorldSize(), StatusCode::kInvalidArgument,
+               "--resume {}: the checkpoint was written by {} ranks but this launch has {}; the data position is "
+               "only defined for the same world size", path, c.numbers["world_size"], comm.WorldSize());
+    model::LoadModelState(*s.model, c, path, /*strict=*/true);
+    s.adam->exp_avg().copy_(c.tensors.at("optim.exp_avg"));
+    s.adam->exp_avg_sq().copy_(c.tensors.at("optim.exp_avg_sq"));
+    s.adam->set_steps(static_cast<int64_t>(c.numbers["optim.t"]));
+    s.step = static_cast<int64_t>(c.numbers["step"]);
+    s.epoch = static_cast<int>(c.numbers["epoch"]);
+    s.batch_in_epoch = static_cast<int64_t>(c.numbers["batch_in_epoch"]);
+    s.resumed_skip = s.batch_in_epoch;
+    s.best = c.numbers.count("best") ? c.numbers["best"] : std::nan("");
+    s.best_step = static_cast<int64_t>(c.numbers["best_step"]);
+    s.since_best = static_cast<int>(c.numbers["since_best"]);
+    s.last_checkpoint = path;
+    if (c.strings["config_hash"] != job.config_hash) {
+      RP_LOG_WARN("resuming {} written under config {} with config {}", path, c.strings["config_hash"], job.config_hash);
+    }
+    RP_LOG_INFO("resumed from {}: step {}, epoch {}, batch {} of the epoch", path, s.step, s.epoch, s.batch_in_epoch);
+  }
+  const auto cost = model::EstimateCost(s.model, job.model.interaction == "encode_once"
+                                                     ? 1.0 / (1 + std::max(0, job.data.negatives_per_positive))
+                                                     : 1.0);
+  RP_LOG_INFO("model: {} parameters, {:.3g} MFLOP/sample forward, {:.3g} MFLOP/sample forward+backward ({} heads, "
+              "{}, d_model {}, {} layers, L {}); device {}", cost.parameters, cost.forward_flops_per_sample / 1e6,
+              cost.train_flops_per_sample / 1e6, job.model.heads, job.model.interaction, job.model.d_model,
+              job.model.num_layers, job.data.max_seq_len, s.device.str());
+  if (comm.Rank() == 0) s.progress = std::make_unique<Progress>(job.run_dir, pretraining ? "pretrain" : "train", s.step > 0);
+}
+
+Trainer::~Trainer() = default;
+
+model::RecommenderImpl& Trainer::model() { return *s_->model; }
+
+std::vector<float> Trainer::Parameters() const {
+  auto p = s_->flat->params().to(torch::kCPU).contiguous();
+  return std::vector<float>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+}
+
+void Trainer::set_total_steps(int64_t steps) { s_->total_steps = steps; }
+
+StepResult Trainer::Step(const data::Batch& batch) {
+  auto& s = *s_;
+  const auto t0 = Clock::now();
+  const int rank = s.comm.Rank();
+  // Dropout and masking depend on (seed, step, rank) only: a resumed run repeats the same draws.
+  torch::manual_seed(Mix64(s.job.seed ^ Mix64(static_cast<uint64_t>(s.step) * 1000003ULL + rank)));
+  s.model->train();
+  s.flat->ZeroGrad();
+  // [samples, loss, ctr, ctcvr, touched rows]
+  std::vector<double> local(5, 0.0);
+  torch::Tensor touched = torch::empty({0}, torch::kLong);
+  if (batch.size > 0) {
+    auto in = model::MakeModelInput(batch, s.job.model.time_gap_buckets).To(s.device);
+    const bool bf16 = s.job.train.bf16 && s.device.is_cuda();
+    if (bf16) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    }
+    torch::Tensor total, ctr, ctcvr;
+    double count = static_cast<double>(batch.size);
+    std::vector<torch::Tensor> ids{in.hist_item.flatten(), in.target_item};
+    if (!s.pretraining) {
+      auto logits = s.model->forward(in);
+      if (bf16) logits = {logits.ctr.to(torch::kFloat), logits.cvr.to(torch::kFloat)};
+      auto sums = model::TaskLoss(logits, in.click, in.conversion, s.job.model);
+      total = sums.total;
+      ctr = sums.ctr;
+      ctcvr = sums.ctcvr;
+    } else {
+      const auto& po = s.job.pretrain;
+      const int64_t L = in.hist_item.size(1);
+      auto nonpad = in.hist_pad.logical_not();
+      auto mask = (torch::rand(in.hist_item.sizes(), torch::TensorOptions().device(s.device)) < po.mask_prob) & nonpad;
+      auto force = nonpad.any(1) & mask.any(1).logical_not();
+      mask.select(1, L - 1).logical_or_(force);
+      const int64_t mask_token = s.model->embed->mask_token;
+      auto items = in.hist_item.masked_fill(mask, mask_token);
+      auto h = s.model->Cloze(s.model->EncodeHistories(in, items).index({mask}));  // [M, D]
+      auto target = in.hist_item.index({mask});                                      // [M]
+      count = static_cast<double>(target.numel());
+      ids = {in.hist_item.flatten(), torch::full({1}, mask_token, in.hist_item.options())};
+      if (!s.popularity_q.defined()) {
+        total = torch::cross_entropy_loss(s.model->ScoreItems(h).to(torch::kFloat), target - 1, {}, at::Reduction::Sum);
+        ids.push_back(torch::arange(1, s.model->shape().num_items + 1, in.hist_item.options()));
+      } else {
+        const int64_t S = po.num_sampled;
+        auto neg = (torch::multinomial(s.popularity_q, S, true) + 1).to(s.device);
+        auto log_sq = (s.popularity_q.to(s.device) * S).log().to(torch::kFloat);
+        auto pos_logit = (h * s.model->embed->item(target)).sum(1) - log_sq.index_select(0, target - 1);
+        auto neg_logit = s.model->ScoreItems(h, neg) - log_sq.index_select(0, neg - 1).unsqueeze(0);
+        neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == target.unsqueeze(1), -1e9);
+        auto logits = torch::cat({pos_logit.unsqueeze(1), neg_logit}, 1);
+        total = torch::cross_entropy_loss(logits, torch::zeros({logits.size(0)}, target.options()), {},
+                                          at::Reduction::Sum);
+        ids.push_back(neg);
+      }
+      ctr = total.detach();
+      ctcvr = torch::zeros({}, total.options());
+    }
+    if (bf16) at::autocast::set_enabled(false);
+    if (const char* fault = std::getenv("RECPRISM_FAULT_NAN_AT_STEP");
+        fault != nullptr && std::atoll(fault) == s.step + 1 && rank == 0) {
+      total = total * std::nan("");
+    }
+    total.backward();
+    local = {count, total.item<double>(), ctr.item<double>(), ctcvr.item<double>(), 0.0};
+    touched = std::get<0>(at::_unique(torch::cat(ids).to(torch::kCPU), false, false));
+    local[4] = static_cast<double>(touched.numel());
+    if (!std::isfinite(local[1])) {
+      std::string users;
+      for (int64_t i = 0; i < std::min<int64_t>(batch.size, 20); ++i) users += (i ? "," : "") + std::to_string(batch.user[i]);
+      RP_LOG_ERROR("non-finite loss {} on rank {} at step {}; users of the batch (first 20 dense ids): {}", local[1],
+                   rank, s.step + 1, users);
+    }
+  }
+  AllReduce(s.comm, local, ReduceOp::kSum);
+  StepResult r;
+  r.global_samples = local[0];
+  if (!std::isfinite(local[1])) {
+    RP_THROW(StatusCode::kDataError,
+             "training stopped: the loss is {} at step {} (epoch {}); the batch's users are logged by the rank that "
+             "produced it. Nothing was written after the last good checkpoint: {}. Lower train.lr, check the "
+             "inputs, or resume from that checkpoint", local[1], s.step + 1, s.epoch,
+             s.last_checkpoint.empty() ? std::string("(none yet)") : s.last_checkpoint);
+  }
+  if (local[0] > 0) {
+    const auto sync = s.sync->Synchronize(local[0], touched, static_cast<int64_t>(local[4]));
+    r.sparse = sync.sparse;
+    r.comm_bytes = sync.payload_bytes + 5 * 8;
+    r.comm_seconds = sync.seconds;
+    r.grad_norm = ClipGradNorm(s.flat->grads(), s.job.train.grad_clip);
+    const double peak = s.pretraining ? s.job.pretrain.lr : s.job.train.lr;
+    r.lr = ScheduledLr(s.job.train, peak, s.step, std::max<int64_t>(s.total_steps, s.step + 1));
+    s.adam->Step(r.lr);
+    r.loss = local[1] / local[0];
+    r.ctr_loss = local[2] / local[0];
+    r.ctcvr_loss = local[3] / local[0];
+  }
+  ++s.step;
+  r.step = s.step;
+  const int64_t every = s.job.train.check_replicas_every;
+  if (every > 0 && s.step % every == 0) {
+    auto p = s.flat->params().to(torch::kCPU, torch::kDouble);
+    const double sum = p.sum().item<double>(), weighted = (p * torch::arange(p.numel(), p.options())).sum().item<double>();
+    std::vector<double> hi{sum, weighted}, lo{-sum, -weighted};
+    AllReduce(s.comm, hi, ReduceOp::kMax);
+    AllReduce(s.comm, lo, ReduceOp::kMax);
+    RP_REQUIRE(hi[0] == -lo[0] && hi[1] == -lo[1], StatusCode::kCommError,
+               "replicas diverged at step {}: parameter checksum ranges over [{}, {}] across ranks (this rank: {})",
+               s.step, -lo[0], hi[0], sum);
+  }
+  r.step_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+Validation Trainer::Validate() {
+  auto& s = *s_;
+  data::ShardLoader valid(s.job.prepared_path, s.comm,
+                          data::MakeLoaderOptions(s.job.data, data::Split::kValid, s.job.eval.batch_size, s.job.seed, false));
+  valid.StartEpoch(0);
+  metrics::BinaryState ctr(4096), cvr(4096), ctcvr(4096);
+  double sums[2] = {0, 0};  // loss sum, samples
+  torch::NoGradGuard no_grad;
+  s.model->eval();
+  data::Batch b;
+  while (valid.Next(&b)) {
+    if (b.size == 0) continue;
+    auto in = model::MakeModelInput(b, s.job.model.time_gap_buckets).To(s.device);
+    auto logits = s.model->forward(in);
+    sums[0] += model::TaskLoss(logits, in.click, in.conversion, s.job.model).total.item<double>();
+    sums[1] += static_cast<double>(b.size);
+    auto p_ctr = torch::sigmoid(logits.ctr).to(torch::kCPU, torch::kDouble);
+    auto p_cvr = torch::sigmoid(logits.cvr).to(torch::kCPU, torch::kDouble);
+    auto p_ctcvr = model::LogCtcvr(logits).first.exp().to(torch::kCPU, torch::kDouble);
+    const double* pc = p_ctr.data_ptr<double>();
+    const double* pv = p_cvr.data_ptr<double>();
+    const double* pcc = p_ctcvr.data_ptr<double>();
+    for (int64_t i = 0; i < b.size; ++i) {
+      ctr.Update(pc[i], b.click[i]);
+      ctcvr.Update(pcc[i], b.conversion[i]);
+      if (b.click[i]) cvr.Update(pv[i], b.conversion[i]);
+    }
+  }
+  s.model->train();
+  std::vector<double> flat;
+  for (auto* st : {&ctr, &cvr, &ctcvr}) flat.insert(flat.end(), st->flat(), st->flat() + st->FlatSize());
+  flat.push_back(sums[0]);
+  flat.push_back(sums[1]);
+  AllReduce(s.comm, flat, ReduceOp::kSum);
+  size_t off = 0;
+  for (auto* st : {&ctr, &cvr, &ctcvr}) {
+    std::copy(flat.begin() + off, flat.begin() + off + st->FlatSize(), st->flat());
+    off += st->FlatSize();
+  }
+  Validation v;
+  v.samples = flat[off + 1];
+  v.loss = v.samples > 0 ? flat[off] / v.samples : std::nan("");
+  const auto rc = ctr.Finalize(), rv = cvr.Finalize(), rcc = ctcvr.Finalize();
+  v.ctr_auc = rc.auc_hist;
+  v.ctr_logloss = rc.logloss;
+  v.auc_error_bound = rc.auc_hist_error_bound;
+  v.cvr_auc = rv.auc_hist;
+  v.ctcvr_auc = rcc.auc_hist;
+  v.ctcvr_logloss = rcc.logloss;
+  return v;
+}
+
+std::string Trainer::SaveCheckpoint(const std::string& name) {
+  auto& s = *s_;
+  const std::string path = (s.CheckpointDir() / name).string();
+  if (s.comm.Rank() != 0) return path;
+  model::Checkpoint c;
+  if (s.pretraining && name == "encoder.pt") {
+    model::Checkpoint all;
+    model::AddModelState(*s.model, &all);
+    for (auto& [k, t] : all.tensors) {
+      if (model::IsEncoderParameter(k.substr(6))) c.tensors[k] = t;
+    }
+  } else {
+    model::AddModelState(*s.model, &c);
+    c.tensors["optim.exp_avg"] = s.adam->exp_avg().to(torch::kCPU).clone();
+    c.tensors["optim.exp_avg_sq"] = s.adam->exp_avg_sq().to(torch::kCPU).clone();
+  }
+  c.numbers = {{"step", static_cast<double>(s.step)},
+               {"epoch", static_cast<double>(s.epoch)},
+               {"batch_in_epoch", static_cast<double>(s.batch_in_epoch)},
+               {"optim.t", static_cast<double>(s.adam->steps())},
+               {"best_step", static_cast<double>(s.best_step)},
+               {"since_best", static_cast<double>(s.since_best)},
+               {"world_size", static_cast<double>(s.comm.WorldSize())},
+               {"total_steps", static_cast<double>(s.total_steps)}};
+  if (!std::isnan(s.best)) c.numbers["best"] = s.best;
+  c.numbers["data.max_seq_len"] = s.job.data.max_seq_len;
+  model::AddModelOptions(s.job.model, &c);
+  c.strings = {{"kind", s.pretraining ? "pretrain" : "train"},
+               {"config_hash", s.job.config_hash},
+               {"model", s.job.model.heads + "/" + s.job.model.interaction}};
+  model::SaveCheckpoint(path, c);
+  return path;
+}
+
+void Trainer::ExportWeights(const std::string& path) {
+  auto& s = *s_;
+  if (s.comm.Rank() != 0) return;
+  std::vector<data::NamedArray> arrays;
+  auto add = [&](const std::string& name, const torch::Tensor& t0) {
+    auto t = t0.detach().to(torch::kCPU).contiguous();
+    data::NamedArray a;
+    a.name = name;
+    a.shape = t.sizes().vec();
+    if (t.scalar_type() == torch::kLong) {
+      a.i64.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    } else {
+      t = t.to(torch::kFloat);
+      a.f32.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    }
+    arrays.push_back(std::move(a));
+  };
+  for (const auto& p : s.model->named_parameters()) add(p.key(), p.value());
+  for (const auto& b : s.model->named_buffers()) add(b.key(), b.value());
+  data::WriteArrays(path, arrays, {{"recprism.model.heads", s.job.model.heads},
+                                   {"recprism.model.interaction", s.job.model.interaction},
+                                   {"recprism.step", std::to_string(s.step)}});
+}
+
+TrainSummary Trainer::Run() {
+  auto& s = *s_;
+  const auto& o = s.job.train;
+  const int epochs = s.pretraining ? s.job.pretrain.epochs : o.epochs;
+  const int64_t max_steps = s.pretraining ? s.job.pretrain.max_steps : o.max_steps;
+  TrainSummary sum;
+  const auto t0 = Clock::now();
+  const int64_t start_step = s.step;
+  bool stop = s.step >= max_steps && max_steps > 0;
+  auto keep_last = [&]() {
+    if (s.comm.Rank() != 0) return;
+    std::vector<std::pair<int64_t, fs::path>> all;
+    for (const auto& e : fs::directory_iterator(s.CheckpointDir())) {
+      const int64_t st = StepOf(e.path());
+      if (st >= 0) all.emplace_back(st, e.path());
+    }
+    std::sort(all.begin(), all.end());
+    for (size_t i = 0; i + static_cast<size_t>(std::max(o.keep_checkpoints, 1)) < all.size(); ++i) fs::remove(all[i].second);
+  };
+  auto checkpoint = [&]() {
+    s.last_checkpoint = SaveCheckpoint(fmt::format("step-{:08d}.pt", s.step));
+    keep_last();
+  };
+  auto validate = [&]() {
+    if (s.pretraining) return;
+    auto v = Validate();
+    sum.last_validation = v;
+    const double m = v.Metric(o.early_stop_metric);
+    const bool better = std::isnan(s.best) || (HigherIsBetter(o.early_stop_metric) ? m > s.best : m < s.best);
+    if (better) {
+      s.best = m;
+      s.best_step = s.step;
+      s.since_best = 0;
+      s.best_checkpoint = SaveCheckpoint("best.pt");
+    } else {
+      ++s.since_best;
+    }
+    if (s.progress) s.progress->Validation(s.step, s.epoch, v, o.early_stop_metric, s.best, better);
+    if (o.patience > 0 && s.since_best >= o.patience) {
+      RP_LOG_INFO("early stop at step {}: {} has not improved on {:.5f} (step {}) for {} validations", s.step,
+                  o.early_stop_metric, s.best, s.best_step, s.since_best);
+      sum.early_stopped = true;
+      stop = true;
+    }
+  };
+  const char* kill_env = std::getenv("RECPRISM_FAULT_KILL_AFTER_STEP");
+  const int64_t kill_after = kill_env ? std::atoll(kill_env) : -1;
+  data::Batch b;
+  while (s.epoch < epochs && !stop) {
+    const int64_t steps = s.loader->StartEpoch(s.epoch);
+    RP_REQUIRE(steps > 0, StatusCode::kDataError, "{}: the train split has no samples on any rank",
+               s.job.prepared_path);
+    if (s.total_steps == 0) {
+      s.total_steps = steps * epochs;
+      if (max_steps > 0) s.total_steps = std::min(s.total_steps, max_steps);
+    }
+    if (s.progress) s.progress->StartEpoch(s.epoch, epochs, steps, s.total_steps);
+    // Resuming mid-epoch: the loader's order is a function of (seed, epoch, rank), so skipping the
+    // batches already trained on puts every rank where it stopped.
+    for (int64_t i = 0; i < s.resumed_skip && s.loader->Next(&b); ++i) {
+    }
+    s.resumed_skip = 0;
+    while (!stop && s.batch_in_epoch < steps && s.loader->Next(&b)) {
+      auto r = Step(b);
+      ++s.batch_in_epoch;
+      sum.samples += r.global_samples;
+      if (s.batch_in_epoch == steps) {
+        // The epoch is done: the position moves to the next one before anything is written.
+        s.batch_in_epoch = 0;
+        ++s.epoch;
+      }
+      if (s.progress) s.progress->Step(r, s.epoch, steps);
+      const bool epoch_end = s.batch_in_epoch == 0;
+      if ((o.validate_every > 0 && s.step % o.validate_every == 0) || (o.validate_every == 0 && epoch_end)) validate();
+      if ((o.checkpoint_every > 0 && s.step % o.checkpoint_every == 0) || (o.checkpoint_every == 0 && epoch_end)) {
+        checkpoint();
+      }
+      if (max_steps > 0 && s.step >= max_steps) stop = true;
+      if (kill_after == s.step) {
+        s.comm.Barrier();  // the checkpoint of this step is on disk
+        std::raise(SIGKILL);
+      }
+      if (epoch_end) break;
+    }
+  }
+  if (s.pretraining) {
+    s.last_checkpoint = SaveCheckpoint("encoder.pt");
+  } else if (StepOf(s.last_checkpoint) != s.step) {
+    checkpoint();
+  }
+  sum.steps = s.step - start_step;
+  sum.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  sum.best_metric = s.best;
+  sum.best_step = s.best_step;
+  sum.last_checkpoint = s.last_checkpoint;
+  sum.best_checkpoint = s.best_checkpoint;
+  sum.weights = (fs::path(s.job.run_dir) / (s.pretraining ? "pretrain_weights.h5" : "weights.h5")).string();
+  ExportWeights(sum.weights);
+  if (s.progress) s.progress->Finish(sum.steps, sum.samples, sum.seconds);
+  s.comm.Barrier();
+  return sum;
+}
+
+}  // namespace recprism::train
