@@ -165,7 +165,26 @@ int64_t ShardLoader::StartEpoch(int epoch) {
             if (mine && rows.split[r] == split) targets.push_back(r);
           }
         }
-        if (options_.shuffle) std::shuffle(targets.begin(), targets.end(), rng);
+        if (options_.shuffle) {
+          // Shuffle groups, not samples: a positive and the sampled negatives drawn for it (the rows
+          // right after it) stay together, so a batch holds each shared history once per group and
+          // encode_once encodes it once.
+          std::vector<std::pair<size_t, size_t>> groups;  // [begin, end) in targets
+          for (size_t i = 0; i < targets.size(); ++i) {
+            const bool joins = i > 0 && targets[i] == targets[i - 1] + 1 &&
+                               rows.event[targets[i]] == static_cast<uint8_t>(Event::kSampledNegative);
+            if (joins) {
+              groups.back().second = i + 1;
+            } else {
+              groups.emplace_back(i, i + 1);
+            }
+          }
+          std::shuffle(groups.begin(), groups.end(), rng);
+          std::vector<int64_t> order;
+          order.reserve(targets.size());
+          for (const auto& [b, e] : groups) order.insert(order.end(), targets.begin() + b, targets.begin() + e);
+          targets.swap(order);
+        }
         for (int64_t t : targets) {
           const int64_t u = user_of[t];
           const int64_t ubegin = users.offsets[u] - row0;

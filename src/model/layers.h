@@ -15,6 +15,11 @@
 
 namespace recprism::model {
 
+// Inverted dropout. On the CPU the mask comes from a SplitMix64 stream seeded by one draw of
+// LibTorch's generator, four 16-bit draws per word (p is rounded to a multiple of 1/65536); on other
+// devices torch::dropout.
+torch::Tensor Dropout(const torch::Tensor& x, double p, bool training);
+
 // Multi-head scaled dot-product attention: q [N, H, Lq, dh], k/v [N, H, Lk, dh], mask [N or 1, 1,
 // Lq or 1, Lk] true where attention is forbidden. No query may have all keys forbidden.
 torch::Tensor Attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
