@@ -94,7 +94,7 @@ check "empty file: exit 4" '[ $rc = 4 ] && grep -q "empty.csv: the predictions f
 "$bin" evaluate --predictions "$work/missing.csv" --output "$work/new" "${common[@]}" >"$work/ob" 2>&1; rc=$?
 check "missing file: exit 4 naming it" '[ $rc = 4 ] && grep -q "missing.csv" "$work/ob"'
 "$bin" evaluate --checkpoint x.pt --split test >"$work/ob" 2>&1; rc=$?
-check "--checkpoint without the model module: exit 6 and what to do" '[ $rc = 6 ] && grep -q "use --predictions FILE" "$work/ob"'
+check "--checkpoint of a missing file: exit 4 naming it" '[ $rc = 4 ] && grep -q "checkpoint .x.pt. does not exist" "$work/ob"'
 "$bin" evaluate --predictions a.csv --checkpoint x.pt >"$work/ob" 2>&1; rc=$?
 check "both --predictions and --checkpoint: usage error" '[ $rc = 2 ]'
 
