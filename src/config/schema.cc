@@ -268,7 +268,11 @@ std::vector<KeySpec> BuildSchema() {
                           "Steps between validations on the valid split; 0 = once per epoch."), 0, 1e12));
   s.push_back(OneOf(Field("train.early_stop_metric", &R::train, &T::early_stop_metric,
                           "Validation metric for best.pt and early stopping."),
-                    {"ctr_auc", "ctcvr_auc", "ctr_logloss", "loss"}));
+                    {"ctr_auc", "ctr_gauc", "ctcvr_auc", "ctr_logloss", "loss"}));
+  s.push_back(OneOf(Field("train.validation", &R::train, &T::validation,
+                          "evaluator: the sharded evaluator on the valid split (exact AUC, GAUC, NDCG); sums: "
+                          "histogram AUC and logloss from merged sums (cheaper on very large valid splits)."),
+                    {"evaluator", "sums"}));
   s.push_back(Range(Field("train.patience", &R::train, &T::patience,
                           "Validations without improvement before stopping; 0 = never stop early."), 0, 1e9));
   s.push_back(Range(Field("train.checkpoint_every", &R::train, &T::checkpoint_every,

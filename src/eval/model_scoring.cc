@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/check.h"
+#include "core/hash.h"
 #include "data/loader.h"
 #include "data/prepared_file.h"
 #include "model/checkpoint.h"
@@ -29,32 +30,47 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
   const auto& items = names.items();
   model::Recommender net(options, model::ShapeOf(loader.reader(), d.max_seq_len));
   model::LoadModelState(*net, ckpt, checkpoint, /*strict=*/true);
-  net->eval();
-  torch::NoGradGuard no_grad;
-
-  data::PredictionRows rows;
-  rows.has_conversion = true;
-  rows.has_value = true;
-  rows.has_category = items.num_categories > 1;
   std::vector<uint64_t> user_key(names.users().num_users), item_key(items.num_items + 1);
   for (size_t u = 0; u < user_key.size(); ++u) user_key[u] = data::IdKey(names.users().raw_id[u]);
   for (size_t i = 1; i < item_key.size(); ++i) item_key[i] = data::IdKey(items.raw_id[i]);
   loader.StartEpoch(0);
+  data::PredictionRows rows = ScoreLoader(*net, loader, items, options.time_gap_buckets, &user_key, &item_key);
+  rows.file_rows = static_cast<int64_t>(rows.size());
+  if (stats != nullptr) {
+    stats->samples = static_cast<int64_t>(rows.size());
+    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats->model = fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
+                               options.num_layers);
+  }
+  return rows;
+}
+
+data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader& loader, const data::ItemTable& items,
+                                 int time_gap_buckets, const std::vector<uint64_t>* user_keys,
+                                 const std::vector<uint64_t>* item_keys) {
+  const bool was_training = net.is_training();
+  net.eval();
+  torch::NoGradGuard no_grad;
+  const auto device = net.parameters().front().device();
+  data::PredictionRows rows;
+  rows.has_conversion = true;
+  rows.has_value = true;
+  rows.has_category = items.num_categories > 1;
   data::Batch b;
   while (loader.Next(&b)) {
     if (b.size == 0) continue;
-    auto in = model::MakeModelInput(b, options.time_gap_buckets);
-    auto logits = net->forward(in);
-    auto p_ctr = torch::sigmoid(logits.ctr).to(torch::kDouble);
-    auto p_cvr = torch::sigmoid(logits.cvr).to(torch::kDouble);
-    auto p_ctcvr = model::LogCtcvr(logits).first.exp().to(torch::kDouble);
+    auto in = model::MakeModelInput(b, time_gap_buckets).To(device);
+    auto logits = net.forward(in);
+    auto p_ctr = torch::sigmoid(logits.ctr).to(torch::kCPU, torch::kDouble);
+    auto p_cvr = torch::sigmoid(logits.cvr).to(torch::kCPU, torch::kDouble);
+    auto p_ctcvr = model::LogCtcvr(logits).first.exp().to(torch::kCPU, torch::kDouble);
     const double* pc = p_ctr.data_ptr<double>();
     const double* pv = p_cvr.data_ptr<double>();
     const double* pcc = p_ctcvr.data_ptr<double>();
     for (int64_t i = 0; i < b.size; ++i) {
       const int64_t item = b.target_item[i];
-      rows.user.push_back(user_key[b.user[i]]);
-      rows.item.push_back(item_key[item]);
+      rows.user.push_back(user_keys ? (*user_keys)[b.user[i]] : Mix64(static_cast<uint64_t>(b.user[i])));
+      rows.item.push_back(item_keys ? (*item_keys)[item] : Mix64(static_cast<uint64_t>(item)));
       rows.click.push_back(b.click[i]);
       rows.conversion.push_back(b.conversion[i]);
       rows.p_ctr.push_back(pc[i]);
@@ -70,13 +86,7 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
       rows.category_offsets.push_back(static_cast<uint32_t>(rows.categories.size()));
     }
   }
-  rows.file_rows = static_cast<int64_t>(rows.size());
-  if (stats != nullptr) {
-    stats->samples = static_cast<int64_t>(rows.size());
-    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    stats->model = fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
-                               options.num_layers);
-  }
+  if (was_training) net.train();
   return rows;
 }
 

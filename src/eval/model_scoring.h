@@ -11,6 +11,14 @@
 #include "data/predictions.h"
 #include "model/options.h"
 
+namespace recprism::data {
+class ShardLoader;
+struct ItemTable;
+}  // namespace recprism::data
+namespace recprism::model {
+class RecommenderImpl;
+}
+
 namespace recprism::eval {
 
 struct ScoringStats {
@@ -24,5 +32,12 @@ struct ScoringStats {
 data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
                                 const DataOptions& data, const ModelOptions& model_fallback, const std::string& split,
                                 int batch_size, uint64_t seed, ScoringStats* stats = nullptr);
+
+// Scores every batch `loader` yields on this rank (its epoch must be started) with `net` in eval
+// mode, without gradients, on the model's device. user_keys / item_keys map dense ids to evaluator
+// keys; when null, the keys are Mix64 of the dense ids. The loader's StartEpoch is the caller's.
+data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader& loader, const data::ItemTable& items,
+                                 int time_gap_buckets, const std::vector<uint64_t>* user_keys = nullptr,
+                                 const std::vector<uint64_t>* item_keys = nullptr);
 
 }  // namespace recprism::eval

@@ -25,7 +25,10 @@ struct TrainOptions {
   int64_t max_steps = 0;          // stop after this many steps in total; 0 = epochs decide
   int64_t log_every = 10;         // steps between log lines (JSONL gets every step)
   int64_t validate_every = 0;     // steps between validations; 0 = once per epoch
-  std::string early_stop_metric = "ctr_auc";  // ctr_auc, ctcvr_auc (higher is better) or ctr_logloss, loss
+  // evaluator: the sharded evaluator on the valid split (exact AUC, GAUC, NDCG; no intervals);
+  // sums: per-task histogram AUC and logloss from merged sums (cheaper on very large valid splits)
+  std::string validation = "evaluator";
+  std::string early_stop_metric = "ctr_auc";  // ctr_auc, ctr_gauc, ctcvr_auc (higher is better) or ctr_logloss, loss
   int patience = 0;               // validations without improvement before stopping; 0 = never stop early
   int64_t checkpoint_every = 0;   // steps between checkpoints; 0 = at each epoch end only
   int keep_checkpoints = 3;       // most recent checkpoints kept (best.pt is kept apart)

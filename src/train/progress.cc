@@ -88,19 +88,21 @@ void Progress::Step(const StepResult& r, int epoch, int64_t steps_per_epoch) {
 void Progress::Validation(int64_t step, int epoch, const train::Validation& v, const std::string& metric, double best,
                           bool improved) {
   jsonl_ << fmt::format(
-      "{{\"type\":\"valid\",\"step\":{},\"epoch\":{},\"samples\":{},\"loss\":{},\"ctr_auc\":{},\"ctr_logloss\":{},"
+      "{{\"type\":\"valid\",\"step\":{},\"epoch\":{},\"samples\":{},\"loss\":{},\"ctr_auc\":{},\"ctr_gauc\":{},"
+      "\"ctr_ndcg\":{},\"ctr_logloss\":{},"
       "\"cvr_auc\":{},\"ctcvr_auc\":{},\"ctcvr_logloss\":{},\"auc_error_bound\":{},\"best\":{},\"improved\":{}}}\n",
-      step, epoch, Num(v.samples), Num(v.loss), Num(v.ctr_auc), Num(v.ctr_logloss), Num(v.cvr_auc), Num(v.ctcvr_auc),
+      step, epoch, Num(v.samples), Num(v.loss), Num(v.ctr_auc), Num(v.ctr_gauc), Num(v.ctr_ndcg), Num(v.ctr_logloss), Num(v.cvr_auc), Num(v.ctcvr_auc),
       Num(v.ctcvr_logloss), Num(v.auc_error_bound), Num(best), improved ? "true" : "false");
   jsonl_.flush();
   events_->Scalar("valid/loss", step, v.loss);
   events_->Scalar("valid/ctr_auc", step, v.ctr_auc);
   events_->Scalar("valid/ctr_logloss", step, v.ctr_logloss);
+  if (std::isfinite(v.ctr_gauc)) events_->Scalar("valid/ctr_gauc", step, v.ctr_gauc);
   events_->Scalar("valid/ctcvr_auc", step, v.ctcvr_auc);
   events_->Scalar("valid/cvr_auc", step, v.cvr_auc);
   if (tty_) std::fprintf(stderr, "\n");
-  RP_LOG_INFO("validation at step {}: ctr auc {:.4f} logloss {:.4f} | ctcvr auc {:.4f} | cvr auc {:.4f} | loss {:.4f} "
-              "({} samples){}", step, v.ctr_auc, v.ctr_logloss, v.ctcvr_auc, v.cvr_auc, v.loss, v.samples,
+  RP_LOG_INFO("validation at step {}: ctr auc {:.4f} gauc {:.4f} logloss {:.4f} | ctcvr auc {:.4f} | cvr auc {:.4f} | loss {:.4f} "
+              "({} samples){}", step, v.ctr_auc, v.ctr_gauc, v.ctr_logloss, v.ctcvr_auc, v.cvr_auc, v.loss, v.samples,
               improved ? fmt::format(" | new best {}", metric) : "");
 }
 

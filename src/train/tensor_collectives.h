@@ -4,7 +4,6 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <vector>
 
 #include "comm/communicator.h"
 
@@ -17,9 +16,7 @@ DType CommDType(const at::Tensor& tensor);
 // In-place all-reduce of one tensor.
 void AllReduceTensor(Communicator& comm, at::Tensor& tensor, ReduceOp op);
 
-// Averages gradients across ranks in one fused all-reduce per bucket of at most bucket_bytes:
-// each bucket is flattened, summed and divided by WorldSize(), then copied back. Tensors that
-// are undefined (parameters without a gradient) are skipped on every rank alike.
-void AllReduceMeanBucketed(Communicator& comm, std::vector<at::Tensor>& tensors, size_t bucket_bytes);
+// Gradient averaging lives in grad_sync.h: it divides by the global sample count of the step,
+// not by the world size (which is wrong when a rank's batch is short or empty).
 
 }  // namespace recprism

@@ -17,6 +17,8 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "data/array_file.h"
+#include "eval/evaluator.h"
+#include "eval/model_scoring.h"
 #include "metrics/binary.h"
 #include "model/checkpoint.h"
 #include "model/recommender.h"
@@ -34,8 +36,9 @@ double Validation::Metric(const std::string& name) const {
   if (name == "ctr_auc") return ctr_auc;
   if (name == "ctcvr_auc") return ctcvr_auc;
   if (name == "ctr_logloss") return ctr_logloss;
+  if (name == "ctr_gauc") return ctr_gauc;
   if (name == "loss") return loss;
-  RP_THROW(StatusCode::kInvalidConfig, "train.early_stop_metric: expected ctr_auc, ctcvr_auc, ctr_logloss or loss, "
+  RP_THROW(StatusCode::kInvalidConfig, "train.early_stop_metric: expected ctr_auc, ctr_gauc, ctcvr_auc, ctr_logloss or loss, "
            "found '{}'", name);
 }
 
@@ -309,6 +312,31 @@ Validation Trainer::Validate() {
   data::ShardLoader valid(s.job.prepared_path, s.comm,
                           data::MakeLoaderOptions(s.job.data, data::Split::kValid, s.job.eval.batch_size, s.job.seed, false));
   valid.StartEpoch(0);
+  if (s.job.train.validation == "evaluator") {
+    // The evaluator on the valid split: exact AUC (distributed sample sort), GAUC, logloss and
+    // ranking per task, without intervals or baselines (evaluate --checkpoint gives those).
+    auto rows = eval::ScoreLoader(*s.model, valid, s.loader->reader().items(), s.job.model.time_gap_buckets);
+    EvalOptions eo = s.job.eval;
+    eo.bootstrap_replicates = 0;
+    eo.baselines = false;
+    eo.slices.clear();
+    const auto report = eval::EvaluatePredictions(s.comm, eo, rows, s.job.seed);
+    auto value = [&](const char* task, const std::string& name) {
+      const auto* m = report.Find("model", task, name);
+      return m != nullptr ? m->value : std::nan("");
+    };
+    Validation v;
+    v.samples = static_cast<double>(AllReduceScalar<int64_t>(s.comm, static_cast<int64_t>(rows.size()), ReduceOp::kSum));
+    v.ctr_auc = value("ctr", "auc");
+    v.ctr_gauc = value("ctr", "gauc");
+    v.ctr_logloss = value("ctr", "logloss");
+    v.cvr_auc = value("cvr", "auc");
+    v.ctcvr_auc = value("ctcvr", "auc");
+    v.ctcvr_logloss = value("ctcvr", "logloss");
+    if (!eo.top_k.empty()) v.ctr_ndcg = value("ctr", fmt::format("ndcg@{}", eo.top_k[0]));
+    v.loss = s.job.model.ctr_loss_weight * v.ctr_logloss + s.job.model.ctcvr_loss_weight * v.ctcvr_logloss;
+    return v;
+  }
   metrics::BinaryState ctr(4096), cvr(4096), ctcvr(4096);
   double sums[2] = {0, 0};  // loss sum, samples
   torch::NoGradGuard no_grad;

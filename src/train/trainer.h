@@ -13,6 +13,7 @@
 //   pretrain/encoder.pt       pretraining's encoder checkpoint (pretrain only)
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -57,7 +58,8 @@ struct StepResult {
 struct Validation {
   double samples = 0;
   double ctr_auc = 0, ctr_logloss = 0, ctcvr_auc = 0, ctcvr_logloss = 0, cvr_auc = 0, loss = 0;
-  double auc_error_bound = 0;  // histogram AUC bound (metrics/binary.h)
+  double ctr_gauc = std::nan(""), ctr_ndcg = std::nan("");  // evaluator mode only
+  double auc_error_bound = 0;  // 0 in evaluator mode (exact); the histogram AUC's bound in sums mode
   double Metric(const std::string& name) const;  // by train.early_stop_metric name
 };
 

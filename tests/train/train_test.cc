@@ -142,6 +142,22 @@ TEST(Trainer, ANonFiniteLossStopsTheStepAndNamesIt) {
   EXPECT_EQ(before, t.Parameters()) << "the failed step changed the parameters";
 }
 
+TEST(Trainer, ValidationByTheEvaluatorAndBySumsAgree) {
+  auto comm = CreateLocalCommunicator(CommOptions{});
+  auto job = SmallJob("valid");
+  train::Trainer a(*comm, job);  // the same seed: the same initial model
+  job.train.validation = "sums";
+  train::Trainer b(*comm, job);
+  const auto va = a.Validate(), vb = b.Validate();
+  ASSERT_GT(va.samples, 100);
+  EXPECT_EQ(va.samples, vb.samples);
+  EXPECT_NEAR(va.ctr_auc, vb.ctr_auc, vb.auc_error_bound + 1e-12);
+  EXPECT_NEAR(va.ctr_logloss, vb.ctr_logloss, 1e-9);
+  EXPECT_NEAR(va.ctcvr_logloss, vb.ctcvr_logloss, 1e-9);
+  EXPECT_TRUE(std::isfinite(va.ctr_gauc));
+  EXPECT_FALSE(std::isfinite(vb.ctr_gauc));
+}
+
 TEST(FlatAdam, MatchesTorchAdamW) {
   torch::manual_seed(1);
   torch::nn::Linear a(5, 3), b(5, 3);
