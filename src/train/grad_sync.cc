@@ -47,15 +47,15 @@ SyncStats GradientSync::Synchronize(double global_samples, const torch::Tensor& 
     AllReduceRange(table_->offset + table_->numel, total);
     auto grad_table = g.narrow(0, table_->offset, table_->numel).view({table_->shape[0], d});
     std::vector<int64_t> ids(touched.data_ptr<int64_t>(), touched.data_ptr<int64_t>() + touched.numel());
-    auto rows = grad_table.index_select(0, touched).contiguous();
+    auto rows = grad_table.index_select(0, touched.to(grad_table.device())).to(torch::kCPU).contiguous();
     std::vector<float> values(rows.data_ptr<float>(), rows.data_ptr<float>() + rows.numel());
     auto all_ids = AllGatherV(comm_, ids);
     auto all_values = AllGatherV(comm_, values);
     grad_table.zero_();
     const int64_t k = static_cast<int64_t>(all_ids.size());
     if (k > 0) {
-      auto idx = torch::from_blob(all_ids.data(), {k}, torch::kLong);
-      auto val = torch::from_blob(all_values.data(), {k, d}, torch::kFloat);
+      auto idx = torch::from_blob(all_ids.data(), {k}, torch::kLong).to(grad_table.device());
+      auto val = torch::from_blob(all_values.data(), {k, d}, torch::kFloat).to(grad_table.device());
       grad_table.index_add_(0, idx, val);
     }
     s.payload_bytes = 4.0 * (total - table_->numel) + static_cast<double>(ids.size()) * (8.0 + 4.0 * d);

@@ -465,8 +465,10 @@ TrainSummary Trainer::Run() {
     s.last_checkpoint = SaveCheckpoint(fmt::format("step-{:08d}.pt", s.step));
     keep_last();
   };
+  int64_t validated_at = -1;
   auto validate = [&]() {
     if (s.pretraining) return;
+    validated_at = s.step;
     auto v = Validate();
     sum.last_validation = v;
     const double m = v.Metric(o.early_stop_metric);
@@ -527,6 +529,8 @@ TrainSummary Trainer::Run() {
       if (epoch_end) break;
     }
   }
+  // The last steps are always validated, so best.pt considers the final model too.
+  if (!s.pretraining && validated_at != s.step && s.step > start_step && !sum.early_stopped) validate();
   if (s.pretraining) {
     s.last_checkpoint = SaveCheckpoint("encoder.pt");
   } else if (StepOf(s.last_checkpoint) != s.step) {
