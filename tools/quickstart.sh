@@ -7,21 +7,26 @@
 #   5. fine-tune the ESMM model from it on 2 ranks -> runs/quickstart/checkpoints/best.pt,
 #   6. evaluate that checkpoint on the test split on 2 ranks: one report
 #      (runs/quickstart/report/report.html) with intervals, slices and baselines.
+# Every distributed step goes through launchers/local.sh (mpirun, binding, threads per rank).
+# RECPRISM_OUTPUT_DIR moves the outputs (default runs/); extra arguments go to every step after
+# prepare, e.g. `tools/quickstart.sh --set train.max_steps=100`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-build=${RECPRISM_BUILD_DIR:-build}
-ranks=${RECPRISM_RANKS:-2}
+export RECPRISM_BUILD_DIR=${RECPRISM_BUILD_DIR:-build}
+export RECPRISM_RANKS=${RECPRISM_RANKS:-2}
 export RECPRISM_DATA_DIR=${RECPRISM_DATA_DIR:-$(cd .. && pwd)/shared/data}
-if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-data=runs/quickstart/data/ml-100k.h5
-mpi=(mpirun -n "$ranks" --oversubscribe --bind-to none)
-"$build/recprism" prepare --config configs/quickstart.yaml --output "$data"
-"$build/recprism" data inspect "$data" --world-size "$ranks"
-"${mpi[@]}" "$build/recprism" comm check --config configs/quickstart.yaml "$@"
-"${mpi[@]}" "$build/recprism" pretrain --config configs/quickstart.yaml "$@"
-"${mpi[@]}" "$build/recprism" train --config configs/quickstart.yaml --init-from runs/quickstart/pretrain/encoder.pt "$@"
-"${mpi[@]}" "$build/recprism" evaluate --config configs/quickstart.yaml --checkpoint runs/quickstart/checkpoints/best.pt \
-  --split test --output runs/quickstart/report "$@"
-echo "quickstart: outputs in runs/quickstart/: data/ml-100k.h5, pretrain/encoder.pt, checkpoints/ (best.pt, step-*.pt),"
-echo "  weights.h5, train_log.jsonl, tensorboard/, report/report.html, config.yaml, comm_check.json, logs/rank-*.log"
+out=${RECPRISM_OUTPUT_DIR:-runs}
+run=$out/quickstart
+data=$run/data/ml-100k.h5
+cfg=(--config configs/quickstart.yaml --set run.output_dir="$out" --set data.prepared="$data")
+launch=launchers/local.sh
+"$launch" prepare "${cfg[@]}" --output "$data"
+"$launch" data inspect "$data" --world-size "$RECPRISM_RANKS"
+"$launch" comm check "${cfg[@]}" "$@"
+"$launch" pretrain "${cfg[@]}" "$@"
+"$launch" train "${cfg[@]}" --init-from "$run/pretrain/encoder.pt" "$@"
+"$launch" evaluate "${cfg[@]}" --checkpoint "$run/checkpoints/best.pt" --split test --output "$run/report" "$@"
+echo "quickstart: outputs in $run/: data/ml-100k.h5, pretrain/encoder.pt, checkpoints/ (best.pt, step-*.pt),"
+echo "  weights.h5, train_log.jsonl, tensorboard/, config.yaml, comm_check.json, logs/rank-*.log"
+echo "quickstart: report $run/report/report.html"

@@ -17,7 +17,7 @@ packages=(
   libgtest-dev googletest zlib1g-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-pthread-dev
   python3-sklearn python3-torch python3-h5py python3-numpy python3-pandas chromium
-  protobuf-compiler python3-protobuf
+  protobuf-compiler python3-protobuf slurm-wlm munge
 )
 
 missing=()

@@ -16,6 +16,8 @@ int RunPrepareCommand(const std::vector<std::string>& args);
 int RunDataCommand(const std::vector<std::string>& args);
 int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args);
 int RunCompareCommand(const std::vector<std::string>& args);
+int RunSweepCommand(const std::vector<std::string>& args);
+int RunLeaderboardCommand(const std::vector<std::string>& args);
 int RunTrainCommand(JobContext& ctx, const std::vector<std::string>& args, bool pretraining);
 
 }  // namespace recprism::cli

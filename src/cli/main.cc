@@ -21,6 +21,8 @@ commands:
   train                    data-parallel multi-task training (CTR/CVR: ESMM, MMoE), checkpoints, resume
   evaluate                 sharded evaluation of a predictions file: one report with intervals and slices
   compare RUN_A RUN_B      paired comparison of two evaluation reports (bootstrap, Holm-corrected)
+  sweep FILE               expand, validate and run (or submit as a Slurm job array) a hyperparameter sweep
+  leaderboard DIR          rank a sweep's runs by its metric, with intervals (Markdown, CSV, HTML)
   comm check               verify and time the collectives of this launch (the first distributed job)
   info                     print the start-up banner: version, world, backend, threads, BLAS, LibTorch
 
@@ -65,6 +67,8 @@ int main(int argc, char** argv) {
     if (command == "comm") return cli::RunCommCommand(ctx, rest);
     if (command == "prepare") return cli::RunPrepareCommand(rest);
     if (command == "data") return cli::RunDataCommand(rest);
+    if (command == "sweep") return cli::RunSweepCommand(rest);
+    if (command == "leaderboard") return cli::RunLeaderboardCommand(rest);
     if (command == "pretrain") return cli::RunTrainCommand(ctx, rest, true);
     if (command == "train") return cli::RunTrainCommand(ctx, rest, false);
     if (command == "evaluate") return cli::RunEvaluateCommand(ctx, rest);

@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/file_util.h"
 #include "core/log.h"
 #include "train/tensorboard_event.h"
 
@@ -24,12 +26,22 @@ std::string Duration(double s) {
 }
 }  // namespace
 
-Progress::Progress(const std::string& run_dir, const std::string& kind, bool append, int64_t log_every)
+Progress::Progress(const std::string& run_dir, const std::string& kind, int64_t resumed_step, int64_t log_every)
     : kind_(kind), tty_(::isatty(STDERR_FILENO) == 1), log_every_(std::max<int64_t>(1, log_every)),
       start_(std::chrono::steady_clock::now()) {
   std::filesystem::create_directories(run_dir);
   const std::string path = run_dir + "/" + kind + "_log.jsonl";
-  jsonl_.open(path, append ? std::ios::app : std::ios::trunc);
+  if (resumed_step > 0) {
+    std::ifstream in(path);
+    std::string kept, line;
+    while (std::getline(in, line)) {
+      const auto at = line.find("\"step\":");
+      if (at != std::string::npos && std::atoll(line.c_str() + at + 7) > resumed_step) continue;
+      kept += line + "\n";
+    }
+    WriteFileAtomic(path, kept);
+  }
+  jsonl_.open(path, resumed_step > 0 ? std::ios::app : std::ios::trunc);
   RP_REQUIRE(jsonl_.good(), StatusCode::kIoError, "cannot write {}", path);
   events_ = std::make_unique<EventWriter>(run_dir + "/tensorboard/" + kind);
 }

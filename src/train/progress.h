@@ -16,8 +16,10 @@ class EventWriter;
 
 class Progress {
  public:
-  // kind: "train" or "pretrain"; append: continue the logs of a resumed run.
-  Progress(const std::string& run_dir, const std::string& kind, bool append, int64_t log_every = 10);
+  // kind: "train" or "pretrain". resumed_step > 0 continues the JSONL log of a resumed run, dropping
+  // the entries after that step (written by the interrupted run after its last checkpoint), so
+  // the log holds every step once.
+  Progress(const std::string& run_dir, const std::string& kind, int64_t resumed_step, int64_t log_every = 10);
   ~Progress();
   void StartEpoch(int epoch, int epochs, int64_t steps_per_epoch, int64_t total_steps);
   void Step(const StepResult& r, int epoch, int64_t steps_per_epoch);

@@ -178,7 +178,7 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
               "{}, d_model {}, {} layers, L {}); device {}", cost.parameters, cost.forward_flops_per_sample / 1e6,
               cost.train_flops_per_sample / 1e6, job.model.heads, job.model.interaction, job.model.d_model,
               job.model.num_layers, job.data.max_seq_len, s.device.str());
-  if (comm.Rank() == 0) s.progress = std::make_unique<Progress>(job.run_dir, pretraining ? "pretrain" : "train", s.step > 0);
+  if (comm.Rank() == 0) s.progress = std::make_unique<Progress>(job.run_dir, pretraining ? "pretrain" : "train", s.step, o.log_every);
 }
 
 Trainer::~Trainer() = default;

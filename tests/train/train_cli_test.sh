@@ -38,6 +38,7 @@ RECPRISM_FAULT_KILL_AFTER_STEP=10 "${run[@]}" --set run.name=cut >"$work/cut.log
 check "the run killed by SIGKILL after step 10 exits non-zero with step-10 on disk" \
   '[ $rc != 0 ] && [ -s "$work/runs/cut/checkpoints/step-00000010.pt" ] && [ ! -e "$work/runs/cut/weights.h5" ]'
 "${run[@]}" --set run.name=cut --resume >"$work/resume.log" 2>&1; rc=$?
+check "--resume: the JSONL log holds each of the 20 steps once" '[ "$(grep -c "\"type\":\"step\"" "$work/runs/cut/train_log.jsonl")" = 20 ]'
 check "--resume: exit 0, resumed at step 10" '[ $rc = 0 ] && grep -q "resumed from .*step-00000010.pt: step 10" "$work/resume.log" || tail -5 "$work/resume.log"'
 "$py" - "$work/runs/full/weights.h5" "$work/runs/cut/weights.h5" >"$work/cmp.log" 2>&1 <<'PY'
 import sys, h5py, numpy as np

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One run of a sweep: train (resuming from the run's own checkpoints when it has them), then
+# evaluate --checkpoint best.pt on the valid split. Writes DONE, or FAILED with the exit code and
+# the last error line, into the run directory. Called by `recprism sweep` (locally) and by
+# launchers/slurm/sweep_array.sbatch (one array task per run).
+#
+# usage: launchers/sweep_run.sh SWEEP_DIR INDEX
+#   Under Slurm (SLURM_JOB_ID set) ranks start with `srun --mpi=pmix` over the job's tasks;
+#   otherwise through launchers/local.sh with $RECPRISM_RANKS ranks (default 1).
+set -uo pipefail
+dir=$1; index=$2
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${RECPRISM_BIN:-$here/../${RECPRISM_BUILD_DIR:-build}/recprism}
+line=$(awk -F'\t' -v i="$index" '$1 == i' "$dir/runs.tsv")
+[ -n "$line" ] || { echo "sweep_run.sh: no run $index in $dir/runs.tsv" >&2; exit 2; }
+IFS=$'\t' read -r -a fields <<<"$line"
+id=${fields[1]}
+base=$(sed -n 's/^base=//p' "$dir/sweep.meta")
+run=$dir/runs/$id
+mkdir -p "$run"
+rm -f "$run/FAILED" "$run/DONE"
+sets=()
+for ((k = 2; k < ${#fields[@]}; ++k)); do sets+=(--set "${fields[k]}"); done
+common=(--config "$base" --set run.output_dir="$dir/runs" --set run.name="$id" "${sets[@]}")
+if [ -n "${SLURM_JOB_ID:-}" ]; then
+  ntasks=${SLURM_NTASKS:-1}
+  launch=(srun --mpi=pmix -n "$ntasks" --kill-on-bad-exit=1 "$bin")
+  export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
+  common+=(--set runtime.threads_per_rank="$OMP_NUM_THREADS")
+  [ "$ntasks" -gt 1 ] && common+=(--set comm.backend="${RECPRISM_BACKEND:-mpi}")
+else
+  launch=("$here/local.sh" -n "${RECPRISM_RANKS:-1}")
+fi
+fail() {  # fail <step> <rc> <log>
+  local msg
+  msg=$(grep -E "\[(error|critical)\]" "$3" | tail -1 | sed 's/^.*\] \[[a-z]*\] //')
+  echo "$1 exited with $2: ${msg:-see $3}" >"$run/FAILED"
+  echo "sweep_run.sh: run $id: $1 exited with $2 (log $3)" >&2
+  exit "$2"
+}
+resume=()
+ls "$run/checkpoints/"step-*.pt >/dev/null 2>&1 && resume=(--resume)
+"${launch[@]}" train "${common[@]}" "${resume[@]}" >>"$run/train.out" 2>&1 || fail train $? "$run/train.out"
+"${launch[@]}" evaluate "${common[@]}" --checkpoint "$run/checkpoints/best.pt" --split valid \
+  --output "$run/report" >"$run/evaluate.out" 2>&1 || fail evaluate $? "$run/evaluate.out"
+date -u +%FT%TZ >"$run/DONE"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `recprism sweep` and `recprism leaderboard` run locally: stable run ids, a sweep with one invalid
+# key stops before any run (naming the run and the key), failed runs are listed with their error,
+# re-running skips finished runs, and the HTML leaderboard renders in headless Chromium.
+# Args: <recprism> <source dir> <mpiexec>.
+set -u
+bin=$1; src=$2
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+fail=0
+check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
+data=${RECPRISM_DATA_DIR:-$src/../shared/data}
+"$bin" prepare --set data.dataset=ml-100k --set data.data_dir="$data" --set data.download=false \
+  --set data.prepared="$work/ml.h5" >"$work/prep.log" 2>&1 || { cat "$work/prep.log"; exit 1; }
+export RECPRISM_BIN=$bin
+cat >"$work/sweep.yaml" <<YAML
+name: local
+base: $src/configs/quickstart.yaml
+output_dir: $work/sweeps
+set: {train.max_steps: 12, train.validate_every: 6, model.num_layers: 1, eval.bootstrap_replicates: 10,
+      comm.backend: local}
+grid:
+  data.prepared: [$work/ml.h5, $work/missing.h5]
+random:
+  samples: 2
+  seed: 11
+  axes:
+    train.lr: {log_uniform: [1.0e-4, 1.0e-2]}
+metric: {task: ctr, name: auc, mode: max}
+YAML
+"$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d1" 2>&1; rc1=$?
+"$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d2" 2>&1; rc2=$?
+check "dry run: 4 runs (2 grid x 2 random draws), the same ids twice" \
+  '[ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $(grep -cE "^  r00[0-3]-[0-9a-f]{8} pending" "$work/d1") = 4 ] && diff -q "$work/d1" "$work/d2" >/dev/null || cat "$work/d1"'
+
+sed 's/^grid:/grid:\n  train.lrr: [0.1]/' "$work/sweep.yaml" >"$work/bad.yaml"
+sed -i 's/^name: local/name: bad/' "$work/bad.yaml"
+"$bin" sweep "$work/bad.yaml" >"$work/bad.log" 2>&1; rc=$?
+check "an invalid key stops the sweep before any run: exit 3 naming the run and the key" \
+  '[ $rc = 3 ] && grep -qE "run r000-[0-9a-f]{8} \(0\):" "$work/bad.log" && grep -q "train.lrr" "$work/bad.log" && [ ! -e "$work/sweeps/bad/runs/r000"* ] || cat "$work/bad.log"'
+
+"$bin" sweep "$work/sweep.yaml" >"$work/run.log" 2>&1; rc=$?
+check "local sweep: the 2 runs without data fail, exit 4" '[ $rc = 4 ] && grep -q "2 runs finished, 2 failed" "$work/run.log" || tail -5 "$work/run.log"'
+"$bin" leaderboard "$work/sweeps/local" >"$work/lb.log" 2>&1; rc=$?
+check "leaderboard: 2 ranked runs with intervals, 2 failed runs with their error" \
+  '[ $rc = 0 ] && [ $(grep -cE "^\| [12] \| r00" "$work/lb.log") = 2 ] && [ $(grep -c "failed: train exited with 4: .*missing.h5" "$work/lb.log") = 2 ] || cat "$work/lb.log"'
+check "leaderboard.csv has a header and 4 runs" '[ $(wc -l <"$work/sweeps/local/leaderboard.csv") = 5 ]'
+"$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d3" 2>&1
+check "re-running: the 2 finished runs are skipped, the 2 failed ones rerun" 'grep -q "(2 finished, 2 to run)" "$work/d3"'
+if command -v chromium >/dev/null; then
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$work/sweeps/local/leaderboard.html" \
+    >"$work/dom.html" 2>/dev/null
+  check "leaderboard.html renders in headless Chromium with 4 rows" '[ $(grep -o "<tr class=" "$work/dom.html" | wc -l) = 4 ]'
+fi
+exit $fail
