@@ -145,16 +145,19 @@ int RunDataCommand(const std::vector<std::string>& args) {
                              clicks[s] ? static_cast<double>(convs[s]) / clicks[s] : 0.0,
                              n[s] ? static_cast<double>(convs[s]) / n[s] : 0.0);
   }
-  data::ShardPlan plan = data::MakeShardPlan(users, world, method);
-  auto rows = data::RowsPerRank(plan, users);
-  std::cout << fmt::format("shards ({} ranks, {}):\n", world, method);
-  for (int r = 0; r < world; ++r) {
-    std::cout << fmt::format("  rank {}: {} rows{}\n", r, rows[r],
-                             method == "contiguous"
-                                 ? fmt::format(", users [{}, {})", plan.user_begin[r], plan.user_begin[r + 1])
-                                 : "");
+  // The loader plans each split's shards on that split's samples (the rows a rank iterates).
+  std::cout << fmt::format("shards ({} ranks, {}; each split is balanced on its own samples):\n", world, method);
+  for (int s = 0; s < 3; ++s) {
+    data::ShardPlan plan = data::MakeShardPlan(users, world, method, s);
+    auto rows = data::RowsPerRank(plan, users, s);
+    std::string per_rank;
+    for (int r = 0; r < world; ++r) {
+      per_rank += fmt::format("{}{}", r ? ", " : "", rows[r]);
+      if (method == "contiguous" && world <= 8) per_rank += fmt::format(" [users {}-{})", plan.user_begin[r], plan.user_begin[r + 1]);
+    }
+    std::cout << fmt::format("  {:<5} samples per rank: {}; imbalance (max/mean - 1) {:.2f}%\n",
+                             data::SplitName(static_cast<uint8_t>(s)), per_rank, 100.0 * data::Imbalance(rows));
   }
-  std::cout << fmt::format("  imbalance (max/mean - 1): {:.2f}%\n", 100.0 * data::Imbalance(rows));
   return 0;
 }
 

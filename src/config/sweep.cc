@@ -46,10 +46,10 @@ Sweep LoadSweep(const std::string& path) {
   if (!root.IsMap()) Bad(path, root, "a sweep file is a mapping (name, base, grid, random, seeds, metric)");
   Sweep s;
   s.file = path;
-  static const std::vector<std::string> known = {"name", "base", "output_dir", "set", "grid", "random", "seeds", "metric"};
+  static const std::vector<std::string> kKnown = {"name", "base", "output_dir", "set", "grid", "random", "seeds", "metric"};
   for (const auto& kv : root) {
     const auto key = kv.first.as<std::string>();
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
+    if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
       Bad(path, kv.first, fmt::format("unknown sweep key '{}' (expected one of name, base, output_dir, set, grid, "
                                       "random, seeds, metric)", key));
     }

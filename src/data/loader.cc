@@ -11,6 +11,7 @@
 
 #include "comm/collectives.h"
 #include "core/check.h"
+#include "core/hash.h"
 #include "core/log.h"
 
 namespace recprism::data {
@@ -91,9 +92,14 @@ ShardLoader::ShardLoader(const std::string& path, Communicator& comm, const Load
   RP_REQUIRE(options.batch_size >= 1 && options.max_seq_len >= 1, StatusCode::kInvalidArgument,
              "loader: batch_size and max_seq_len must be >= 1");
   const UserTable& users = reader_->users();
-  plan_ = MakeShardPlan(users, comm.WorldSize(), options.shard);
-  const int rank = comm.Rank();
   const int s = static_cast<int>(options.split);
+  // Balanced on the split being iterated: its samples are what every rank must share equally.
+  plan_ = MakeShardPlan(users, comm.WorldSize(), options.shard, s);
+  const int rank = comm.Rank();
+  if (plan_.method == "hash" && rank == 0 && comm.WorldSize() > 1) {
+    RP_LOG_WARN("data.shard: hash is a debugging mode: every rank reads and decompresses the whole file each epoch "
+                "(contiguous reads only the rank's own users)");
+  }
   // Users this rank reads, as contiguous ranges of the file.
   int64_t first = 0, last = users.num_users;
   if (plan_.method == "contiguous") {
@@ -128,6 +134,19 @@ void ShardLoader::StopPrefetch() { prefetch_.reset(); }
 
 int64_t ShardLoader::StartEpoch(int epoch) {
   StopPrefetch();
+  if (!fingerprint_checked_ && comm_.WorldSize() > 1) {
+    const Metadata& m = reader_->metadata();
+    std::string stamp = m.created_at + "|" + std::to_string(reader_->num_rows()) + "|" + m.params;
+    for (const auto& src : m.sources) stamp += "|" + src.md5;
+    const int64_t fp = static_cast<int64_t>(Mix64(Fnv1a64(stamp)) >> 1);
+    const int64_t lo = AllReduceScalar<int64_t>(comm_, fp, ReduceOp::kMin);
+    const int64_t hi = AllReduceScalar<int64_t>(comm_, fp, ReduceOp::kMax);
+    RP_REQUIRE(lo == hi, StatusCode::kDataError,
+               "the ranks opened different prepared files: rank {} read {} (created {}, {} rows, fingerprint {:016x}), "
+               "but another rank's file differs; every rank must read the same file (a shared filesystem, or the "
+               "same copy on every node)", comm_.Rank(), reader_->path(), m.created_at, reader_->num_rows(), fp);
+    fingerprint_checked_ = true;
+  }
   const int64_t local_batches = (local_samples_ + options_.batch_size - 1) / options_.batch_size;
   steps_ = AllReduceScalar<int64_t>(comm_, local_batches, ReduceOp::kMax);
   step_ = 0;

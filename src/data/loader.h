@@ -72,6 +72,9 @@ class ShardLoader {
   ShardLoader& operator=(const ShardLoader&) = delete;
 
   // Collective: agrees the number of steps of this epoch and starts prefetching. Returns it.
+  // The first call also checks that every rank opened the same prepared file (a fingerprint of its
+  // creation stamp, source checksums and row count) and throws Error(kDataError) on every rank
+  // when they differ.
   int64_t StartEpoch(int epoch);
   // Next batch of the epoch (possibly empty); false once the epoch's steps are done.
   bool Next(Batch* batch);
@@ -94,6 +97,7 @@ class ShardLoader {
   std::vector<std::pair<int64_t, int64_t>> blocks_;  // user ranges [begin, end) read at once
   int64_t local_samples_ = 0, local_rows_ = 0, max_block_rows_ = 0;
   int64_t steps_ = 0, step_ = 0;
+  bool fingerprint_checked_ = false;
   std::unique_ptr<Prefetcher> prefetch_;
 };
 

@@ -10,14 +10,20 @@ namespace recprism::data {
 
 int ShardPlan::RankOf(int64_t user) const {
   if (method == "hash") {
-    uint64_t x = static_cast<uint64_t>(user);
-    return static_cast<int>(Fnv1a64(std::string_view(reinterpret_cast<const char*>(&x), sizeof(x))) % world_size);
+    // Mixed, so that every bit of the id reaches the low bits the modulus keeps.
+    return static_cast<int>(Mix64(static_cast<uint64_t>(user)) % static_cast<uint64_t>(world_size));
   }
   auto it = std::upper_bound(user_begin.begin(), user_begin.end(), user);
   return static_cast<int>(it - user_begin.begin()) - 1;
 }
 
-ShardPlan MakeShardPlan(const UserTable& users, int world_size, const std::string& method) {
+namespace {
+int64_t UserWeight(const UserTable& users, int64_t u, int split) {
+  return split >= 0 ? users.split_rows[u * kNumSplits + split] : users.offsets[u + 1] - users.offsets[u];
+}
+}  // namespace
+
+ShardPlan MakeShardPlan(const UserTable& users, int world_size, const std::string& method, int split) {
   RP_REQUIRE(world_size >= 1, StatusCode::kInvalidArgument, "world size must be >= 1, got {}", world_size);
   RP_REQUIRE(method == "contiguous" || method == "hash", StatusCode::kInvalidConfig,
              "data.shard '{}' is not contiguous or hash", method);
@@ -25,7 +31,10 @@ ShardPlan MakeShardPlan(const UserTable& users, int world_size, const std::strin
   plan.method = method;
   plan.world_size = world_size;
   if (method == "hash") return plan;
-  const auto& off = users.offsets;
+  RP_REQUIRE(split < kNumSplits, StatusCode::kInvalidArgument, "shard plan: split {} out of range", split);
+  // Prefix sums of the weights: off[u] = weight of users [0, u).
+  std::vector<int64_t> off(static_cast<size_t>(users.num_users) + 1, 0);
+  for (int64_t u = 0; u < users.num_users; ++u) off[u + 1] = off[u] + UserWeight(users, u, split);
   const int64_t total = off.back();
   plan.user_begin.assign(1, 0);
   for (int r = 1; r < world_size; ++r) {
@@ -41,15 +50,9 @@ ShardPlan MakeShardPlan(const UserTable& users, int world_size, const std::strin
   return plan;
 }
 
-std::vector<int64_t> RowsPerRank(const ShardPlan& plan, const UserTable& users) {
+std::vector<int64_t> RowsPerRank(const ShardPlan& plan, const UserTable& users, int split) {
   std::vector<int64_t> rows(plan.world_size, 0);
-  if (plan.method == "contiguous") {
-    for (int r = 0; r < plan.world_size; ++r) {
-      rows[r] = users.offsets[plan.user_begin[r + 1]] - users.offsets[plan.user_begin[r]];
-    }
-  } else {
-    for (int64_t u = 0; u < users.num_users; ++u) rows[plan.RankOf(u)] += users.offsets[u + 1] - users.offsets[u];
-  }
+  for (int64_t u = 0; u < users.num_users; ++u) rows[plan.RankOf(u)] += UserWeight(users, u, split);
   return rows;
 }
 

@@ -19,12 +19,15 @@ struct ShardPlan {
   int RankOf(int64_t user) const;
 };
 
-// contiguous: cut points chosen so each rank's row count is as close as possible to rows / world
-// (a user is never split); hash: rank = FNV-1a(user id) mod world. Throws for an unknown method.
-ShardPlan MakeShardPlan(const UserTable& users, int world_size, const std::string& method);
+// contiguous: cut points chosen so that each rank's share of the weighted rows is as close as
+// possible to 1 / world (a user is never split). The weight is the user's rows of `split` when
+// split >= 0 (the split a loader iterates: its samples are what the ranks must share equally), or
+// all the user's rows when split < 0. hash: rank = Mix64(user id) mod world, a debugging mode (every
+// rank reads the whole file). Throws for an unknown method.
+ShardPlan MakeShardPlan(const UserTable& users, int world_size, const std::string& method, int split = -1);
 
-// Rows owned by each rank.
-std::vector<int64_t> RowsPerRank(const ShardPlan& plan, const UserTable& users);
+// Rows owned by each rank: of `split` when split >= 0, all rows otherwise.
+std::vector<int64_t> RowsPerRank(const ShardPlan& plan, const UserTable& users, int split = -1);
 
 // max / mean of per-rank rows, minus 1 (0 = perfect balance).
 double Imbalance(const std::vector<int64_t>& rows_per_rank);

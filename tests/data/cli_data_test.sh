@@ -24,10 +24,12 @@ if [ -n "${RECPRISM_DATA_DIR:-}" ] && [ -d "$RECPRISM_DATA_DIR/ml-100k" ]; then
   "$bin" prepare --dataset ml-100k "${common[@]}" --output "$work/ml.h5" >"$work/o" 2>&1; rc=$?
   check "prepare ml-100k from the mirror" '[ $rc = 0 ] && grep -q "rows 500000 (positives 100000, sampled negatives 400000), users 943, items 1682" "$work/o"'
   "$bin" data inspect "$work/ml.h5" --world-size 3 >"$work/i" 2>&1; rc=$?
-  check "inspect: schema, counts, splits, shards" '[ $rc = 0 ] && grep -q "/interactions/click  uint8 \[500000\] chunk" "$work/i" && grep -q "counts: 500000 rows, 943 users, 1682 items" "$work/i" && grep -qE "^  test  rows +4715 " "$work/i" && grep -q "rank 2:" "$work/i"'
+  check "inspect: schema, counts, splits, shards" '[ $rc = 0 ] && grep -q "/interactions/click  uint8 \[500000\] chunk" "$work/i" && grep -q "counts: 500000 rows, 943 users, 1682 items" "$work/i" && grep -qE "^  test  rows +4715 " "$work/i" && grep -q "shards (3 ranks, contiguous" "$work/i"'
   check "inspect: source checksums recorded" 'grep -q "u.data.gz (md5 6e47046882bad158b0efbb84cd5cb987" "$work/i"'
-  imb=$(sed -n 's/.*imbalance (max\/mean - 1): \([0-9.]*\)%.*/\1/p' "$work/i")
-  check "inspect: 3-rank imbalance under 5% (got $imb%)" '[ "$(echo "$imb" | cut -d. -f1)" -lt 5 ]'
+  for split in train valid test; do
+    imb=$(sed -n "s/^  $split *samples per rank:.*imbalance (max\/mean - 1) \([0-9.]*\)%.*/\1/p" "$work/i")
+    check "inspect: 3-rank $split imbalance under 5% (got $imb%)" '[ -n "$imb" ] && [ "$(echo "$imb" | cut -d. -f1)" -lt 5 ]'
+  done
   # A file of another format version is refused with the reason.
   cp "$work/ml.h5" "$work/v99.h5"
   /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'a'); f.attrs['format_version']=99" "$work/v99.h5"

@@ -130,15 +130,25 @@ TEST(Shard, RealDatasetsBalanceWithin5PercentAndUsersHaveOneRank) {
     o.negatives_per_positive = 1;
     Prepare(o, (dir / (d + ".h5")).string(), 1);
     PreparedReader rd((dir / (d + ".h5")).string());
-    for (int world : {2, 3}) {
+    for (int world : {2, 3, 8}) {
+      // Every split a loader iterates is balanced on its own samples (issue 10: ml-1m's valid/test
+      // ranged from 3,400 to 4,420 per rank at 8 ranks when the cut balanced all rows).
+      for (int split = 0; split < kNumSplits; ++split) {
+        auto by_split = RowsPerRank(MakeShardPlan(rd.users(), world, "contiguous", split), rd.users(), split);
+        EXPECT_LT(Imbalance(by_split), 0.05) << d << " split " << split << " at " << world << " ranks";
+      }
       ShardPlan plan = MakeShardPlan(rd.users(), world, "contiguous");
       auto rows = RowsPerRank(plan, rd.users());
-      EXPECT_LT(Imbalance(rows), 0.05) << d << " at " << world << " ranks";
+      if (world < 8) {
+        EXPECT_LT(Imbalance(rows), 0.05) << d << " at " << world << " ranks";
+      }
       EXPECT_EQ(std::accumulate(rows.begin(), rows.end(), int64_t{0}), rd.num_rows());
       ShardPlan hash = MakeShardPlan(rd.users(), world, "hash");
       auto hash_rows = RowsPerRank(hash, rd.users());
       EXPECT_EQ(std::accumulate(hash_rows.begin(), hash_rows.end(), int64_t{0}), rd.num_rows());
-      EXPECT_LT(Imbalance(hash_rows), 0.25) << d << " hash at " << world << " ranks";
+      if (world < 8) {
+        EXPECT_LT(Imbalance(hash_rows), 0.25) << d << " hash at " << world << " ranks";
+      }
       for (int64_t u = 0; u < rd.users().num_users; u += 37) {
         int r = plan.RankOf(u);
         EXPECT_TRUE(u >= plan.user_begin[r] && u < plan.user_begin[r + 1]);
@@ -198,6 +208,38 @@ TEST(Loader, EmptyShardRunsTheSameStepsWithoutHanging) {
   EXPECT_GE(empty, 1) << "one rank owns no user";
   PreparedReader rd(path);
   EXPECT_EQ(static_cast<int64_t>(rows.size()), rd.users().split_rows[0] + rd.users().split_rows[3]);
+}
+
+TEST(Loader, RanksThatOpenedDifferentFilesStopWithAClearError) {
+  auto dir = TestTempDir("fingerprint");
+  const std::string a = TinyLog(dir);
+  const std::string b = (dir / "other.h5").string();
+  fs::copy_file(a, (dir / "same.h5").string());
+  {  // The same content under another path (another node's mount) is the same file.
+    RunInProc(2, Comm(), [&](Communicator& comm) {
+      ShardLoader loader(comm.Rank() == 0 ? a : (dir / "same.h5").string(), comm, LoaderOptions{});
+      loader.StartEpoch(0);
+    });
+  }
+  // A file prepared again (another creation stamp and negatives seed) is not.
+  DataOptions o;
+  o.dataset = "generic";
+  o.generic.path = (dir / "tiny.csv").string();
+  o.generic.user = "uid";
+  o.generic.item = "iid";
+  o.generic.time = "ts";
+  o.negatives_per_positive = 1;
+  Prepare(o, b, 2);
+  try {
+    RunInProc(2, Comm(), [&](Communicator& comm) {
+      ShardLoader loader(comm.Rank() == 0 ? a : b, comm, LoaderOptions{});
+      loader.StartEpoch(0);
+    });
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::kDataError);
+    EXPECT_NE(std::string(e.what()).find("the ranks opened different prepared files"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Loader, ShardsPartitionTheSamplesAcrossRanks) {
