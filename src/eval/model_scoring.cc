@@ -61,12 +61,10 @@ data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader&
     if (b.size == 0) continue;
     auto in = model::MakeModelInput(b, time_gap_buckets).To(device);
     auto logits = net.forward(in);
-    auto p_ctr = torch::sigmoid(logits.ctr).to(torch::kCPU, torch::kDouble);
-    auto p_cvr = torch::sigmoid(logits.cvr).to(torch::kCPU, torch::kDouble);
-    auto p_ctcvr = model::LogCtcvr(logits).first.exp().to(torch::kCPU, torch::kDouble);
-    const double* pc = p_ctr.data_ptr<double>();
-    const double* pv = p_cvr.data_ptr<double>();
-    const double* pcc = p_ctcvr.data_ptr<double>();
+    const auto p = model::Probabilities(logits);
+    const double* pc = p.ctr.data_ptr<double>();
+    const double* pv = p.cvr.data_ptr<double>();
+    const double* pcc = p.ctcvr.data_ptr<double>();
     for (int64_t i = 0; i < b.size; ++i) {
       const int64_t item = b.target_item[i];
       rows.user.push_back(user_keys ? (*user_keys)[b.user[i]] : Mix64(static_cast<uint64_t>(b.user[i])));

@@ -150,6 +150,25 @@ int LoadModelState(torch::nn::Module& model, const Checkpoint& c, const std::str
 }  // namespace recprism::model
 
 namespace recprism::model {
+data::NamedArray ToNamedArray(const std::string& name, const torch::Tensor& tensor) {
+  auto t = tensor.detach().to(torch::kCPU).contiguous();
+  data::NamedArray a;
+  a.name = name;
+  a.shape = t.sizes().vec();
+  if (t.scalar_type() == torch::kLong) {
+    a.i64.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+  } else {
+    t = t.to(torch::kFloat);
+    a.f32.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  }
+  return a;
+}
+
+TaskProbabilities Probabilities(const TaskLogits& l) {
+  auto cpu = [](const torch::Tensor& t) { return t.to(torch::kCPU, torch::kDouble).contiguous(); };
+  return {cpu(torch::sigmoid(l.ctr)), cpu(torch::sigmoid(l.cvr)), cpu(LogCtcvr(l).first.exp())};
+}
+
 void AddModelOptions(const ModelOptions& o, Checkpoint* c) {
   c->numbers["model.d_model"] = o.d_model;
   c->numbers["model.num_heads"] = o.num_heads;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data/array_file.h"
 #include "model/recommender.h"
 
 namespace recprism::model {
@@ -39,6 +40,16 @@ int LoadModelState(torch::nn::Module& model, const Checkpoint& c, const std::str
 }  // namespace recprism::model
 
 namespace recprism::model {
+// A tensor as a named array for data::WriteArrays (copied to the CPU; int64 stays int64, every
+// other dtype becomes float32).
+data::NamedArray ToNamedArray(const std::string& name, const torch::Tensor& tensor);
+
+// Class probabilities of task logits, on the CPU in double: pCTR, pCVR and pCTCVR = pCTR x pCVR.
+struct TaskProbabilities {
+  torch::Tensor ctr, cvr, ctcvr;  // [B] float64, contiguous
+};
+TaskProbabilities Probabilities(const TaskLogits& logits);
+
 // The model's options recorded in a checkpoint ("model.<key>" numbers and strings), so scoring a
 // checkpoint needs no config. ModelOptionsFrom falls back to `fallback` for keys a checkpoint lacks.
 void AddModelOptions(const ModelOptions& o, Checkpoint* c);

@@ -348,12 +348,10 @@ Validation Trainer::Validate() {
     auto logits = s.model->forward(in);
     sums[0] += model::TaskLoss(logits, in.click, in.conversion, s.job.model).total.item<double>();
     sums[1] += static_cast<double>(b.size);
-    auto p_ctr = torch::sigmoid(logits.ctr).to(torch::kCPU, torch::kDouble);
-    auto p_cvr = torch::sigmoid(logits.cvr).to(torch::kCPU, torch::kDouble);
-    auto p_ctcvr = model::LogCtcvr(logits).first.exp().to(torch::kCPU, torch::kDouble);
-    const double* pc = p_ctr.data_ptr<double>();
-    const double* pv = p_cvr.data_ptr<double>();
-    const double* pcc = p_ctcvr.data_ptr<double>();
+    const auto p = model::Probabilities(logits);
+    const double* pc = p.ctr.data_ptr<double>();
+    const double* pv = p.cvr.data_ptr<double>();
+    const double* pcc = p.ctcvr.data_ptr<double>();
     for (int64_t i = 0; i < b.size; ++i) {
       ctr.Update(pc[i], b.click[i]);
       ctcvr.Update(pcc[i], b.conversion[i]);
@@ -422,21 +420,8 @@ void Trainer::ExportWeights(const std::string& path) {
   auto& s = *s_;
   if (s.comm.Rank() != 0) return;
   std::vector<data::NamedArray> arrays;
-  auto add = [&](const std::string& name, const torch::Tensor& t0) {
-    auto t = t0.detach().to(torch::kCPU).contiguous();
-    data::NamedArray a;
-    a.name = name;
-    a.shape = t.sizes().vec();
-    if (t.scalar_type() == torch::kLong) {
-      a.i64.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-    } else {
-      t = t.to(torch::kFloat);
-      a.f32.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-    }
-    arrays.push_back(std::move(a));
-  };
-  for (const auto& p : s.model->named_parameters()) add(p.key(), p.value());
-  for (const auto& b : s.model->named_buffers()) add(b.key(), b.value());
+  for (const auto& p : s.model->named_parameters()) arrays.push_back(model::ToNamedArray(p.key(), p.value()));
+  for (const auto& b : s.model->named_buffers()) arrays.push_back(model::ToNamedArray(b.key(), b.value()));
   data::WriteArrays(path, arrays, {{"recprism.model.heads", s.job.model.heads},
                                    {"recprism.model.interaction", s.job.model.interaction},
                                    {"recprism.step", std::to_string(s.step)}});

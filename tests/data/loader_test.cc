@@ -158,7 +158,7 @@ TEST(Shard, RealDatasetsBalanceWithin5PercentAndUsersHaveOneRank) {
 }
 
 // A tiny generic log: 2 users, so a 3-rank world has an empty shard.
-std::string TinyLog(const fs::path& dir) {
+std::string TinyLog(const fs::path& dir, uint64_t seed = 1, const std::string& name = "tiny.h5") {
   recprism::testing::WriteText(dir / "tiny.csv", "uid,iid,ts\n1,10,1\n1,11,2\n1,12,3\n1,13,4\n2,10,1\n2,14,2\n2,15,3\n");
   DataOptions o;
   o.dataset = "generic";
@@ -167,8 +167,8 @@ std::string TinyLog(const fs::path& dir) {
   o.generic.item = "iid";
   o.generic.time = "ts";
   o.negatives_per_positive = 1;
-  const std::string out = (dir / "tiny.h5").string();
-  Prepare(o, out, 1);
+  const std::string out = (dir / name).string();
+  Prepare(o, out, seed);
   return out;
 }
 
@@ -213,7 +213,6 @@ TEST(Loader, EmptyShardRunsTheSameStepsWithoutHanging) {
 TEST(Loader, RanksThatOpenedDifferentFilesStopWithAClearError) {
   auto dir = TestTempDir("fingerprint");
   const std::string a = TinyLog(dir);
-  const std::string b = (dir / "other.h5").string();
   fs::copy_file(a, (dir / "same.h5").string());
   {  // The same content under another path (another node's mount) is the same file.
     RunInProc(2, Comm(), [&](Communicator& comm) {
@@ -222,14 +221,7 @@ TEST(Loader, RanksThatOpenedDifferentFilesStopWithAClearError) {
     });
   }
   // A file prepared again (another creation stamp and negatives seed) is not.
-  DataOptions o;
-  o.dataset = "generic";
-  o.generic.path = (dir / "tiny.csv").string();
-  o.generic.user = "uid";
-  o.generic.item = "iid";
-  o.generic.time = "ts";
-  o.negatives_per_positive = 1;
-  Prepare(o, b, 2);
+  const std::string b = TinyLog(dir, 2, "other.h5");
   try {
     RunInProc(2, Comm(), [&](Communicator& comm) {
       ShardLoader loader(comm.Rank() == 0 ? a : b, comm, LoaderOptions{});

@@ -22,6 +22,7 @@
 #include "data/array_file.h"
 #include "data/loader.h"
 #include "data/prepared_file.h"
+#include "model/checkpoint.h"
 #include "model/recommender.h"
 #include "train/trainer.h"
 
@@ -68,19 +69,8 @@ std::vector<data::Batch> Batches(Communicator& comm, const train::TrainJob& j, i
   return out;
 }
 
-void AddTensor(std::vector<data::NamedArray>* out, const std::string& name, const torch::Tensor& t0) {
-  auto t = t0.detach().contiguous();
-  data::NamedArray a;
-  a.name = name;
-  a.shape = t.sizes().vec();
-  if (t.scalar_type() == torch::kLong) {
-    a.i64.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-  } else {
-    t = t.to(torch::kFloat);
-    a.f32.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-    if (a.f32.empty()) a.i64.clear();
-  }
-  out->push_back(std::move(a));
+void AddTensor(std::vector<data::NamedArray>* out, const std::string& name, const torch::Tensor& t) {
+  out->push_back(model::ToNamedArray(name, t));
 }
 
 void AddInput(std::vector<data::NamedArray>* out, const std::string& p, const model::ModelInput& in) {
