@@ -122,9 +122,7 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
       [&](const std::string& n) { return !model::IsNoDecayParameter(n); });
   comm.Broadcast(s.flat->params().data_ptr(), static_cast<size_t>(s.flat->size()), DType::kFloat32, 0,
                  s.device.is_cuda() ? BufferPlace{DeviceType::kCUDA, s.device.index()} : BufferPlace{});
-  TrainOptions adam_options = o;
-  if (pretraining) adam_options.weight_decay = o.weight_decay;
-  s.adam = std::make_unique<FlatAdam>(*s.flat, adam_options);
+  s.adam = std::make_unique<FlatAdam>(*s.flat, o);
   s.sync = std::make_unique<GradientSync>(comm, *s.flat, "embed.item.weight", o.sparse_embeddings, o.bucket_mb);
   if (pretraining && shape.num_items > job.pretrain.full_softmax_max_items) {
     const auto& pop = s.loader->reader().items().popularity;
