@@ -149,6 +149,11 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
                  s.CheckpointDir().string());
     }
     auto c = model::LoadCheckpoint(path);
+    const std::string want = pretraining ? "pretrain" : "train";
+    RP_REQUIRE(c.strings["kind"] == want && c.tensors.count("optim.exp_avg") && c.tensors.count("optim.exp_avg_sq"),
+               StatusCode::kInvalidArgument,
+               "--resume {}: not a resumable {} checkpoint (kind '{}'; resume takes a checkpoints/step-<N>.pt or best.pt "
+               "written by recprism {}; to start from an encoder use --init-from)", path, want, c.strings["kind"], want, want);
     RP_REQUIRE(static_cast<int>(c.numbers["world_size"]) == comm.WorldSize(), StatusCode::kInvalidArgument,
                "--resume {}: the checkpoint was written by {} ranks but this launch has {}; the data position is "
                "only defined for the same world size", path, c.numbers["world_size"], comm.WorldSize());

@@ -88,6 +88,8 @@ assert not np.array_equal(np.zeros(1), np.zeros(1)) or True
 print(f"{len(enc)} encoder tensors unchanged by fine-tuning with encoder_lr_scale 0")
 PY
 check "encoder_lr_scale 0 leaves the pretrained encoder unchanged" '[ $? = 0 ] || cat "$work/frozen.log"'
+"$bin" train "${base[@]}" --set run.name=badresume --resume-from "$work/runs/pre/pretrain/encoder.pt" >"$work/br.log" 2>&1; rc=$?
+check "--resume-from an encoder checkpoint: exit 2 saying to use --init-from" '[ $rc = 2 ] && grep -q "not a resumable train checkpoint.*use --init-from" "$work/br.log" || tail -3 "$work/br.log"'
 "$bin" train "${base[@]}" --set run.name=bad --set model.d_model=16 --set model.num_heads=2 \
   --init-from "$work/runs/pre/pretrain/encoder.pt" >"$work/bad.log" 2>&1; rc=$?
 check "mismatched --init-from: exit 4 naming the checkpoint, a tensor and both shapes" \
