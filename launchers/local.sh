@@ -10,10 +10,13 @@
 #   ranks x threads fits the cores, and left unbound (--bind-to none --oversubscribe) when it does not.
 # - comm.backend: mpi is added for more than one rank unless the arguments set comm.backend.
 # - Root: Open MPI refuses root unless told; this script tells it (containers and CI run as root).
-# - The binary: $RECPRISM_BIN, else build/recprism beside this script's repository.
+# - The binary: $RECPRISM_BIN, else $RECPRISM_BUILD_DIR/recprism (default build/, relative to the
+#   repository).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin=${RECPRISM_BIN:-$here/${RECPRISM_BUILD_DIR:-build}/recprism}
+build=${RECPRISM_BUILD_DIR:-build}
+case $build in /*) ;; *) build=$here/$build ;; esac
+bin=${RECPRISM_BIN:-$build/recprism}
 ranks=${RECPRISM_RANKS:-2}
 threads=""
 while [ $# -gt 0 ]; do
@@ -21,7 +24,7 @@ while [ $# -gt 0 ]; do
     -n) ranks=$2; shift 2 ;;
     -t) threads=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n "2,17p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) break ;;
   esac
 done

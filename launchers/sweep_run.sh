@@ -10,7 +10,9 @@
 set -uo pipefail
 dir=$1; index=$2
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${RECPRISM_BIN:-$here/../${RECPRISM_BUILD_DIR:-build}/recprism}
+build=${RECPRISM_BUILD_DIR:-build}
+case $build in /*) ;; *) build=$here/../$build ;; esac
+bin=${RECPRISM_BIN:-$build/recprism}
 line=$(awk -F'\t' -v i="$index" '$1 == i' "$dir/runs.tsv")
 [ -n "$line" ] || { echo "sweep_run.sh: no run $index in $dir/runs.tsv" >&2; exit 2; }
 IFS=$'\t' read -r -a fields <<<"$line"

@@ -12,7 +12,9 @@
 # prepare, e.g. `tools/quickstart.sh --set train.max_steps=100`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
+# RECPRISM_SKIP_SETUP=1: use the existing build as is (the quickstart test, which runs beside other
+# tests that must not see their binary rebuilt).
+[ -n "${RECPRISM_SKIP_SETUP:-}" ] || tools/setup.sh
 export RECPRISM_BUILD_DIR=${RECPRISM_BUILD_DIR:-build}
 export RECPRISM_RANKS=${RECPRISM_RANKS:-2}
 export RECPRISM_DATA_DIR=${RECPRISM_DATA_DIR:-$(cd .. && pwd)/shared/data}

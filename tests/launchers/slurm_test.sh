@@ -22,13 +22,16 @@ export RECPRISM_BIN=$bin OMPI_MCA_btl_vader_single_copy_mechanism=none
 export RECPRISM_OUTPUT_DIR=$work/runs
 sb=(sbatch --parsable --chdir="$work" --output="$work/slurm-%j.out")
 
-wait_job() {  # wait_job ID SECONDS: until Slurm no longer lists the job (or its array tasks)
-  local i
+wait_job() {  # wait_job ID SECONDS: until the job (every task of an array) is in a final state
+  local i states
   for ((i = 0; i < $2; ++i)); do
-    [ -z "$(squeue -h -j "$1" 2>/dev/null)" ] && return 0
+    states=$(scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+    if [ -n "$states" ] && ! echo "$states" | grep -qvE '^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE)$'; then
+      return 0
+    fi
     sleep 1
   done
-  echo "wait_job: job $1 still queued after $2 s"; squeue; return 1
+  echo "wait_job: job $1 not finished after $2 s:" $states; squeue; return 1
 }
 exit_code() { scontrol show job "$1" | grep -o 'ExitCode=[0-9]*:[0-9]*' | head -1 | cut -d= -f2; }
 
@@ -39,7 +42,7 @@ common=(--config "$src/configs/quickstart.yaml" --set data.prepared="$work/ml.h5
 # 1. A 2-rank job through the project's sbatch script.
 job=$("${sb[@]}" -n 2 --job-name=check "$src/launchers/slurm/recprism.sbatch" comm check "${common[@]}" --size-mb 1)
 wait_job "$job" 120
-check "2-rank comm check job: exit 0:0" '[ "$(exit_code "$job")" = 0:0 ] || cat "$work/slurm-$job.out"'
+check "2-rank comm check job: exit 0:0" '[ "$(exit_code "$job")" = 0:0 ] || { cat "$work/slurm-$job.out"; false; }'
 check "2-rank job: both ranks logged in runs/check-$job/logs" \
   '[ -s "$work/runs/check-$job/logs/rank-0.log" ] && [ -s "$work/runs/check-$job/logs/rank-1.log" ] && grep -q "comm check passed" "$work/slurm-$job.out"'
 
@@ -56,11 +59,11 @@ metric: {task: ctr, name: auc, mode: max}
 YAML
 "$bin" sweep "$work/sweep.yaml" --slurm --ranks 1 --max-parallel 2 --sbatch-args "--chdir=$work" >"$work/sweep.log" 2>&1; rc=$?
 array=$(sed -n 's/^\([0-9][0-9]*\)$/\1/p' "$work/sweep.log" | tail -1)
-check "sweep --slurm submits one job array" '[ $rc = 0 ] && [ -n "$array" ] && grep -q "job array of 3 runs submitted" "$work/sweep.log" || cat "$work/sweep.log"'
+check "sweep --slurm submits one job array" '[ $rc = 0 ] && [ -n "$array" ] && grep -q "job array of 3 runs submitted" "$work/sweep.log" || { cat "$work/sweep.log"; false; }'
 [ -n "$array" ] && wait_job "$array" 300
 "$bin" leaderboard "$work/sweeps/slurm-sweep" >"$work/lb.log" 2>&1; rc=$?
 check "leaderboard ranks the 3 array runs with intervals" \
-  '[ $rc = 0 ] && [ $(grep -cE "^\| [123] \| r00[0-2]-" "$work/lb.log") = 3 ] && [ -s "$work/sweeps/slurm-sweep/leaderboard.html" ] && [ $(ls "$work/sweeps/slurm-sweep/runs/"r00*/DONE | wc -l) = 3 ] || { cat "$work/lb.log"; tail -5 "$work/sweeps/slurm-sweep/runs/"*.out; }'
+  '[ $rc = 0 ] && [ $(grep -cE "^\| [123] \| r00[0-2]-" "$work/lb.log") = 3 ] && [ -s "$work/sweeps/slurm-sweep/leaderboard.html" ] && [ $(ls "$work/sweeps/slurm-sweep/runs/"r00*/DONE | wc -l) = 3 ] || { cat "$work/lb.log"; tail -5 "$work/sweeps/slurm-sweep/runs/"*.out; false; }'
 "$bin" sweep "$work/sweep.yaml" >"$work/sweep2.log" 2>&1; rc=$?
 check "re-running the finished sweep skips every run" '[ $rc = 0 ] && grep -q "3 finished, 0 to run" "$work/sweep2.log"'
 
@@ -78,14 +81,14 @@ t0=$(date +%s)
 wait_job "$job" 400
 echo "requeued job finished $(( $(date +%s) - t0 )) s after the requeue"
 check "requeued job: exit 0:0 and a restart that resumed from a checkpoint" \
-  '[ "$(exit_code "$job")" = 0:0 ] && grep -q "restart 1 of job $job: resuming" "$work/slurm-$job.out" && grep -qE "resumed from .*step-000000[4-9][0-9]\.pt|resumed from .*step-00000[1-2][0-9][0-9]\.pt" "$work/slurm-$job.out" || tail -20 "$work/slurm-$job.out"'
+  '[ "$(exit_code "$job")" = 0:0 ] && grep -q "restart 1 of job $job: resuming" "$work/slurm-$job.out" && grep -qE "resumed from .*step-000000[4-9][0-9]\.pt|resumed from .*step-00000[1-2][0-9][0-9]\.pt" "$work/slurm-$job.out" || { tail -20 "$work/slurm-$job.out"; false; }'
 check "requeued job finished all 300 steps (step-300 checkpoint), each logged once" \
   '[ -s "$ck/step-00000300.pt" ] && [ "$(grep -c "\"type\":\"step\"" "$work/runs/requeue-$job/train_log.jsonl")" = 300 ]'
 
 # 4. A failing rank's exit code reaches Slurm's job record.
 job=$("${sb[@]}" -n 2 --job-name=fault "$src/launchers/slurm/recprism.sbatch" comm check "${common[@]}" --inject-fault throw:1)
 wait_job "$job" 120
-check "rank 1 throws a data error: the job ends with exit code 4" '[ "$(exit_code "$job")" = 4:0 ] || { exit_code "$job"; tail -5 "$work/slurm-$job.out"; }'
+check "rank 1 throws a data error: the job ends with exit code 4" '[ "$(exit_code "$job")" = 4:0 ] || { exit_code "$job"; tail -5 "$work/slurm-$job.out"; false; }'
 grep -q "JobId=$job .*ExitCode=4:0" "$SLURM_DIR/log/jobcomp.txt" && echo "ok: the job completion log records ExitCode=4:0" \
   || { echo "FAIL: jobcomp.txt lacks ExitCode=4:0 for $job"; grep "JobId=$job" "$SLURM_DIR/log/jobcomp.txt"; fail=1; }
 exit $fail

@@ -30,19 +30,19 @@ YAML
 "$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d1" 2>&1; rc1=$?
 "$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d2" 2>&1; rc2=$?
 check "dry run: 4 runs (2 grid x 2 random draws), the same ids twice" \
-  '[ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $(grep -cE "^  r00[0-3]-[0-9a-f]{8} pending" "$work/d1") = 4 ] && diff -q "$work/d1" "$work/d2" >/dev/null || cat "$work/d1"'
+  '[ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $(grep -cE "^  r00[0-3]-[0-9a-f]{8} pending" "$work/d1") = 4 ] && diff -q "$work/d1" "$work/d2" >/dev/null || { cat "$work/d1"; false; }'
 
 sed 's/^grid:/grid:\n  train.lrr: [0.1]/' "$work/sweep.yaml" >"$work/bad.yaml"
 sed -i 's/^name: local/name: bad/' "$work/bad.yaml"
 "$bin" sweep "$work/bad.yaml" >"$work/bad.log" 2>&1; rc=$?
 check "an invalid key stops the sweep before any run: exit 3 naming the run and the key" \
-  '[ $rc = 3 ] && grep -qE "run r000-[0-9a-f]{8} \(0\):" "$work/bad.log" && grep -q "train.lrr" "$work/bad.log" && [ ! -e "$work/sweeps/bad/runs/r000"* ] || cat "$work/bad.log"'
+  '[ $rc = 3 ] && grep -qE "run r000-[0-9a-f]{8} \(0\):" "$work/bad.log" && grep -q "train.lrr" "$work/bad.log" && [ ! -e "$work/sweeps/bad/runs/r000"* ] || { cat "$work/bad.log"; false; }'
 
 "$bin" sweep "$work/sweep.yaml" >"$work/run.log" 2>&1; rc=$?
-check "local sweep: the 2 runs without data fail, exit 4" '[ $rc = 4 ] && grep -q "2 runs finished, 2 failed" "$work/run.log" || tail -5 "$work/run.log"'
+check "local sweep: the 2 runs without data fail, exit 4" '[ $rc = 4 ] && grep -q "2 runs finished, 2 failed" "$work/run.log" || { tail -5 "$work/run.log"; false; }'
 "$bin" leaderboard "$work/sweeps/local" >"$work/lb.log" 2>&1; rc=$?
 check "leaderboard: 2 ranked runs with intervals, 2 failed runs with their error" \
-  '[ $rc = 0 ] && [ $(grep -cE "^\| [12] \| r00" "$work/lb.log") = 2 ] && [ $(grep -c "failed: train exited with 4: .*missing.h5" "$work/lb.log") = 2 ] || cat "$work/lb.log"'
+  '[ $rc = 0 ] && [ $(grep -cE "^\| [12] \| r00" "$work/lb.log") = 2 ] && [ $(grep -c "failed: train exited with 4: .*missing.h5" "$work/lb.log") = 2 ] || { cat "$work/lb.log"; false; }'
 check "leaderboard.csv has a header and 4 runs" '[ $(wc -l <"$work/sweeps/local/leaderboard.csv") = 5 ]'
 "$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d3" 2>&1
 check "re-running: the 2 finished runs are skipped, the 2 failed ones rerun" 'grep -q "(2 finished, 2 to run)" "$work/d3"'

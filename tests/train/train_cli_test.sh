@@ -24,7 +24,7 @@ base=(--set data.dataset=ml-100k --set data.data_dir="$data" --set data.download
 for n in 2 3; do
   "${mpi[@]}" -n $n "$bin" train "${base[@]}" --set comm.backend=mpi --set run.name=rep$n --set train.max_steps=6 \
     --set train.check_replicas_every=1 >"$work/rep$n.log" 2>&1; rc=$?
-  check "$n ranks: 6 steps with a replica checksum every step, exit 0" '[ $rc = 0 ] || tail -5 "$work/rep$n.log"'
+  check "$n ranks: 6 steps with a replica checksum every step, exit 0" '[ $rc = 0 ] || { tail -5 "$work/rep$n.log"; false; }'
 done
 check "2 ranks: checkpoint, weights, JSONL and TensorBoard written" \
   '[ -s "$work/runs/rep2/checkpoints/step-00000006.pt" ] && [ -s "$work/runs/rep2/weights.h5" ] && [ $(grep -c "\"type\":\"step\"" "$work/runs/rep2/train_log.jsonl") = 6 ] && ls "$work/runs/rep2/tensorboard/train/"events.out.tfevents.* >/dev/null'
@@ -33,13 +33,13 @@ check "2 ranks: checkpoint, weights, JSONL and TensorBoard written" \
 run=("${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi --set train.max_steps=20
      --set train.checkpoint_every=10 --set train.validate_every=10 --set model.dropout=0.1)
 "${run[@]}" --set run.name=full >"$work/full.log" 2>&1; rc=$?
-check "uninterrupted 20-step run: exit 0" '[ $rc = 0 ] || tail -5 "$work/full.log"'
+check "uninterrupted 20-step run: exit 0" '[ $rc = 0 ] || { tail -5 "$work/full.log"; false; }'
 RECPRISM_FAULT_KILL_AFTER_STEP=10 "${run[@]}" --set run.name=cut >"$work/cut.log" 2>&1; rc=$?
 check "the run killed by SIGKILL after step 10 exits non-zero with step-10 on disk" \
   '[ $rc != 0 ] && [ -s "$work/runs/cut/checkpoints/step-00000010.pt" ] && [ ! -e "$work/runs/cut/weights.h5" ]'
 "${run[@]}" --set run.name=cut --resume >"$work/resume.log" 2>&1; rc=$?
 check "--resume: the JSONL log holds each of the 20 steps once" '[ "$(grep -c "\"type\":\"step\"" "$work/runs/cut/train_log.jsonl")" = 20 ]'
-check "--resume: exit 0, resumed at step 10" '[ $rc = 0 ] && grep -q "resumed from .*step-00000010.pt: step 10" "$work/resume.log" || tail -5 "$work/resume.log"'
+check "--resume: exit 0, resumed at step 10" '[ $rc = 0 ] && grep -q "resumed from .*step-00000010.pt: step 10" "$work/resume.log" || { tail -5 "$work/resume.log"; false; }'
 "$py" - "$work/runs/full/weights.h5" "$work/runs/cut/weights.h5" >"$work/cmp.log" 2>&1 <<'PY'
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
@@ -49,7 +49,7 @@ assert not bad, f"differ: {bad[:5]}"
 assert a.attrs["recprism.step"] == b"20" or a.attrs["recprism.step"] == "20", a.attrs["recprism.step"]
 print(f"{len(a.keys())} tensors bit-identical at step 20")
 PY
-check "resumed run's weights at step 20 equal the uninterrupted run's bit for bit" '[ $? = 0 ] && cat "$work/cmp.log" || cat "$work/cmp.log"'
+check "resumed run's weights at step 20 equal the uninterrupted run's bit for bit" '[ $? = 0 ] && cat "$work/cmp.log" || { cat "$work/cmp.log"; false; }'
 
 # kill -9 during the second checkpoint write (step 10): step 5 stays loadable and the run resumes.
 ck=("${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi --set train.max_steps=15 --set train.checkpoint_every=5
@@ -58,27 +58,27 @@ RECPRISM_FAULT_KILL_IN_CHECKPOINT=2 "${ck[@]}" >"$work/crash.log" 2>&1; rc=$?
 check "killed while writing step-10: non-zero exit, a half-written temporary beside an intact step-5" \
   '[ $rc != 0 ] && [ ! -e "$work/runs/crash/checkpoints/step-00000010.pt" ] && ls "$work/runs/crash/checkpoints/"step-00000010.pt.tmp.* >/dev/null 2>&1 && [ -s "$work/runs/crash/checkpoints/step-00000005.pt" ]'
 "${ck[@]}" --resume >"$work/crash2.log" 2>&1; rc=$?
-check "resume after the crash loads step-5 and finishes" '[ $rc = 0 ] && grep -q "resumed from .*step-00000005.pt" "$work/crash2.log" && [ -s "$work/runs/crash/checkpoints/step-00000015.pt" ] || tail -5 "$work/crash2.log"'
+check "resume after the crash loads step-5 and finishes" '[ $rc = 0 ] && grep -q "resumed from .*step-00000005.pt" "$work/crash2.log" && [ -s "$work/runs/crash/checkpoints/step-00000015.pt" ] || { tail -5 "$work/crash2.log"; false; }'
 
 # A NaN loss at step 7: exit 4, the message names the step and the last good checkpoint, nothing written after.
 RECPRISM_FAULT_NAN_AT_STEP=7 "${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi --set train.max_steps=15 \
   --set train.checkpoint_every=5 --set run.name=nan >"$work/nan.log" 2>&1; rc=$?
 check "NaN at step 7: exit 4 naming step 7, the batch's users and step-5" \
-  '[ $rc = 4 ] && grep -q "loss is nan at step 7" "$work/nan.log" && grep -q "step-00000005.pt" "$work/nan.log" && grep -q "users of the batch" "$work/nan.log" || tail -5 "$work/nan.log"'
+  '[ $rc = 4 ] && grep -q "loss is nan at step 7" "$work/nan.log" && grep -q "step-00000005.pt" "$work/nan.log" && grep -q "users of the batch" "$work/nan.log" || { tail -5 "$work/nan.log"; false; }'
 check "NaN: no checkpoint after step 5 and no weights" \
   '[ ! -e "$work/runs/nan/checkpoints/step-00000010.pt" ] && [ ! -e "$work/runs/nan/weights.h5" ]'
 
 # Pretrain, then fine-tune from its encoder; a mismatched model is refused naming the tensor.
 "${mpi[@]}" -n 2 "$bin" pretrain "${base[@]}" --set comm.backend=mpi --set run.name=pre --set pretrain.max_steps=10 \
   >"$work/pre.log" 2>&1; rc=$?
-check "pretrain: exit 0, encoder.pt written" '[ $rc = 0 ] && [ -s "$work/runs/pre/pretrain/encoder.pt" ] || tail -5 "$work/pre.log"'
+check "pretrain: exit 0, encoder.pt written" '[ $rc = 0 ] && [ -s "$work/runs/pre/pretrain/encoder.pt" ] || { tail -5 "$work/pre.log"; false; }'
 "${mpi[@]}" -n 2 "$bin" pretrain "${base[@]}" --set comm.backend=mpi --set run.name=pre_sampled --set pretrain.max_steps=5 \
   --set pretrain.full_softmax_max_items=100 --set pretrain.num_sampled=64 >"$work/pre_s.log" 2>&1; rc=$?
 check "pretrain with sampled softmax (log-Q): exit 0 and a finite loss" \
-  '[ $rc = 0 ] && ! grep -q "\"loss\":null" "$work/runs/pre_sampled/pretrain_log.jsonl" || tail -5 "$work/pre_s.log"'
+  '[ $rc = 0 ] && ! grep -q "\"loss\":null" "$work/runs/pre_sampled/pretrain_log.jsonl" || { tail -5 "$work/pre_s.log"; false; }'
 "$bin" train "${base[@]}" --set run.name=ft --set train.max_steps=5 --set train.encoder_lr_scale=0 \
   --init-from "$work/runs/pre/pretrain/encoder.pt" >"$work/ft.log" 2>&1; rc=$?
-check "train --init-from encoder.pt with a frozen encoder: exit 0" '[ $rc = 0 ] && grep -q "initialised .* tensors from" "$work/ft.log" || tail -5 "$work/ft.log"'
+check "train --init-from encoder.pt with a frozen encoder: exit 0" '[ $rc = 0 ] && grep -q "initialised .* tensors from" "$work/ft.log" || { tail -5 "$work/ft.log"; false; }'
 "$py" - "$work/runs/pre/pretrain_weights.h5" "$work/runs/ft/weights.h5" >"$work/frozen.log" 2>&1 <<'PY'
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
@@ -87,20 +87,20 @@ assert enc and all(np.array_equal(a[k][...], b[k][...]) for k in enc), "frozen e
 assert not np.array_equal(np.zeros(1), np.zeros(1)) or True
 print(f"{len(enc)} encoder tensors unchanged by fine-tuning with encoder_lr_scale 0")
 PY
-check "encoder_lr_scale 0 leaves the pretrained encoder unchanged" '[ $? = 0 ] || cat "$work/frozen.log"'
+check "encoder_lr_scale 0 leaves the pretrained encoder unchanged" '[ $? = 0 ] || { cat "$work/frozen.log"; false; }'
 "$bin" train "${base[@]}" --set run.name=badresume --resume-from "$work/runs/pre/pretrain/encoder.pt" >"$work/br.log" 2>&1; rc=$?
-check "--resume-from an encoder checkpoint: exit 2 saying to use --init-from" '[ $rc = 2 ] && grep -q "not a resumable train checkpoint.*use --init-from" "$work/br.log" || tail -3 "$work/br.log"'
+check "--resume-from an encoder checkpoint: exit 2 saying to use --init-from" '[ $rc = 2 ] && grep -q "not a resumable train checkpoint.*use --init-from" "$work/br.log" || { tail -3 "$work/br.log"; false; }'
 "$bin" train "${base[@]}" --set run.name=bad --set model.d_model=16 --set model.num_heads=2 \
   --init-from "$work/runs/pre/pretrain/encoder.pt" >"$work/bad.log" 2>&1; rc=$?
 check "mismatched --init-from: exit 4 naming the checkpoint, a tensor and both shapes" \
-  '[ $rc = 4 ] && grep -qE "encoder.pt.*tensor .* has shape \[[0-9, ]+\] in the checkpoint but \[[0-9, ]+\] in this model" "$work/bad.log" || tail -3 "$work/bad.log"'
+  '[ $rc = 4 ] && grep -qE "encoder.pt.*tensor .* has shape \[[0-9, ]+\] in the checkpoint but \[[0-9, ]+\] in this model" "$work/bad.log" || { tail -3 "$work/bad.log"; false; }'
 
 # TensorBoard event files read back by protoc's decoder with both CRCs checked.
 if command -v protoc >/dev/null && "$py" -c "import google.protobuf" 2>/dev/null; then
   protoc --proto_path="$src/tests/train" --python_out="$work" "$src/tests/train/tensorboard_event.proto"
   "$py" "$src/tests/train/tensorboard_check.py" "$work" "$work/runs/full/tensorboard/train" "$work/runs/full/train_log.jsonl" \
     >"$work/tb.log" 2>&1; rc=$?
-  check "TensorBoard events: CRCs and scalars match the JSONL log" '[ $rc = 0 ] && cat "$work/tb.log" || cat "$work/tb.log"'
+  check "TensorBoard events: CRCs and scalars match the JSONL log" '[ $rc = 0 ] && cat "$work/tb.log" || { cat "$work/tb.log"; false; }'
 else
   echo "FAIL: protoc or python3-protobuf missing (tools/setup.sh installs protobuf-compiler and python3-protobuf)"; fail=1
 fi
@@ -108,10 +108,10 @@ fi
 # A short real run beats the popularity baseline on CTR AUC of the valid split (evaluate --checkpoint).
 "${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi --set run.name=real --set train.max_steps=150 \
   --set train.batch_size=256 --set train.validate_every=75 >"$work/real.log" 2>&1; rc=$?
-check "150-step run: exit 0" '[ $rc = 0 ] || tail -5 "$work/real.log"'
+check "150-step run: exit 0" '[ $rc = 0 ] || { tail -5 "$work/real.log"; false; }'
 "${mpi[@]}" -n 2 "$bin" evaluate "${base[@]}" --set comm.backend=mpi --set run.name=real --checkpoint "$work/runs/real/checkpoints/best.pt" \
   --split valid --set eval.bootstrap_replicates=20 --output "$work/real_report" >"$work/eval.log" 2>&1; rc=$?
-check "evaluate --checkpoint best.pt --split valid: exit 0" '[ $rc = 0 ] || tail -5 "$work/eval.log"'
+check "evaluate --checkpoint best.pt --split valid: exit 0" '[ $rc = 0 ] || { tail -5 "$work/eval.log"; false; }'
 "$py" - "$work/real_report/report.json" "$work/runs/real/train_log.jsonl" <<'PY'; rc=$?
 import json, sys
 r = json.load(open(sys.argv[1]))
