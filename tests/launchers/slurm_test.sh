@@ -74,10 +74,17 @@ ck=$work/runs/requeue-$job/checkpoints
 for i in $(seq 1 120); do ls "$ck/"step-00000040.pt >/dev/null 2>&1 && break; sleep 1; done
 scontrol requeue "$job"; rc=$?
 check "scontrol requeue accepted while step-40 exists" '[ $rc = 0 ] && [ -s "$ck/step-00000040.pt" ]'
-# Slurm holds a requeued batch job for about two minutes (BeginTime); start it now instead.
-for i in $(seq 1 20); do scontrol show job "$job" | grep -q "Reason=BeginTime" && break; sleep 0.5; done
-scontrol update JobId="$job" StartTime=now
+# While the first incarnation is being cancelled the job can show a final state (CANCELLED), so
+# wait_job alone may return at once. Wait for the second incarnation first: the job is pending
+# again (Slurm holds a requeued batch job about two minutes, Reason=BeginTime: start it now) and
+# then its batch script logs the restart.
 t0=$(date +%s)
+for i in $(seq 1 120); do
+  info=$(scontrol show job "$job" 2>/dev/null)
+  if echo "$info" | grep -q "Reason=BeginTime"; then scontrol update JobId="$job" StartTime=now; fi
+  grep -q "restart 1 of job $job" "$work/slurm-$job.out" 2>/dev/null && break
+  sleep 1
+done
 wait_job "$job" 400
 echo "requeued job finished $(( $(date +%s) - t0 )) s after the requeue"
 check "requeued job: exit 0:0 and a restart that resumed from a checkpoint" \
