@@ -154,6 +154,11 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(OneOf(Field("data.negative_sampler", &R::data, &D::negative_sampler,
                           "Negative sampler: uniform over items, or popularity (train positives)."),
                     {"uniform", "popularity"}));
+  s.push_back(OneOf(Field("data.negative_pool", &R::data, &D::negative_pool,
+                          "Items negatives are drawn from: train (items with at least one train row; catalogue "
+                          "items nobody interacted with are easy negatives that inflate offline metrics) or "
+                          "catalogue (every item)."),
+                    {"train", "catalogue"}));
   s.push_back(Range(Field("data.min_user_interactions", &R::data, &D::min_user_interactions,
                           "Drop users with fewer positive interactions."),
                     0, 1000000));

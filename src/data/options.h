@@ -47,6 +47,7 @@ struct DataOptions {
   std::vector<double> split_ratios = {0.7, 0.15, 0.15};  // train/valid/test for temporal and random
   int negatives_per_positive = 4;        // sampled exposures per positive for implicit data; 0 = none
   std::string negative_sampler = "uniform";  // uniform or popularity
+  std::string negative_pool = "train";       // train (items with a train row) or catalogue (every item)
   int min_user_interactions = 0;         // drop users with fewer positive interactions
   std::string on_bad_row = "fail";       // fail or skip (skipped rows are counted and reported)
   int max_seq_len = 50;                  // behaviours kept in a sample's history (L)

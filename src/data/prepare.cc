@@ -6,6 +6,7 @@
 #include <ctime>
 #include <numeric>
 #include <random>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/check.h"
@@ -83,30 +84,40 @@ void AssignUserSplits(const SplitPlan& plan, const int64_t* time, const uint8_t*
   }
 }
 
-// Samples items a user never interacted with, uniformly or by (smoothed) train popularity.
+// Draws the negatives of one positive: distinct items from a pool (sorted dense ids), never an item
+// the user touched, uniformly or in proportion to (smoothed) train popularity.
 class NegativeSampler {
  public:
-  NegativeSampler(int64_t num_items, const std::vector<int64_t>& popularity, bool by_popularity)
-      : num_items_(num_items), by_popularity_(by_popularity) {
+  NegativeSampler(std::vector<int64_t> pool, const std::vector<int64_t>& popularity, bool by_popularity)
+      : pool_(std::move(pool)), by_popularity_(by_popularity) {
     if (by_popularity_) {
-      cdf_.resize(num_items + 1, 0.0);
-      for (int64_t i = 1; i <= num_items; ++i) cdf_[i] = cdf_[i - 1] + popularity[i] + 1.0;  // +1: unseen items stay possible
+      cdf_.reserve(pool_.size());
+      double acc = 0;
+      for (int64_t item : pool_) cdf_.push_back(acc += popularity[item] + 1.0);  // +1: unseen items stay possible
     }
   }
-  // Appends up to k items not in `seen` (fewer only when the user has seen nearly everything).
+  size_t pool_size() const { return pool_.size(); }
+  // Appends up to k distinct items not in `seen`; fewer only when the user has touched nearly the
+  // whole pool (the attempts are bounded).
   int Sample(std::mt19937_64& rng, const std::unordered_set<int64_t>& seen, int k, std::vector<int64_t>* out) const {
+    const size_t first = out->size();
+    std::unordered_set<int64_t> drawn;  // only for large k; small groups are checked linearly
     int got = 0;
-    if (static_cast<int64_t>(seen.size()) >= num_items_) return 0;
-    for (int attempt = 0; got < k && attempt < 100 * k + 100; ++attempt) {
-      int64_t item;
+    for (int attempt = 0; got < k && !pool_.empty() && attempt < 100 * k + 100; ++attempt) {
+      size_t idx;
       if (by_popularity_) {
-        double x = std::uniform_real_distribution<double>(0, cdf_.back())(rng);
-        item = std::upper_bound(cdf_.begin(), cdf_.end(), x) - cdf_.begin();
-        item = std::clamp<int64_t>(item, 1, num_items_);
+        const double x = std::uniform_real_distribution<double>(0, cdf_.back())(rng);
+        idx = std::min<size_t>(std::upper_bound(cdf_.begin(), cdf_.end(), x) - cdf_.begin(), pool_.size() - 1);
       } else {
-        item = std::uniform_int_distribution<int64_t>(1, num_items_)(rng);
+        idx = std::uniform_int_distribution<size_t>(0, pool_.size() - 1)(rng);
       }
+      const int64_t item = pool_[idx];
       if (seen.count(item)) continue;
+      if (k <= 32) {
+        if (std::find(out->begin() + static_cast<std::ptrdiff_t>(first), out->end(), item) != out->end()) continue;
+      } else if (!drawn.insert(item).second) {
+        continue;
+      }
       out->push_back(item);
       ++got;
     }
@@ -114,7 +125,7 @@ class NegativeSampler {
   }
 
  private:
-  int64_t num_items_;
+  std::vector<int64_t> pool_;
   bool by_popularity_;
   std::vector<double> cdf_;
 };
@@ -124,7 +135,8 @@ std::string ParamsText(const DataOptions& o, const std::string& protocol, uint64
   s += "dataset=" + o.dataset + "\n";
   s += "split=" + protocol + "\n";
   s += fmt::format("split_ratios={},{},{}\n", o.split_ratios[0], o.split_ratios[1], o.split_ratios[2]);
-  s += fmt::format("negatives_per_positive={}\nnegative_sampler={}\n", o.negatives_per_positive, o.negative_sampler);
+  s += fmt::format("negatives_per_positive={}\nnegative_sampler={}\nnegative_pool={}\n", o.negatives_per_positive,
+                   o.negative_sampler, o.negative_pool);
   s += fmt::format("min_user_interactions={}\non_bad_row={}\nseed={}\n", o.min_user_interactions, o.on_bad_row, seed);
   if (o.dataset == "synthetic") {
     s += fmt::format("synthetic.rows={}\nsynthetic.users={}\nsynthetic.items={}\nsynthetic.categories={}\n"
@@ -269,7 +281,23 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
 
   // Rows, with sampled negatives placed right after the positive they were drawn for.
   const bool sample = log.implicit && o.negatives_per_positive > 0;
-  NegativeSampler sampler(num_items, items.popularity, o.negative_sampler == "popularity");
+  std::vector<int64_t> pool;
+  if (o.negative_pool == "train") {
+    std::vector<char> in_train(num_items + 1, 0);
+    for (size_t k = 0; k < order.size(); ++k) {
+      if (split[k] == static_cast<uint8_t>(Split::kTrain)) in_train[item_dense[log.item[order[k]]]] = 1;
+    }
+    for (int64_t i = 1; i <= num_items; ++i) if (in_train[i]) pool.push_back(i);
+  }
+  if (pool.empty()) {  // catalogue, or no train rows at all
+    pool.resize(num_items);
+    std::iota(pool.begin(), pool.end(), 1);
+  }
+  NegativeSampler sampler(std::move(pool), items.popularity, o.negative_sampler == "popularity");
+  // Items each user touched outside the rows (dense ids), excluded like the rows' own items.
+  std::unordered_map<int64_t, std::vector<int64_t>> touched_only;
+  for (const auto& [src_user, src_item] : log.touched_only) touched_only[src_user].push_back(item_dense[src_item]);
+  int64_t short_groups = 0;
   Rows out;
   out.num_cat_features = fc;
   out.num_num_features = fd;
@@ -287,6 +315,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
     while (e < order.size() && log.user[order[e]] == src_user) ++e;
     std::unordered_set<int64_t> seen;
     for (size_t k = b; k < e; ++k) seen.insert(item_dense[log.item[order[k]]]);
+    if (auto it = touched_only.find(src_user); it != touched_only.end()) seen.insert(it->second.begin(), it->second.end());
     std::mt19937_64 rng(seed * 0x2545f4914f6cdd1dULL ^ Fnv1a64(ukeys[src_user]));
     for (size_t k = b; k < e; ++k) {
       const size_t r = order[k];
@@ -304,7 +333,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
       report.positives += log.click[r];
       if (sample && log.click[r]) {
         negs.clear();
-        sampler.Sample(rng, seen, o.negatives_per_positive, &negs);
+        short_groups += sampler.Sample(rng, seen, o.negatives_per_positive, &negs) < o.negatives_per_positive;
         for (int64_t item : negs) {
           out.user.push_back(u);
           out.item.push_back(item);
@@ -351,6 +380,20 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   if (report.dropped_users > 0) {
     meta.notes.push_back(fmt::format("{} users with fewer than {} positive interactions were dropped", report.dropped_users,
                                      o.min_user_interactions));
+  }
+  if (sample) {
+    meta.notes.push_back(fmt::format(
+        "sampled negatives: {} per positive, {} over {} items ({}), distinct within a positive's group and never an "
+        "item the user touched in any behaviour or split; event = sampled_negative, click = conversion = 0, time and "
+        "split of the positive{}",
+        o.negatives_per_positive, o.negative_sampler == "popularity" ? "in proportion to train popularity + 1" : "uniform",
+        sampler.pool_size(),
+        sampler.pool_size() == static_cast<size_t>(num_items)
+            ? "the whole catalogue"
+            : fmt::format("those with a train interaction; {} catalogue items without one are never drawn",
+                          num_items - static_cast<int64_t>(sampler.pool_size())),
+        short_groups > 0 ? fmt::format("; {} positives got fewer (their user touched nearly every item)", short_groups)
+                         : ""));
   }
   meta.cat_feature_names = log.cat_feature_names;
   for (const auto& v : log.cat_feature_vocab) meta.cat_feature_cardinality.push_back(v.size() + 1);

@@ -343,6 +343,7 @@ RawLog ParseJd(const DataOptions& o) {
     int fl = flags[key];
     if ((fl & 5) == 0) {
       ++fav_only;
+      log.touched_only.push_back(key);
       continue;
     }
     Event ev = (fl & 4) ? Event::kPurchase : (fl & 2) ? Event::kFavorite : Event::kClick;
@@ -357,7 +358,7 @@ RawLog ParseJd(const DataOptions& o) {
   // valid/test files are read after the train files, so this already holds.
   log.notes.push_back(fmt::format(
       "jd: the space is pv ∪ buy pairs (click = pv or buy, conversion = buy); {} favourite-only pairs are outside "
-      "it and were dropped. No timestamps: time is the position (train pairs in file order, then valid, then test "
+      "it and were dropped as rows (a sampled negative is never one of them). No timestamps: time is the position (train pairs in file order, then valid, then test "
       "purchases). Splits come from the source files.",
       fav_only));
   return log;

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "data/format.h"
@@ -55,6 +56,9 @@ struct RawLog {
   std::vector<Interner> user_feature_vocab;                 // value -> id (0 reserved for missing)
   std::unordered_map<int64_t, std::vector<int64_t>> user_features;    // user index -> feature ids
 
+  // (user, item) interactions that are not rows (e.g. jd's favourite-only pairs, outside the
+  // label space) but still count as touched: a sampled negative is never one of them.
+  std::vector<std::pair<int64_t, int64_t>> touched_only;
   bool implicit = false;       // positives only: negatives are sampled
   bool has_source_split = false;
   std::string default_split = "leave_one_out";

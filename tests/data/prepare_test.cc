@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -145,6 +146,101 @@ TEST(Prepare, SampledNegativesAreNeverItemsTheUserInteractedWith) {
       EXPECT_LT(share, 0.2) << "uniform negatives should not favour popular items";
     } else {
       EXPECT_GT(share, 0.3) << "popularity negatives should favour popular items";
+    }
+  }
+}
+
+// Sampled-negative rows of one prepared file, grouped with the positive they follow.
+struct NegativeGroups {
+  int64_t groups = 0, negatives = 0, duplicates = 0;
+};
+NegativeGroups CountGroups(const Rows& rows) {
+  NegativeGroups g;
+  const auto neg = static_cast<uint8_t>(Event::kSampledNegative);
+  for (size_t r = 0; r < rows.size();) {
+    if (rows.event[r] == neg) { ++r; continue; }
+    size_t e = r + 1;
+    std::set<int64_t> items;
+    while (e < rows.size() && rows.event[e] == neg && rows.user[e] == rows.user[r]) {
+      g.duplicates += !items.insert(rows.item[e]).second;
+      ++g.negatives;
+      ++e;
+    }
+    g.groups += e > r + 1;
+    r = e;
+  }
+  return g;
+}
+
+TEST(Prepare, SampledNegativesAreDistinctWithinTheirPositivesGroup) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("neg_distinct");
+  DataOptions o = MirrorOptions("ml-100k");
+  o.negatives_per_positive = 4;
+  Prepare(o, (dir / "ml.h5").string(), 7);
+  PreparedReader rd((dir / "ml.h5").string());
+  NegativeGroups g = CountGroups(rd.ReadRows(0, rd.num_rows()));
+  EXPECT_EQ(g.groups, 100000);
+  EXPECT_EQ(g.negatives, 400000);
+  EXPECT_EQ(g.duplicates, 0) << "sampling with replacement within a group";  // 411 before the fix (seed 7)
+  bool noted = false;
+  for (const auto& n : rd.metadata().notes) noted |= n.find("distinct within a positive's group") != std::string::npos;
+  EXPECT_TRUE(noted) << "the notes describe the negatives";
+}
+
+TEST(Prepare, JdNegativesAreNeverItemsTheUserFavourited) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("neg_jd");
+  DataOptions o = MirrorOptions("jd");
+  o.negatives_per_positive = 4;
+  Prepare(o, (dir / "jd.h5").string(), 3);
+  PreparedReader rd((dir / "jd.h5").string());
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  // Favourite pairs straight from the source file, by raw ids.
+  std::set<std::pair<std::string, std::string>> fav;
+  LineReader in(o.data_dir + "/jd-multibehavior/trn_fav.tsv.gz");
+  std::string line;
+  while (in.Next(&line)) {
+    const size_t tab = line.find('\t');
+    if (tab != std::string::npos) fav.emplace(line.substr(0, tab), line.substr(tab + 1));
+  }
+  ASSERT_GT(fav.size(), 1000u);
+  int64_t hits = 0, negatives = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows.event[r] != static_cast<uint8_t>(Event::kSampledNegative)) continue;
+    ++negatives;
+    hits += fav.count({rd.users().raw_id[rows.user[r]], rd.items().raw_id[rows.item[r]]});
+  }
+  EXPECT_GT(negatives, 900000);
+  EXPECT_EQ(hits, 0) << "negatives that the user favourited";  // 2 before the fix (seed 3)
+}
+
+TEST(Prepare, Ml1mNegativesComeFromItemsWithATrainInteractionByDefault) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("neg_ml1m");
+  for (const std::string pool : {"train", "catalogue"}) {
+    DataOptions o = MirrorOptions("ml-1m");
+    o.negatives_per_positive = 1;
+    o.negative_pool = pool;
+    const std::string path = (dir / (pool + ".h5")).string();
+    PrepareReport rep = Prepare(o, path, 3);
+    EXPECT_EQ(rep.items, 3883) << "movies.dat lists every movie, rated or not";
+    PreparedReader rd(path);
+    Rows rows = rd.ReadRows(0, rd.num_rows());
+    std::vector<char> in_train(rep.items + 1, 0);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (rows.event[r] != static_cast<uint8_t>(Event::kSampledNegative) && rows.split[r] == 0) in_train[rows.item[r]] = 1;
+    }
+    const int64_t without = std::count(in_train.begin() + 1, in_train.end(), 0);
+    EXPECT_GE(without, 177) << "at least the 177 movies nobody rated";
+    int64_t easy = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      easy += rows.event[r] == static_cast<uint8_t>(Event::kSampledNegative) && !in_train[rows.item[r]];
+    }
+    if (pool == "train") {
+      EXPECT_EQ(easy, 0) << "negatives on items without a train interaction";  // 53,615 before the fix
+    } else {
+      EXPECT_GT(easy, 1000) << "the catalogue pool draws them";
     }
   }
 }
