@@ -88,7 +88,7 @@ const KnownFile kMl100kItem{"ml-100k", "u.item", "c9e7f390115d79079537301d5204f3
 const KnownFile kMl100kUser{"ml-100k", "u.user", "1b53539edc13caad0282c8500608a319",
                             "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
                             "0e33842e24a9c977be4e0107933c0723", "ml-100k/u.user"};
-const KnownFile kMl100kGenre{"ml-100k", "u.genre", "", "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+const KnownFile kMl100kGenre{"ml-100k", "u.genre", "a7578bdb37758741ae9429d2c736af18", "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
                              "0e33842e24a9c977be4e0107933c0723", "ml-100k/u.genre"};
 const KnownFile kMl1mRatingsDat{"ml-1m", "ratings.dat", "", "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
                                 "c4d9eecfca2ab87c1945afe126590906", "ml-1m/ratings.dat"};
@@ -101,6 +101,9 @@ const KnownFile kMl1mUsers{"ml-1m", "users.dat", "681c0711d0d4548cd3d4718a49c2dc
                            "c4d9eecfca2ab87c1945afe126590906", "ml-1m/users.dat"};
 
 // A rating row: click = rated, conversion = rating >= 4, value = rating.
+constexpr const char* kMovieLensLabels =
+    "labels: every rating is a positive (click = rated, event = click); conversion = rating >= 4 (liked); value = "
+    "the rating (1-5); the unrated exposures are sampled negatives";
 bool AddRating(RawLog& log, BadRows& bad, const LineReader& r, std::string_view line,
                const std::vector<std::string_view>& f, size_t expect, bool has_time) {
   if (f.size() != expect) {
@@ -127,6 +130,7 @@ RawLog ParseMl100k(const DataOptions& o) {
   BadRows bad(o, &log);
   log.implicit = true;
   log.source = "MovieLens 100K (GroupLens): u.data ratings with unix timestamps, u.item genres, u.user demographics";
+  log.notes.push_back(kMovieLensLabels);
   std::vector<std::string_view> f;
   std::map<int64_t, std::string> genre_names;
   ForEachLine(o, kMl100kGenre, log, [&](const LineReader&, const std::string& line) {
@@ -168,6 +172,9 @@ RawLog ParseMl1m(const DataOptions& o) {
   RawLog log;
   BadRows bad(o, &log);
   log.implicit = true;
+  log.notes.push_back(kMovieLensLabels);
+  log.notes.push_back("ml-1m: movies.dat lists 3,883 movies, 177 of them never rated; they are in the catalogue "
+                      "(item ids, genres) but, by default, never drawn as negatives (data.negative_pool: train)");
   std::vector<std::string_view> f;
   ForEachLine(o, kMl1mMovies, log, [&](const LineReader& r, const std::string& line) {
     SplitFields(line, std::string_view("::"), &f);
@@ -378,6 +385,8 @@ RawLog ImpressionLog(std::string source) {
   log.default_split = "source";
   log.time_semantics = "order";
   log.source = std::move(source);
+  log.notes.push_back("labels: click and conversion are the logged labels of each impression (ESMM's entire space: "
+                      "a conversion implies a click, rows breaking that are malformed); no negatives are sampled");
   return log;
 }
 
@@ -775,7 +784,20 @@ RawLog ParseGeneric(const DataOptions& o) {
     log.Add(u, i, t, ev, click, conv, static_cast<float>(value), -1);
   }
   log.sources.push_back(SourceFile{path, reader.Md5Hex(), reader.line_number()});
-  if (log.implicit) log.notes.push_back("generic: no click or event column, so every row is a positive (implicit feedback)");
+  if (log.implicit) {
+    log.notes.push_back("generic: no click or event column, so every row is a positive (implicit feedback): click = 1, "
+                        "conversion = 0, negatives are sampled");
+  } else {
+    std::string how;
+    if (c_event >= 0) {
+      how = fmt::format("click = event '{}' in [{}] or a conversion; conversion = event in [{}]", g.event,
+                        fmt::join(g.click_events, ", "), fmt::join(g.conversion_events, ", "));
+    }
+    if (c_click >= 0) how += fmt::format("{}click = column '{}' (0/1)", how.empty() ? "" : "; ", g.click);
+    if (c_conv >= 0) how += fmt::format("; conversion = column '{}' (0/1)", g.conversion);
+    log.notes.push_back("generic: logged exposures, no negatives sampled; labels: " + how);
+  }
+  if (c_value >= 0) log.notes.push_back(fmt::format("generic: value = column '{}'", g.value));
   return log;
 }
 

@@ -87,6 +87,9 @@ TEST(Prepare, Ml100kMatchesThePublishedCountsAndLeaveOneOut) {
   bool found = false;
   for (const auto& s : rd.metadata().sources) found |= s.md5 == "6e47046882bad158b0efbb84cd5cb987";
   EXPECT_TRUE(found) << "u.data checksum recorded";
+  bool labels = false;
+  for (const auto& n : rd.metadata().notes) labels |= n.find("conversion = rating >= 4") != std::string::npos;
+  EXPECT_TRUE(labels) << "the notes state the label definitions";
   Rows rows = rd.ReadRows(0, rd.num_rows());
   const auto& off = rd.users().offsets;
   // Leave-one-out: per user the last positive is test, the second-to-last valid, all else train;
@@ -274,6 +277,9 @@ TEST(Prepare, EveryPresetPreparesFromTheMirror) {
     EXPECT_EQ(r.positives, c.positives) << c.dataset << " " << c.layout;
     PreparedReader rd((dir / (c.dataset + c.layout + ".h5")).string());
     EXPECT_EQ(rd.num_rows(), r.rows);
+    bool labels = false;
+    for (const auto& n : rd.metadata().notes) labels |= n.find("click =") != std::string::npos || n.find("labels:") != std::string::npos;
+    EXPECT_TRUE(labels) << c.dataset << ": the notes state the label definitions";
   }
 }
 
@@ -473,6 +479,10 @@ TEST_F(GenericInput, ExplicitLabelsAndFeaturesAreKept) {
   EXPECT_EQ(rows.num_features, (std::vector<float>{31, 31, 22}));
   EXPECT_EQ(rd.items().num_categories, 4);  // 0 + shoes, men, bags
   EXPECT_EQ(rd.users().raw_id, (std::vector<std::string>{"a", "b"}));
+  std::string notes;
+  for (const auto& n : rd.metadata().notes) notes += n + "\n";
+  EXPECT_NE(notes.find("click = column 'clk' (0/1); conversion = column 'buy' (0/1)"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("value = column 'price'"), std::string::npos) << notes;
 }
 
 TEST_F(GenericInput, EventColumnMapsToClickAndConversion) {
