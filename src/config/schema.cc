@@ -181,13 +181,20 @@ std::vector<KeySpec> BuildSchema() {
     s.push_back(Nested(std::string("data.generic.") + key, &R::data, &D::generic, member, doc));
   };
   generic("path", &G::path, "generic: the log file (CSV/TSV, plain or .gz); relative to data.data_dir.");
+  s.push_back(OneOf(Nested("data.generic.layout", &R::data, &D::generic, &G::layout,
+                           "generic: rows (one interaction per line, columns mapped below) or sequences (one user "
+                           "per line, `user item item ...` in chronological order, no header; leave-one-out by "
+                           "default)."),
+                    {"rows", "sequences"}));
+  generic("item_attributes", &G::item_attributes,
+          "generic, sequences layout: a JSON map item -> list of attribute ids, used as item categories.");
   s.push_back(OneOf(Nested("data.generic.delimiter", &R::data, &D::generic, &G::delimiter,
                            "generic: field delimiter: auto (detects tab, comma, semicolon or pipe), tab, comma, "
                            "semicolon, pipe or space."),
                     {"auto", "tab", "comma", "semicolon", "pipe", "space"}));
   generic("header", &G::header, "generic: the first line names the columns (else columns are 0-based indices).");
-  generic("user", &G::user, "generic: user id column (required for generic).");
-  generic("item", &G::item, "generic: item id column (required for generic).");
+  generic("user", &G::user, "generic: user id column (required for the rows layout).");
+  generic("item", &G::item, "generic: item id column (required for the rows layout).");
   generic("time", &G::time, "generic: unix-seconds timestamp column; empty = file order.");
   generic("event", &G::event, "generic: event-type column, matched against click_events/conversion_events.");
   generic("click_events", &G::click_events, "generic: event values that count as a click.");

@@ -10,6 +10,8 @@ namespace recprism {
 // Column mapping for the `generic` preset: the user's own CSV/TSV logs.
 struct GenericMapping {
   std::string path;                    // file, plain or .gz; relative paths resolve against data_dir
+  std::string layout = "rows";         // rows (one interaction per line) or sequences (`user item item ...`)
+  std::string item_attributes;         // sequences: JSON map item -> [attribute ids], used as categories
   std::string delimiter = "auto";      // auto, tab, comma, semicolon, pipe or space
   bool header = true;                  // first line names the columns
   std::string user;                    // user id column (required)

@@ -228,78 +228,148 @@ const KnownFile kBeautyAttr{"amazon-beauty", "Beauty_item2attributes.json", "d49
                             "Beauty_item2attributes.json",
                             "", ""};
 
-// Parses {"item": [attr, ...], ...}; throws on malformed JSON with the byte offset.
-void ParseItemAttributes(const std::string& text, const std::string& path, RawLog& log) {
+// Parses {"item": [attr, ...], ...} (attribute ids are integers or strings) and attaches the
+// attributes of items already in the log as their categories. Throws on malformed JSON with the
+// byte offset. Returns the number of entries for items that have no interactions.
+int64_t ParseItemAttributes(const std::string& text, const std::string& path, RawLog& log) {
   size_t p = 0;
+  int64_t unknown = 0;
   auto ws = [&] { while (p < text.size() && std::isspace(static_cast<unsigned char>(text[p]))) ++p; };
   auto fail = [&](const char* what) {
     RP_THROW(StatusCode::kDataError, "{}: malformed JSON at byte {}: expected {}, found '{}'", path, p, what,
-             Excerpt(text.substr(p, 20)));
+             p < text.size() ? Excerpt(text.substr(p, 20)) : std::string("end of file"));
   };
   auto expect = [&](char c, const char* what) {
     ws();
     if (p >= text.size() || text[p] != c) fail(what);
     ++p;
   };
+  auto quoted = [&](const char* what) {
+    expect('"', what);
+    const size_t end = text.find('"', p);
+    if (end == std::string::npos) fail("a closing quote");
+    std::string v = text.substr(p, end - p);
+    p = end + 1;
+    return v;
+  };
   expect('{', "'{'");
   ws();
-  if (p < text.size() && text[p] == '}') return;
+  if (p < text.size() && text[p] == '}') return 0;
   for (;;) {
-    expect('"', "a quoted item id");
-    size_t end = text.find('"', p);
-    if (end == std::string::npos) fail("a closing quote");
-    std::string key = text.substr(p, end - p);
-    p = end + 1;
+    std::string key = quoted("a quoted item id");
     expect(':', "':'");
     expect('[', "'['");
-    std::vector<int64_t> cats;
+    std::vector<std::string> attributes;
     ws();
-    if (text[p] != ']') {
+    if (p < text.size() && text[p] != ']') {
       for (;;) {
         ws();
-        size_t s = p;
-        while (p < text.size() && (std::isdigit(static_cast<unsigned char>(text[p])) || text[p] == '-')) ++p;
-        if (s == p) fail("an attribute id");
-        cats.push_back(log.CategoryId(text.substr(s, p - s)));
+        if (p < text.size() && text[p] == '"') {
+          attributes.push_back(quoted("an attribute id"));
+        } else {
+          const size_t s = p;
+          while (p < text.size() && (std::isdigit(static_cast<unsigned char>(text[p])) || text[p] == '-')) ++p;
+          if (s == p) fail("an attribute id");
+          attributes.push_back(text.substr(s, p - s));
+        }
         ws();
-        if (text[p] == ',') { ++p; continue; }
+        if (p < text.size() && text[p] == ',') { ++p; continue; }
         break;
       }
     }
     expect(']', "']'");
-    log.item_categories[log.items.Intern(key)] = std::move(cats);
+    const int64_t item = log.items.Find(key);
+    if (item >= 0) {
+      std::vector<int64_t> cats;
+      for (const auto& a : attributes) cats.push_back(log.CategoryId(a));
+      log.item_categories[item] = std::move(cats);
+    } else {
+      ++unknown;
+    }
     ws();
     if (p < text.size() && text[p] == ',') { ++p; continue; }
     expect('}', "',' or '}'");
     break;
   }
+  ws();
+  if (p < text.size()) fail("the end of the file after the closing '}'");
+  return unknown;
 }
+
+// The sequence-file layout of the S3-Rec and RecBole releases: one user per line, `user item item
+// ...` in chronological order. Every item is a positive (click = 1; conversion as given); time is
+// the position in the user's sequence. A user on two lines is a malformed row.
+class SequenceReader {
+ public:
+  SequenceReader(RawLog& log, BadRows& bad, uint8_t conversion, bool integer_ids)
+      : log_(log), bad_(bad), conversion_(conversion), integer_ids_(integer_ids) {
+    log_.implicit = true;
+    log_.time_semantics = "order";
+    log_.default_split = "leave_one_out";
+  }
+  // delimiter ' ' splits on runs of blanks (trailing blanks are not fields).
+  void Line(const LineReader& r, const std::string& line, char delimiter) {
+    fields_.clear();
+    if (delimiter == ' ') {
+      size_t k = 0;
+      while (k < line.size()) {
+        while (k < line.size() && (line[k] == ' ' || line[k] == '\t')) ++k;
+        const size_t s = k;
+        while (k < line.size() && line[k] != ' ' && line[k] != '\t') ++k;
+        if (k > s) fields_.emplace_back(line.data() + s, k - s);
+      }
+    } else {
+      SplitFields(line, delimiter, &fields_);
+    }
+    if (fields_.size() < 2) {
+      return bad_.Report(r, line, fmt::format("expected 'user item1 item2 ...' (a user and at least one item), found "
+                                              "{} field{}", fields_.size(), fields_.size() == 1 ? "" : "s"));
+    }
+    for (auto field : fields_) {
+      int64_t tmp;
+      if (field.empty()) return bad_.Report(r, line, "an empty id (two delimiters in a row)");
+      if (integer_ids_ && !ParseInt64(field, &tmp)) {
+        return bad_.Report(r, line, fmt::format("id '{}' is not an integer", Excerpt(field, 40)));
+      }
+    }
+    const int64_t before = log_.users.size();
+    const int64_t u = log_.users.Intern(fields_[0]);
+    if (u < before) {
+      const int64_t first = first_line_[u];
+      return bad_.Report(r, line, fmt::format("user '{}' already has a sequence on line {}; a user's sequence is one "
+                                              "line", Excerpt(fields_[0], 40), first));
+    }
+    first_line_.push_back(r.line_number());
+    for (size_t k = 1; k < fields_.size(); ++k) {
+      log_.Add(u, log_.items.Intern(fields_[k]), static_cast<int64_t>(k - 1), Event::kClick, 1, conversion_, 0.0f, -1);
+    }
+  }
+
+ private:
+  RawLog& log_;
+  BadRows& bad_;
+  uint8_t conversion_;
+  bool integer_ids_;
+  std::vector<std::string_view> fields_;
+  std::vector<int64_t> first_line_;  // per user index
+};
 
 RawLog ParseAmazonBeauty(const DataOptions& o) {
   RawLog log;
   BadRows bad(o, &log);
-  log.implicit = true;
-  log.time_semantics = "order";
   log.source = "Amazon Beauty 5-core (McAuley et al.), S3-Rec preprocessing: one chronological sequence per user";
   log.notes.push_back("amazon-beauty: one behaviour (review); click = reviewed, conversion = reviewed (a review "
                       "implies a purchase), so CVR on clicks is 1 by construction. Time is the position in the "
                       "user's chronological sequence.");
-  std::vector<std::string_view> f;
-  ForEachLine(o, kBeautySeq, log, [&](const LineReader& r, const std::string& line) {
-    SplitFields(line, ' ', &f);
-    if (f.size() < 2) return bad.Report(r, line, "expected 'user item1 item2 ...'");
-    int64_t tmp;
-    for (auto field : f) {
-      if (!ParseInt64(field, &tmp)) return bad.Report(r, line, fmt::format("id '{}' is not an integer", field));
-    }
-    int64_t u = log.users.Intern(f[0]);
-    for (size_t k = 1; k < f.size(); ++k) {
-      log.Add(u, log.items.Intern(f[k]), static_cast<int64_t>(k - 1), Event::kClick, 1, 1, 0.0f, -1);
-    }
-  });
+  SequenceReader seq(log, bad, /*conversion=*/1, /*integer_ids=*/true);
+  ForEachLine(o, kBeautySeq, log, [&](const LineReader& r, const std::string& line) { seq.Line(r, line, ' '); });
   std::string text;
   ForEachLine(o, kBeautyAttr, log, [&](const LineReader&, const std::string& line) { text += line; });
-  ParseItemAttributes(text, log.sources.back().path, log);
+  const int64_t unknown = ParseItemAttributes(text, log.sources.back().path, log);
+  if (unknown > 0) {
+    log.notes.push_back(fmt::format("amazon-beauty: {} attribute entries name items without interactions and were "
+                                    "ignored", unknown));
+  }
   return log;
 }
 
@@ -628,18 +698,73 @@ char Delimiter(const std::string& name, const std::string& first_line) {
   return ' ';
 }
 
-RawLog ParseGeneric(const DataOptions& o) {
-  const GenericMapping& g = o.generic;
-  RP_REQUIRE(!g.path.empty(), StatusCode::kInvalidConfig, "data.dataset is 'generic' but data.generic.path is empty");
-  RP_REQUIRE(!g.user.empty() && !g.item.empty(), StatusCode::kInvalidConfig,
-             "data.dataset is 'generic': data.generic.user and data.generic.item must name columns");
-  RawLog log;
-  BadRows bad(o, &log);
-  std::string path = ExpandUser(g.path);
+// A generic input path: ~ expanded, relative paths also tried under the mirror, `.gz` appended
+// when only the compressed file exists.
+std::string GenericPath(const DataOptions& o, const std::string& file) {
+  std::string path = ExpandUser(file);
   if (std::filesystem::path(path).is_relative() && !MirrorDir(o).empty() && !std::filesystem::exists(path)) {
     path = MirrorDir(o) + "/" + path;
   }
   if (!std::filesystem::exists(path) && std::filesystem::exists(path + ".gz")) path += ".gz";
+  return path;
+}
+
+RawLog ParseGenericSequences(const DataOptions& o) {
+  const GenericMapping& g = o.generic;
+  const std::pair<const char*, bool> rows_only[] = {
+      {"user", !g.user.empty()},         {"item", !g.item.empty()},     {"time", !g.time.empty()},
+      {"event", !g.event.empty()},       {"click", !g.click.empty()},   {"conversion", !g.conversion.empty()},
+      {"value", !g.value.empty()},       {"category", !g.category.empty()},
+      {"categorical", !g.categorical.empty()}, {"numeric", !g.numeric.empty()}};
+  for (const auto& [key, set] : rows_only) {
+    RP_REQUIRE(!set, StatusCode::kInvalidConfig,
+               "data.generic.{} maps a column, but data.generic.layout is 'sequences' (`user item item ...`, no "
+               "columns); remove it or use layout: rows",
+               key);
+  }
+  RawLog log;
+  BadRows bad(o, &log);
+  const std::string path = GenericPath(o, g.path);
+  log.source = "generic sequences " + path + " (one user per line, items in chronological order)";
+  log.notes.push_back("generic sequences: every item of a user's line is a positive (click = 1, conversion = 0, event "
+                      "= click); time is the position in the sequence; negatives are sampled");
+  char delim = g.delimiter == "tab" ? '\t' : g.delimiter == "comma" ? ',' : g.delimiter == "semicolon" ? ';'
+             : g.delimiter == "pipe" ? '|' : ' ';  // auto and space: runs of blanks or tabs
+  SequenceReader seq(log, bad, /*conversion=*/0, /*integer_ids=*/false);
+  LineReader reader(path);
+  std::string line;
+  while (reader.Next(&line)) {
+    if (line.empty()) continue;
+    seq.Line(reader, line, delim);
+  }
+  log.sources.push_back(SourceFile{path, reader.Md5Hex(), reader.line_number()});
+  if (!g.item_attributes.empty()) {
+    const std::string apath = GenericPath(o, g.item_attributes);
+    LineReader ar(apath);
+    std::string text;
+    while (ar.Next(&line)) text += line + "\n";
+    log.sources.push_back(SourceFile{apath, ar.Md5Hex(), ar.line_number()});
+    const int64_t unknown = ParseItemAttributes(text, apath, log);
+    log.notes.push_back(fmt::format("generic sequences: item categories are the attributes in {}{}", apath,
+                                    unknown > 0 ? fmt::format(" ({} entries for items without interactions ignored)",
+                                                              unknown)
+                                                : ""));
+  }
+  return log;
+}
+
+RawLog ParseGeneric(const DataOptions& o) {
+  const GenericMapping& g = o.generic;
+  RP_REQUIRE(!g.path.empty(), StatusCode::kInvalidConfig, "data.dataset is 'generic' but data.generic.path is empty");
+  if (g.layout == "sequences") return ParseGenericSequences(o);
+  RP_REQUIRE(g.item_attributes.empty(), StatusCode::kInvalidConfig,
+             "data.generic.item_attributes is set, but data.generic.layout is 'rows': item attributes come with the "
+             "sequences layout; map a category column with data.generic.category instead");
+  RP_REQUIRE(!g.user.empty() && !g.item.empty(), StatusCode::kInvalidConfig,
+             "data.dataset is 'generic': data.generic.user and data.generic.item must name columns");
+  RawLog log;
+  BadRows bad(o, &log);
+  const std::string path = GenericPath(o, g.path);
   log.source = "generic log " + path;
   log.time_semantics = g.time.empty() ? "order" : "unix_seconds";
   const bool has_labels = !g.click.empty() || !g.event.empty();

@@ -359,6 +359,91 @@ class GenericInput : public ::testing::Test {
   fs::path dir_;
 };
 
+DataOptions SequenceOptions(const fs::path& file, const std::string& attributes = "") {
+  DataOptions o;
+  o.dataset = "generic";
+  o.generic.layout = "sequences";
+  o.generic.path = file.string();
+  o.generic.item_attributes = attributes;
+  o.negatives_per_positive = 1;
+  return o;
+}
+
+TEST_F(GenericInput, SequencesLayoutPreparesLeaveOneOutWithAttributes) {
+  WriteText(dir_ / "seq.txt", "u1 a b c d\nu2  b c e \nu3\tf g h\n");
+  WriteText(dir_ / "attr.json", "{\"a\": [1, 2], \"b\": [\"x\"], \"zz\": [4]}\n");
+  PrepareReport r = Prepare(SequenceOptions(dir_ / "seq.txt", (dir_ / "attr.json").string()), Out(), 3);
+  EXPECT_EQ(r.users, 3);
+  EXPECT_EQ(r.items, 8) << "the items of the sequences; 'zz' only in the attributes is not one";
+  EXPECT_EQ(r.positives, 10);
+  EXPECT_EQ(r.split_protocol, "leave_one_out");
+  PreparedReader rd(Out());
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  std::vector<std::string> items;
+  std::vector<int> splits;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    if (rows.user[k] != 0 || !rows.click[k]) continue;
+    items.push_back(rd.items().raw_id[rows.item[k]]);
+    splits.push_back(rows.split[k]);
+    EXPECT_EQ(rows.time[k], static_cast<int64_t>(items.size()) - 1) << "time is the position";
+  }
+  EXPECT_EQ(items, (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_EQ(splits, (std::vector<int>{0, 0, 1, 2}));
+  const auto& it = rd.items();
+  const int64_t a = std::find(it.raw_id.begin(), it.raw_id.end(), "a") - it.raw_id.begin();
+  EXPECT_EQ(it.category_offsets[a + 1] - it.category_offsets[a], 2) << "a has attributes 1 and 2";
+  EXPECT_EQ(it.num_categories, 4) << "0 + 1, 2, x: the attributes of 'zz' are not categories";
+  std::string notes;
+  for (const auto& n : rd.metadata().notes) notes += n + "\n";
+  EXPECT_NE(notes.find("1 entries for items without interactions ignored"), std::string::npos) << notes;
+}
+
+TEST_F(GenericInput, SequencesLayoutRejectsMalformedLinesAndRowsOnlyKeys) {
+  WriteText(dir_ / "dup.txt", "u1 a b\nu2 c d\nu1 e f\n");
+  std::string m = ErrorOf(SequenceOptions(dir_ / "dup.txt"), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find("dup.txt:3: user 'u1' already has a sequence on line 1"), std::string::npos) << m;
+  WriteText(dir_ / "short.txt", "u1 a b\nu2\n");
+  m = ErrorOf(SequenceOptions(dir_ / "short.txt"), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find("short.txt:2: expected 'user item1 item2 ...'"), std::string::npos) << m;
+  WriteText(dir_ / "ok.txt", "u1 a b\n");
+  WriteText(dir_ / "bad.json", "{\"a\": [1, }");
+  m = ErrorOf(SequenceOptions(dir_ / "ok.txt", (dir_ / "bad.json").string()), Out(), StatusCode::kDataError);
+  EXPECT_NE(m.find("bad.json: malformed JSON at byte 10: expected an attribute id"), std::string::npos) << m;
+  DataOptions o = SequenceOptions(dir_ / "ok.txt");
+  o.generic.time = "ts";
+  m = ErrorOf(o, Out(), StatusCode::kInvalidConfig);
+  EXPECT_NE(m.find("data.generic.time maps a column, but data.generic.layout is 'sequences'"), std::string::npos) << m;
+  o = Options("log.csv");
+  o.generic.item_attributes = "attr.json";
+  m = ErrorOf(o, Out(), StatusCode::kInvalidConfig);
+  EXPECT_NE(m.find("data.generic.item_attributes is set, but data.generic.layout is 'rows'"), std::string::npos) << m;
+}
+
+TEST(Prepare, AmazonBeautyIsTheSequencesLayoutOfItsFiles) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("beauty_seq");
+  DataOptions preset = MirrorOptions("amazon-beauty");
+  PrepareReport rp = Prepare(preset, (dir / "preset.h5").string(), 5);
+  EXPECT_EQ(rp.users, 22363);  // S3-Rec's Beauty statistics
+  EXPECT_EQ(rp.items, 12101);
+  EXPECT_EQ(rp.positives, 198502);
+  DataOptions generic = SequenceOptions(fs::path(preset.data_dir) / "amazon-beauty/Beauty.txt",
+                                        preset.data_dir + "/amazon-beauty/Beauty_item2attributes.json");
+  generic.negatives_per_positive = preset.negatives_per_positive;
+  PrepareReport rg = Prepare(generic, (dir / "generic.h5").string(), 5);
+  EXPECT_EQ(rg.users, rp.users);
+  EXPECT_EQ(rg.items, rp.items);
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(rg.split_rows[k], rp.split_rows[k]) << "split " << k;
+  PreparedReader a((dir / "preset.h5").string()), b((dir / "generic.h5").string());
+  Rows ra = a.ReadRows(0, a.num_rows()), rb = b.ReadRows(0, b.num_rows());
+  EXPECT_EQ(ra.user, rb.user);
+  EXPECT_EQ(ra.item, rb.item) << "same ids and the same negatives";
+  EXPECT_EQ(ra.split, rb.split);
+  EXPECT_EQ(a.items().category_values, b.items().category_values);
+  EXPECT_EQ(a.items().num_categories, b.items().num_categories);
+  EXPECT_EQ(a.items().raw_id, b.items().raw_id);
+}
+
 TEST_F(GenericInput, MalformedRowNamesFileLineAndExcerpt) {
   WriteText(dir_ / "log.csv", "uid,iid,ts\n1,10,100\n1,11,101\n2,10\n2,12,103\n");
   std::string m = ErrorOf(Options("log.csv"), Out(), StatusCode::kDataError);
