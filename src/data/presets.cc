@@ -487,7 +487,7 @@ bool NumericFields(BadRows& bad, const LineReader& r, std::string_view line, con
   for (int k : cols) {
     double d;
     if (!ParseFloat(f[k], &d) || !FitsFloat(d)) {
-      bad.Report(r, line, fmt::format("field {} is not a number that fits a 32-bit float", header[k]));
+      bad.Report(r, line, fmt::format("field {} is not a number that fits a 32-bit float", Excerpt(header[k], 40)));
       return false;
     }
     out->push_back(static_cast<float>(d));
@@ -790,7 +790,7 @@ RawLog ParseGeneric(const DataOptions& o) {
     auto it = col.find(name);
     if (it == col.end()) {
       std::string names;
-      for (const auto& [n, i] : col) names += (names.empty() ? "" : ", ") + n;
+      for (const auto& [n, i] : col) names += (names.empty() ? "" : ", ") + Excerpt(n, 60);
       RP_THROW(StatusCode::kDataError, "{}: data.generic.{} names column '{}', which the header does not have (columns: {})",
                path, key, name, names);
     }
@@ -851,7 +851,7 @@ RawLog ParseGeneric(const DataOptions& o) {
     int64_t v;
     if (c_click >= 0) {
       if (!ParseInt64(f[c_click], &v) || (v != 0 && v != 1)) {
-        bad.Report(reader, line, fmt::format("click '{}' is not 0 or 1", f[c_click]));
+        bad.Report(reader, line, fmt::format("click '{}' is not 0 or 1", Excerpt(f[c_click], 40)));
         continue;
       }
       click = static_cast<uint8_t>(v);
@@ -859,7 +859,7 @@ RawLog ParseGeneric(const DataOptions& o) {
     }
     if (c_conv >= 0) {
       if (!ParseInt64(f[c_conv], &v) || (v != 0 && v != 1)) {
-        bad.Report(reader, line, fmt::format("conversion '{}' is not 0 or 1", f[c_conv]));
+        bad.Report(reader, line, fmt::format("conversion '{}' is not 0 or 1", Excerpt(f[c_conv], 40)));
         continue;
       }
       conv = static_cast<uint8_t>(v);
