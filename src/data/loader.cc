@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -167,6 +168,10 @@ int64_t ShardLoader::StartEpoch(int epoch) {
       std::vector<size_t> block_order(blocks_.size());
       std::iota(block_order.begin(), block_order.end(), 0);
       if (options_.shuffle) std::shuffle(block_order.begin(), block_order.end(), rng);
+      // Fault injection for tests: RECPRISM_FAULT_PREFETCH_ERROR_RANK=R makes rank R's prefetch
+      // thread fail after its first batch, as a read error would.
+      const char* fault = std::getenv("RECPRISM_FAULT_PREFETCH_ERROR_RANK");
+      const bool inject = fault != nullptr && std::atoi(fault) == rank;
       Batch batch;
       int64_t in_batch = 0;
       ResizeBatch(&batch, options_.batch_size, seq_len, fu, fc, fd);
@@ -238,6 +243,9 @@ int64_t ShardLoader::StartEpoch(int epoch) {
           batch.hist_len[k] = filled;
           if (in_batch == options_.batch_size) {
             if (!pf->Push(std::move(batch), static_cast<size_t>(options_.prefetch_batches))) return;
+            RP_REQUIRE(!inject, StatusCode::kDataError,
+                       "{}: injected read error in rank {}'s prefetch thread (RECPRISM_FAULT_PREFETCH_ERROR_RANK)",
+                       rd.path(), rank);
             batch = Batch();
             ResizeBatch(&batch, options_.batch_size, seq_len, fu, fc, fd);
             in_batch = 0;

@@ -68,6 +68,14 @@ check "NaN at step 7: exit 4 naming step 7, the batch's users and step-5" \
 check "NaN: no checkpoint after step 5 and no weights" \
   '[ ! -e "$work/runs/nan/checkpoints/step-00000010.pt" ] && [ ! -e "$work/runs/nan/weights.h5" ]'
 
+# A read error in rank 1's prefetch thread ends the whole job at once, not after comm.timeout_s.
+t0=$(date +%s)
+RECPRISM_FAULT_PREFETCH_ERROR_RANK=1 "${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi \
+  --set comm.timeout_s=600 --set train.max_steps=200 --set run.name=prefetch >"$work/prefetch.log" 2>&1; rc=$?
+elapsed=$(( $(date +%s) - t0 ))
+check "a prefetch error on rank 1: exit 4 in ${elapsed} s (timeout 600 s), the error names the rank" \
+  '[ $rc = 4 ] && [ $elapsed -lt 120 ] && grep -q "injected read error in rank 1" "$work/prefetch.log" || { tail -5 "$work/prefetch.log"; false; }'
+
 # Pretrain, then fine-tune from its encoder; a mismatched model is refused naming the tensor.
 "${mpi[@]}" -n 2 "$bin" pretrain "${base[@]}" --set comm.backend=mpi --set run.name=pre --set pretrain.max_steps=10 \
   >"$work/pre.log" 2>&1; rc=$?
