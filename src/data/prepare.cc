@@ -4,9 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
+#include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <unordered_map>
+#include <unistd.h>
 #include <unordered_set>
 
 #include "core/check.h"
@@ -16,6 +20,7 @@
 #include "core/version.h"
 #include "data/prepared_file.h"
 #include "data/presets.h"
+#include "data/row_spill.h"
 
 namespace recprism::data {
 namespace {
@@ -27,20 +32,6 @@ std::string NowIso() {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
-}
-
-// Numeric ids sort numerically, others lexicographically (numbers first).
-bool KeyLess(const std::string& a, const std::string& b) {
-  int64_t x, y;
-  bool na = !a.empty() && std::all_of(a.begin(), a.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) && a.size() < 19;
-  bool nb = !b.empty() && std::all_of(b.begin(), b.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) && b.size() < 19;
-  if (na && nb) {
-    x = std::stoll(a);
-    y = std::stoll(b);
-    return x < y;
-  }
-  if (na != nb) return na;
-  return a < b;
 }
 
 // Split protocol for one user's rows (in time order). `positive[k]` marks behaviour rows.
@@ -168,105 +159,297 @@ void LogReport(const PrepareReport& r) {
 }
 
 // ------------------------------------------------------------------ from a parsed log
+// Source ids in prepared order: numeric ids numerically, then the others lexicographically.
+std::vector<int64_t> SortedKeys(const Interner& keys, const std::vector<int64_t>& subset) {
+  struct Key {
+    bool numeric;
+    int64_t number;
+    int64_t index;
+  };
+  std::vector<Key> k;
+  k.reserve(subset.size());
+  for (int64_t i : subset) {
+    const std::string_view s = keys.key(i);
+    bool numeric = !s.empty() && s.size() < 19;
+    int64_t number = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') { numeric = false; break; }
+      number = number * 10 + (c - '0');
+    }
+    k.push_back({numeric, numeric ? number : 0, i});
+  }
+  std::sort(k.begin(), k.end(), [&](const Key& a, const Key& b) {
+    if (a.numeric != b.numeric) return a.numeric;
+    if (a.numeric) return a.number != b.number ? a.number < b.number : keys.key(a.index) < keys.key(b.index);
+    return keys.key(a.index) < keys.key(b.index);
+  });
+  std::vector<int64_t> out(k.size());
+  for (size_t j = 0; j < k.size(); ++j) out[j] = k[j].index;
+  return out;
+}
+
+// The k-th smallest (0-based) of the values a scan yields, exactly, holding at most `cap` values:
+// each round counts the values of the remaining range in 65,536 buckets and keeps the bucket that
+// holds the k-th, until the range fits.
+template <typename Scan>
+int64_t SelectKth(int64_t k, int64_t lo, int64_t hi, size_t cap, Scan&& scan) {
+  constexpr uint64_t kBuckets = 1 << 16;
+  for (;;) {
+    const uint64_t span = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+    const uint64_t width = span / kBuckets + 1;
+    std::vector<int64_t> hist(kBuckets, 0);
+    int64_t in_range = 0;
+    scan([&](int64_t v) {
+      if (v < lo || v > hi) return;
+      ++hist[(static_cast<uint64_t>(v) - static_cast<uint64_t>(lo)) / width];
+      ++in_range;
+    });
+    if (static_cast<size_t>(in_range) <= cap || width == 1) {
+      if (width == 1) {  // every bucket is one value
+        for (uint64_t b = 0; b < kBuckets; ++b) {
+          if (k < hist[b]) return lo + static_cast<int64_t>(b);
+          k -= hist[b];
+        }
+      }
+      std::vector<int64_t> values;
+      values.reserve(in_range);
+      scan([&](int64_t v) { if (v >= lo && v <= hi) values.push_back(v); });
+      std::nth_element(values.begin(), values.begin() + k, values.end());
+      return values[k];
+    }
+    uint64_t b = 0;
+    while (k >= hist[b]) k -= hist[b++];
+    lo = static_cast<int64_t>(static_cast<uint64_t>(lo) + b * width);
+    hi = static_cast<int64_t>(std::min<uint64_t>(static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo), width - 1) +
+                              static_cast<uint64_t>(lo));
+  }
+}
+
+// Preparation of a parsed log, in user-range partitions that fit data.memory_budget_mb:
+//  1. per source user, rows and positives (the filter and the partition plan);
+//  2. dense ids: users by source id among those kept, every catalogue item;
+//  3. a spilled log is scattered into partition files by user (source order kept within each);
+//  4. per partition: a counting sort by user, a stable sort by time within each user, the splits,
+//     then train popularity and the negative pool over all partitions;
+//  5. per partition: the rows and sampled negatives go to the writer in blocks.
+// A log that was not spilled is one partition held in memory. Both paths give the same file.
 PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string& output, uint64_t seed) {
   PrepareReport report;
   report.output = output;
   report.skipped_rows = log.skipped_rows;
-  RP_REQUIRE(log.size() > 0, StatusCode::kDataError, "dataset '{}': no interactions were read from {}{}", o.dataset,
+  const bool spilled = log.spill && log.spill->rows() > 0;
+  if (spilled) {
+    log.spill->Take(log, /*force=*/true);
+    log.spill->file().FinishWriting();
+  }
+  const int64_t total_rows = log.total_rows();
+  RP_REQUIRE(total_rows > 0, StatusCode::kDataError, "dataset '{}': no interactions were read from {}{}", o.dataset,
              log.sources.empty() ? "its sources" : log.sources.front().path,
              log.skipped_rows > 0 ? fmt::format(" ({} malformed rows were skipped)", log.skipped_rows) : "");
-  const size_t n = log.size();
   const int fc = static_cast<int>(log.cat_feature_names.size());
   const int fd = static_cast<int>(log.num_feature_names.size());
+  const int64_t num_src_users = log.users.size();
 
-  // Filter users by positive interactions.
-  std::vector<int64_t> positives(log.users.size(), 0);
-  for (size_t r = 0; r < n; ++r) positives[log.user[r]] += log.click[r];
-  std::vector<bool> keep_user(log.users.size(), true);
-  if (o.min_user_interactions > 0) {
-    int64_t kept = 0;
-    for (int64_t u = 0; u < log.users.size(); ++u) {
-      keep_user[u] = positives[u] >= o.min_user_interactions;
-      kept += keep_user[u];
-      report.dropped_users += !keep_user[u];
+  // 1. Rows and positives per source user.
+  std::vector<int64_t> user_rows(num_src_users, 0), positives(num_src_users, 0);
+  if (spilled) {
+    std::copy(log.spill->user_rows.begin(), log.spill->user_rows.end(), user_rows.begin());
+    std::copy(log.spill->user_positives.begin(), log.spill->user_positives.end(), positives.begin());
+  } else {
+    for (size_t r = 0; r < log.size(); ++r) {
+      ++user_rows[log.user[r]];
+      positives[log.user[r]] += log.click[r];
     }
-    RP_REQUIRE(kept > 0, StatusCode::kDataError,
+  }
+  std::vector<int64_t> candidates;
+  for (int64_t u = 0; u < num_src_users; ++u) {
+    if (user_rows[u] == 0) continue;
+    if (o.min_user_interactions > 0 && positives[u] < o.min_user_interactions) {
+      ++report.dropped_users;
+      continue;
+    }
+    candidates.push_back(u);
+  }
+  if (o.min_user_interactions > 0) {
+    RP_REQUIRE(!candidates.empty(), StatusCode::kDataError,
                "dataset '{}': no interactions left after filtering: data.min_user_interactions = {} removes all {} "
                "users (the most active has {} positive interactions)",
-               o.dataset, o.min_user_interactions, log.users.size(),
-               *std::max_element(positives.begin(), positives.end()));
+               o.dataset, o.min_user_interactions, num_src_users, *std::max_element(positives.begin(), positives.end()));
   }
 
-  // Dense ids: users with rows sorted by source id (0-based); every catalogue item (1-based).
-  std::vector<char> has_rows(log.users.size(), 0);
-  for (size_t r = 0; r < n; ++r) has_rows[log.user[r]] = 1;
-  std::vector<int64_t> users_present;
-  for (int64_t u = 0; u < log.users.size(); ++u) if (keep_user[u] && has_rows[u]) users_present.push_back(u);
-  const auto& ukeys = log.users.keys();
-  std::sort(users_present.begin(), users_present.end(), [&](int64_t a, int64_t b) { return KeyLess(ukeys[a], ukeys[b]); });
-  std::vector<int64_t> user_dense(log.users.size(), -1);
+  // 2. Dense ids.
+  const std::vector<int64_t> users_present = SortedKeys(log.users, candidates);
+  std::vector<int64_t> user_dense(num_src_users, -1);
   for (size_t k = 0; k < users_present.size(); ++k) user_dense[users_present[k]] = static_cast<int64_t>(k);
-  std::vector<int64_t> items_sorted(log.items.size());
-  std::iota(items_sorted.begin(), items_sorted.end(), 0);
-  const auto& ikeys = log.items.keys();
-  std::sort(items_sorted.begin(), items_sorted.end(), [&](int64_t a, int64_t b) { return KeyLess(ikeys[a], ikeys[b]); });
+  std::vector<int64_t> all_items(log.items.size());
+  std::iota(all_items.begin(), all_items.end(), 0);
+  const std::vector<int64_t> items_sorted = SortedKeys(log.items, all_items);
   std::vector<int64_t> item_dense(log.items.size());
   for (size_t k = 0; k < items_sorted.size(); ++k) item_dense[items_sorted[k]] = static_cast<int64_t>(k) + 1;
   const int64_t num_users = static_cast<int64_t>(users_present.size());
   const int64_t num_items = static_cast<int64_t>(items_sorted.size());
+  std::vector<int64_t> dense_rows(num_users);
+  int64_t kept_rows = 0;
+  for (int64_t u = 0; u < num_users; ++u) kept_rows += dense_rows[u] = user_rows[users_present[u]];
+  std::vector<int64_t>().swap(user_rows);
+  std::vector<int64_t>().swap(positives);
 
-  // Sort rows by (user, time, source order).
-  std::vector<size_t> order;
-  order.reserve(n);
-  for (size_t r = 0; r < n; ++r) if (user_dense[log.user[r]] >= 0) order.push_back(r);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    int64_t ua = user_dense[log.user[a]], ub = user_dense[log.user[b]];
-    return ua != ub ? ua < ub : log.time[a] < log.time[b];
-  });
-
-  // Splits.
   const std::string protocol = ResolveProtocol(o, log.default_split, log.has_source_split, log.time_semantics);
   report.split_protocol = protocol;
   SplitPlan plan;
   plan.protocol = protocol;
   plan.seed = seed;
   std::copy(o.split_ratios.begin(), o.split_ratios.end(), plan.ratios);
+  const int64_t k_valid = std::min(kept_rows - 1, static_cast<int64_t>(plan.ratios[0] * kept_rows));
+  const int64_t k_test = std::min(kept_rows - 1, static_cast<int64_t>((plan.ratios[0] + plan.ratios[1]) * kept_rows));
+
+  // 3. Partitions: consecutive dense-user ranges.
+  const size_t mem_row_bytes = RecordBytes(fc, fd) + 24;  // a loaded row, its sort index and scratch
+  const int64_t part_rows =
+      spilled ? std::max<int64_t>(1, o.memory_budget_mb * (int64_t{1} << 20) / 2 / static_cast<int64_t>(mem_row_bytes))
+              : std::numeric_limits<int64_t>::max();
+  std::vector<int64_t> part_begin = {0};  // first dense user of each partition, then num_users
+  for (int64_t u = 0, acc = 0; u < num_users; ++u) {
+    if (acc > 0 && acc + dense_rows[u] > part_rows) {
+      part_begin.push_back(u);
+      acc = 0;
+    }
+    acc += dense_rows[u];
+  }
+  part_begin.push_back(num_users);
+  const size_t num_parts = part_begin.size() - 1;
+  std::vector<std::unique_ptr<RecordFile>> part_files;
+  RowRecords mem;  // the one in-memory partition when nothing was spilled
+  if (spilled) {
+    std::vector<int32_t> part_of(num_users);
+    for (size_t p = 0; p < num_parts; ++p) {
+      std::fill(part_of.begin() + part_begin[p], part_of.begin() + part_begin[p + 1], static_cast<int32_t>(p));
+    }
+    const std::string dir = std::filesystem::path(log.spill->file().path()).parent_path().string();
+    for (size_t p = 0; p < num_parts; ++p) {
+      part_files.push_back(std::make_unique<RecordFile>(fmt::format("{}/part-{:05d}.rows", dir, p), fc, fd));
+    }
+    log.spill->file().ForEachBlock(1 << 16, [&](RowRecords& b) {
+      for (size_t i = 0; i < b.size(); ++i) {
+        const int64_t u = user_dense[b.user[i]];
+        if (u < 0) continue;
+        b.user[i] = u;
+        b.item[i] = item_dense[b.item[i]];
+        part_files[part_of[u]]->Append(b, i, b.seq[i]);
+      }
+    });
+    for (auto& f : part_files) f->FinishWriting();
+    log.spill.reset();  // removes the source spill
+  } else {
+    // Map ids in place, drop filtered users' rows, number rows in source order.
+    mem.fc = fc;
+    mem.fd = fd;
+    size_t w = 0;
+    for (size_t r = 0; r < log.size(); ++r) {
+      const int64_t u = user_dense[log.user[r]];
+      if (u < 0) continue;
+      log.user[w] = u;
+      log.item[w] = item_dense[log.item[r]];
+      log.time[w] = log.time[r];
+      log.event[w] = log.event[r];
+      log.click[w] = log.click[r];
+      log.conversion[w] = log.conversion[r];
+      log.value[w] = log.value[r];
+      log.split[w] = log.split[r];
+      std::copy_n(log.cat_features.begin() + r * fc, fc, log.cat_features.begin() + w * fc);
+      std::copy_n(log.num_features.begin() + r * fd, fd, log.num_features.begin() + w * fd);
+      mem.seq.push_back(static_cast<int64_t>(r));
+      ++w;
+    }
+    log.user.resize(w); log.item.resize(w); log.time.resize(w); log.event.resize(w); log.click.resize(w);
+    log.conversion.resize(w); log.value.resize(w); log.split.resize(w);
+    log.cat_features.resize(w * fc);
+    log.num_features.resize(w * fd);
+    mem.user.swap(log.user); mem.item.swap(log.item); mem.time.swap(log.time); mem.event.swap(log.event);
+    mem.click.swap(log.click); mem.conversion.swap(log.conversion); mem.value.swap(log.value);
+    mem.split.swap(log.split); mem.cat_features.swap(log.cat_features); mem.num_features.swap(log.num_features);
+  }
+
+  // Global temporal cuts: exact quantiles of the kept rows' times.
   if (protocol == "temporal_global") {
-    std::vector<int64_t> times;
-    times.reserve(order.size());
-    for (size_t r : order) times.push_back(log.time[r]);
-    std::sort(times.begin(), times.end());
-    plan.cut_valid = times[std::min(times.size() - 1, static_cast<size_t>(plan.ratios[0] * times.size()))];
-    plan.cut_test = times[std::min(times.size() - 1, static_cast<size_t>((plan.ratios[0] + plan.ratios[1]) * times.size()))];
-  }
-  std::vector<uint8_t> split(order.size());
-  std::vector<int64_t> ordered_time(order.size());
-  std::vector<uint8_t> ordered_pos(order.size());
-  for (size_t k = 0; k < order.size(); ++k) {
-    ordered_time[k] = log.time[order[k]];
-    ordered_pos[k] = log.click[order[k]];
-    if (protocol == "source") split[k] = static_cast<uint8_t>(std::max<int8_t>(0, log.split[order[k]]));
-  }
-  if (protocol != "source") {
-    size_t b = 0;
-    while (b < order.size()) {
-      size_t e = b;
-      const int64_t u = user_dense[log.user[order[b]]];
-      while (e < order.size() && user_dense[log.user[order[e]]] == u) ++e;
-      AssignUserSplits(plan, &ordered_time[b], &ordered_pos[b], e - b, Fnv1a64(ukeys[log.user[order[b]]]), &split[b]);
-      b = e;
+    if (!spilled) {
+      std::vector<int64_t> times = mem.time;
+      std::nth_element(times.begin(), times.begin() + k_valid, times.end());
+      plan.cut_valid = times[k_valid];
+      std::nth_element(times.begin(), times.begin() + k_test, times.end());
+      plan.cut_test = times[k_test];
+    } else {
+      auto scan = [&](auto&& on_time) {
+        for (auto& f : part_files) {
+          f->ForEachBlock(1 << 16, [&](RowRecords& b) { for (int64_t t : b.time) on_time(t); });
+        }
+      };
+      int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+      scan([&](int64_t t) { lo = std::min(lo, t); hi = std::max(hi, t); });
+      const size_t cap = static_cast<size_t>(part_rows);
+      plan.cut_valid = SelectKth(k_valid, lo, hi, cap, scan);
+      plan.cut_test = SelectKth(k_test, lo, hi, cap, scan);
     }
   }
 
-  // Item table (popularity = positive train rows).
+  // 4. Sort each partition by (user, time, source order) and assign the splits.
   ItemTable items;
   items.num_items = num_items;
+  items.popularity.assign(num_items + 1, 0);
+  std::vector<char> in_train(num_items + 1, 0);
+  auto sort_and_split = [&](RowRecords& rec, int64_t ub, int64_t ue) {
+    // Counting sort by user: stable, and rows arrive in source order.
+    std::vector<int64_t> start(ue - ub + 1, 0);
+    for (int64_t u : rec.user) ++start[u - ub + 1];
+    for (size_t j = 1; j < start.size(); ++j) start[j] += start[j - 1];
+    std::vector<int64_t> order(rec.size());
+    {
+      std::vector<int64_t> next(start.begin(), start.end() - 1);
+      for (size_t r = 0; r < rec.size(); ++r) order[next[rec.user[r] - ub]++] = static_cast<int64_t>(r);
+    }
+    for (int64_t u = ub; u < ue; ++u) {
+      auto b = order.begin() + start[u - ub], e = order.begin() + start[u - ub + 1];
+      auto by_time = [&](int64_t x, int64_t y) { return rec.time[x] < rec.time[y]; };
+      if (!std::is_sorted(b, e, by_time)) std::stable_sort(b, e, by_time);
+    }
+    rec.Permute(order);
+    for (int64_t u = ub; u < ue; ++u) {
+      const int64_t b = start[u - ub], e = start[u - ub + 1];
+      auto* split = reinterpret_cast<uint8_t*>(rec.split.data()) + b;
+      if (protocol == "source") {
+        for (int64_t r = b; r < e; ++r) rec.split[r] = std::max<int8_t>(0, rec.split[r]);
+      } else {
+        AssignUserSplits(plan, rec.time.data() + b, rec.click.data() + b, static_cast<size_t>(e - b),
+                         Fnv1a64(log.users.key(users_present[u])), split);
+      }
+      for (int64_t r = b; r < e; ++r) {
+        if (rec.split[r] != static_cast<int8_t>(Split::kTrain)) continue;
+        in_train[rec.item[r]] = 1;
+        items.popularity[rec.item[r]] += rec.click[r];
+      }
+    }
+  };
+  if (spilled) {
+    RowRecords rec;
+    for (size_t p = 0; p < num_parts; ++p) {
+      part_files[p]->ReadAll(&rec);
+      sort_and_split(rec, part_begin[p], part_begin[p + 1]);
+      part_files[p]->Rewrite();
+      part_files[p]->AppendAll(rec);
+      part_files[p]->FinishWriting();
+    }
+  } else {
+    sort_and_split(mem, 0, num_users);
+  }
+
+  // Item table.
+  items.raw_id.reserve(num_items + 1);
   items.raw_id.assign(1, "");
   items.category_offsets.assign(1, 0);
   items.category_offsets.push_back(0);  // item 0 (padding) has none
   for (int64_t k = 0; k < num_items; ++k) {
     const int64_t src = items_sorted[k];
-    items.raw_id.push_back(ikeys[src]);
+    items.raw_id.emplace_back(log.items.key(src));
     auto it = log.item_categories.find(src);
     if (it != log.item_categories.end()) {
       items.category_values.insert(items.category_values.end(), it->second.begin(), it->second.end());
@@ -274,19 +457,11 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
     items.category_offsets.push_back(static_cast<int64_t>(items.category_values.size()));
   }
   items.num_categories = log.categories.size() + 1;
-  items.popularity.assign(num_items + 1, 0);
-  for (size_t k = 0; k < order.size(); ++k) {
-    if (split[k] == static_cast<uint8_t>(Split::kTrain) && ordered_pos[k]) ++items.popularity[item_dense[log.item[order[k]]]];
-  }
 
-  // Rows, with sampled negatives placed right after the positive they were drawn for.
+  // 5. Rows, with sampled negatives placed right after the positive they were drawn for.
   const bool sample = log.implicit && o.negatives_per_positive > 0;
   std::vector<int64_t> pool;
   if (o.negative_pool == "train") {
-    std::vector<char> in_train(num_items + 1, 0);
-    for (size_t k = 0; k < order.size(); ++k) {
-      if (split[k] == static_cast<uint8_t>(Split::kTrain)) in_train[item_dense[log.item[order[k]]]] = 1;
-    }
     for (int64_t i = 1; i <= num_items; ++i) if (in_train[i]) pool.push_back(i);
   }
   if (pool.empty()) {  // catalogue, or no train rows at all
@@ -296,64 +471,107 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   NegativeSampler sampler(std::move(pool), items.popularity, o.negative_sampler == "popularity");
   // Items each user touched outside the rows (dense ids), excluded like the rows' own items.
   std::unordered_map<int64_t, std::vector<int64_t>> touched_only;
-  for (const auto& [src_user, src_item] : log.touched_only) touched_only[src_user].push_back(item_dense[src_item]);
+  for (const auto& [src_user, src_item] : log.touched_only) {
+    if (user_dense[src_user] >= 0) touched_only[user_dense[src_user]].push_back(item_dense[src_item]);
+  }
   int64_t short_groups = 0;
+
+  Metadata meta;
+  meta.preset = o.dataset;
+  meta.source = log.source;
+  meta.time_semantics = log.time_semantics;
+  meta.created_at = NowIso();
+  meta.recprism_version = std::string(Version()) + " (" + GitCommit() + ")";
+  meta.params = ParamsText(o, protocol, seed);
+  meta.sources = log.sources;
+  meta.notes = log.notes;
+  meta.cat_feature_names = log.cat_feature_names;
+  for (const auto& v : log.cat_feature_vocab) meta.cat_feature_cardinality.push_back(v.size() + 1);
+  meta.num_feature_names = log.num_feature_names;
+  PreparedWriter writer(output, meta);
+
+  UserTable users;
+  users.num_users = num_users;
+  users.offsets.reserve(num_users + 1);
+  users.offsets.assign(1, 0);
+  users.split_rows.assign(num_users * kNumSplits, 0);
+  users.raw_id.reserve(num_users);
   Rows out;
   out.num_cat_features = fc;
   out.num_num_features = fd;
-  out.Reserve(order.size() * (sample ? 1 + o.negatives_per_positive : 1));
-  UserTable users;
-  users.num_users = num_users;
-  users.offsets.assign(1, 0);
-  users.split_rows.assign(num_users * kNumSplits, 0);
+  const size_t flush_rows = 1 << 20;
+  int64_t written = 0;
   std::vector<int64_t> negs;
-  size_t b = 0;
-  while (b < order.size()) {
-    size_t e = b;
-    const int64_t src_user = log.user[order[b]];
-    const int64_t u = user_dense[src_user];
-    while (e < order.size() && log.user[order[e]] == src_user) ++e;
-    std::unordered_set<int64_t> seen;
-    for (size_t k = b; k < e; ++k) seen.insert(item_dense[log.item[order[k]]]);
-    if (auto it = touched_only.find(src_user); it != touched_only.end()) seen.insert(it->second.begin(), it->second.end());
-    std::mt19937_64 rng(seed * 0x2545f4914f6cdd1dULL ^ Fnv1a64(ukeys[src_user]));
-    for (size_t k = b; k < e; ++k) {
-      const size_t r = order[k];
-      out.user.push_back(u);
-      out.item.push_back(item_dense[log.item[r]]);
-      out.time.push_back(log.time[r]);
-      out.event.push_back(log.event[r]);
-      out.click.push_back(log.click[r]);
-      out.conversion.push_back(log.conversion[r]);
-      out.value.push_back(log.value[r]);
-      out.split.push_back(split[k]);
-      for (int c = 0; c < fc; ++c) out.cat_features.push_back(log.cat_features[r * fc + c]);
-      for (int c = 0; c < fd; ++c) out.num_features.push_back(log.num_features[r * fd + c]);
-      ++users.split_rows[u * kNumSplits + split[k]];
-      report.positives += log.click[r];
-      if (sample && log.click[r]) {
-        negs.clear();
-        short_groups += sampler.Sample(rng, seen, o.negatives_per_positive, &negs) < o.negatives_per_positive;
-        for (int64_t item : negs) {
-          out.user.push_back(u);
-          out.item.push_back(item);
-          out.time.push_back(log.time[r]);
-          out.event.push_back(static_cast<uint8_t>(Event::kSampledNegative));
-          out.click.push_back(0);
-          out.conversion.push_back(0);
-          out.value.push_back(0.0f);
-          out.split.push_back(split[k]);
-          for (int c = 0; c < fc; ++c) out.cat_features.push_back(0);
-          for (int c = 0; c < fd; ++c) out.num_features.push_back(0.0f);
-          ++users.split_rows[u * kNumSplits + split[k]];
+  std::unordered_set<int64_t> seen;
+  auto emit = [&](const RowRecords& rec, int64_t ub, int64_t ue) {
+    size_t b = 0;
+    for (int64_t u = ub; u < ue; ++u) {
+      const size_t e = b + static_cast<size_t>(dense_rows[u]);
+      const int64_t src_user = users_present[u];
+      const std::string_view raw = log.users.key(src_user);
+      seen.clear();
+      for (size_t k = b; k < e; ++k) seen.insert(rec.item[k]);
+      if (auto it = touched_only.find(u); it != touched_only.end()) seen.insert(it->second.begin(), it->second.end());
+      std::mt19937_64 rng(seed * 0x2545f4914f6cdd1dULL ^ Fnv1a64(raw));
+      for (size_t k = b; k < e; ++k) {
+        const uint8_t split = static_cast<uint8_t>(rec.split[k]);
+        out.user.push_back(u);
+        out.item.push_back(rec.item[k]);
+        out.time.push_back(rec.time[k]);
+        out.event.push_back(rec.event[k]);
+        out.click.push_back(rec.click[k]);
+        out.conversion.push_back(rec.conversion[k]);
+        out.value.push_back(rec.value[k]);
+        out.split.push_back(split);
+        out.cat_features.insert(out.cat_features.end(), rec.cat_features.begin() + k * fc,
+                                rec.cat_features.begin() + (k + 1) * fc);
+        out.num_features.insert(out.num_features.end(), rec.num_features.begin() + k * fd,
+                                rec.num_features.begin() + (k + 1) * fd);
+        ++users.split_rows[u * kNumSplits + split];
+        report.positives += rec.click[k];
+        if (sample && rec.click[k]) {
+          negs.clear();
+          short_groups += sampler.Sample(rng, seen, o.negatives_per_positive, &negs) < o.negatives_per_positive;
+          for (int64_t item : negs) {
+            out.user.push_back(u);
+            out.item.push_back(item);
+            out.time.push_back(rec.time[k]);
+            out.event.push_back(static_cast<uint8_t>(Event::kSampledNegative));
+            out.click.push_back(0);
+            out.conversion.push_back(0);
+            out.value.push_back(0.0f);
+            out.split.push_back(split);
+            out.cat_features.insert(out.cat_features.end(), fc, 0);
+            out.num_features.insert(out.num_features.end(), fd, 0.0f);
+            ++users.split_rows[u * kNumSplits + split];
+          }
+          report.sampled_negatives += static_cast<int64_t>(negs.size());
         }
-        report.sampled_negatives += static_cast<int64_t>(negs.size());
       }
+      users.offsets.push_back(written + static_cast<int64_t>(out.size()));
+      users.raw_id.emplace_back(raw);
+      if (out.size() >= flush_rows) {
+        writer.AppendRows(out);
+        written += static_cast<int64_t>(out.size());
+        out.Clear();
+      }
+      b = e;
     }
-    users.offsets.push_back(static_cast<int64_t>(out.size()));
-    users.raw_id.push_back(ukeys[src_user]);
-    b = e;
+  };
+  if (spilled) {
+    RowRecords rec;
+    for (size_t p = 0; p < num_parts; ++p) {
+      part_files[p]->ReadAll(&rec);
+      emit(rec, part_begin[p], part_begin[p + 1]);
+      part_files[p].reset();
+    }
+  } else {
+    emit(mem, 0, num_users);
+    mem = RowRecords();
   }
+  writer.AppendRows(out);
+  written += static_cast<int64_t>(out.size());
+
   // User features.
   if (!log.user_feature_names.empty()) {
     users.feature_names = log.user_feature_names;
@@ -367,22 +585,15 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
     }
   }
 
-  Metadata meta;
-  meta.preset = o.dataset;
-  meta.source = log.source;
-  meta.time_semantics = log.time_semantics;
-  meta.created_at = NowIso();
-  meta.recprism_version = std::string(Version()) + " (" + GitCommit() + ")";
-  meta.params = ParamsText(o, protocol, seed);
-  meta.sources = log.sources;
-  meta.notes = log.notes;
-  if (report.skipped_rows > 0) meta.notes.push_back(fmt::format("{} malformed source rows were skipped", report.skipped_rows));
+  // Notes known only now.
+  std::vector<std::string> notes;
+  if (report.skipped_rows > 0) notes.push_back(fmt::format("{} malformed source rows were skipped", report.skipped_rows));
   if (report.dropped_users > 0) {
-    meta.notes.push_back(fmt::format("{} users with fewer than {} positive interactions were dropped", report.dropped_users,
-                                     o.min_user_interactions));
+    notes.push_back(fmt::format("{} users with fewer than {} positive interactions were dropped", report.dropped_users,
+                                o.min_user_interactions));
   }
   if (sample) {
-    meta.notes.push_back(fmt::format(
+    notes.push_back(fmt::format(
         "sampled negatives: {} per positive, {} over {} items ({}), distinct within a positive's group and never an "
         "item the user touched in any behaviour or split; event = sampled_negative, click = conversion = 0, time and "
         "split of the positive{}",
@@ -395,14 +606,14 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
         short_groups > 0 ? fmt::format("; {} positives got fewer (their user touched nearly every item)", short_groups)
                          : ""));
   }
-  meta.cat_feature_names = log.cat_feature_names;
-  for (const auto& v : log.cat_feature_vocab) meta.cat_feature_cardinality.push_back(v.size() + 1);
-  meta.num_feature_names = log.num_feature_names;
-
-  PreparedWriter writer(output, meta);
-  writer.AppendRows(out);
+  if (spilled) {
+    notes.push_back(fmt::format("prepared out of core: {} source rows spilled to disk and sorted in {} partitions "
+                                "(data.memory_budget_mb = {})",
+                                total_rows, num_parts, o.memory_budget_mb));
+  }
+  writer.AddNotes(notes);
   writer.Finish(users, items);
-  report.rows = static_cast<int64_t>(out.size());
+  report.rows = written;
   report.users = num_users;
   report.items = num_items;
   for (int s = 0; s < kNumSplits; ++s) {
@@ -580,11 +791,37 @@ std::string PreparedPath(const DataOptions& o) {
   return ExpandUser(o.cache_dir) + "/prepared/" + o.dataset + ".h5";
 }
 
+namespace {
+// A directory for spilled rows beside the output, removed with everything in it on every exit.
+class SpillDir {
+ public:
+  explicit SpillDir(const std::string& output) {
+    path_ = output + ".spill." + std::to_string(::getpid());
+    std::error_code ec;
+    std::filesystem::create_directories(path_, ec);
+    RP_REQUIRE(!ec, StatusCode::kIoError, "cannot create the spill directory {}: {}", path_, ec.message());
+  }
+  ~SpillDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  SpillDir(const SpillDir&) = delete;
+  SpillDir& operator=(const SpillDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+}  // namespace
+
 PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t seed) {
   RP_REQUIRE(!o.dataset.empty(), StatusCode::kInvalidConfig, "data.dataset is empty: name a preset (docs/datasets.md)");
   const auto t0 = Clock::now();
+  // Only the generic parser spills; the presets' sources are bounded.
+  std::unique_ptr<SpillDir> spill_dir;
+  if (o.dataset == "generic" && o.generic.layout == "rows") spill_dir = std::make_unique<SpillDir>(output);
   PrepareReport report = o.dataset == "synthetic" ? PrepareSynthetic(o, output, seed)
-                                                  : PrepareFromLog(o, ParsePreset(o), output, seed);
+                                                  : PrepareFromLog(o, ParsePreset(o, spill_dir ? spill_dir->path() : ""), output, seed);
   report.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   LogReport(report);
   return report;

@@ -25,6 +25,10 @@ class PreparedWriter {
   // Appends rows (already in (user, time) order, continuing the previous block).
   void AppendRows(const Rows& rows);
   int64_t rows_written() const { return rows_; }
+  // Appends notes known only after the rows (written with the metadata by Finish).
+  void AddNotes(const std::vector<std::string>& notes) {
+    metadata_.notes.insert(metadata_.notes.end(), notes.begin(), notes.end());
+  }
   // Writes the side tables and metadata, closes, and renames into place.
   void Finish(const UserTable& users, const ItemTable& items);
 

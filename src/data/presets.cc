@@ -56,6 +56,12 @@ std::string Trim(std::string_view s) {
   return std::string(s);
 }
 
+std::string_view TrimView(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
 // MovieLens age codes (ML-1M's buckets), also used to bucket ML-100K's raw ages.
 int64_t AgeBucket(int64_t age) {
   if (age < 18) return 1;
@@ -753,7 +759,7 @@ RawLog ParseGenericSequences(const DataOptions& o) {
   return log;
 }
 
-RawLog ParseGeneric(const DataOptions& o) {
+RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
   const GenericMapping& g = o.generic;
   RP_REQUIRE(!g.path.empty(), StatusCode::kInvalidConfig, "data.dataset is 'generic' but data.generic.path is empty");
   if (g.layout == "sequences") return ParseGenericSequences(o);
@@ -776,7 +782,7 @@ RawLog ParseGeneric(const DataOptions& o) {
   std::vector<int> c_cats, c_nums;
   std::set<std::string> click_ev(g.click_events.begin(), g.click_events.end());
   std::set<std::string> conv_ev(g.conversion_events.begin(), g.conversion_events.end());
-  std::map<int64_t, int64_t> order;
+  std::vector<int64_t> order;  // per user: rows so far (the time when there is no time column)
   LineReader reader(path);
   std::string line;
   auto resolve = [&](const std::string& name, const char* key) -> int {
@@ -818,8 +824,15 @@ RawLog ParseGeneric(const DataOptions& o) {
       for (const auto& n : g.categorical) { c_cats.push_back(resolve(n, "categorical")); cn.push_back(n); }
       for (const auto& n : g.numeric) { c_nums.push_back(resolve(n, "numeric")); nn.push_back(n); }
       SetRowFeatures(log, cn, nn);
+      if (!spill_dir.empty()) {
+        // Rows beyond half the budget go to disk; the other half is for sorting a partition.
+        const int64_t row_bytes = static_cast<int64_t>(RecordBytes(static_cast<int>(cn.size()), static_cast<int>(nn.size())));
+        log.spill = std::make_shared<RowSpill>(spill_dir, o.memory_budget_mb * (int64_t{1} << 20) / 2 / row_bytes,
+                                               static_cast<int>(cn.size()), static_cast<int>(nn.size()));
+      }
       if (g.header) continue;
     }
+    if (log.spill && static_cast<int64_t>(log.size()) >= log.spill->budget_rows()) log.spill->Take(log);
     SplitFields(line, delim, &f);
     if (f.size() != width) {
       bad.Report(reader, line, fmt::format("expected {} fields, found {}", width, f.size()));
@@ -890,13 +903,16 @@ RawLog ParseGeneric(const DataOptions& o) {
       nums.push_back(static_cast<float>(d));
     }
     if (!ok) continue;
-    std::string us = Trim(f[c_user]), is = Trim(f[c_item]);
+    const std::string_view us = TrimView(f[c_user]), is = TrimView(f[c_item]);
     if (us.empty() || is.empty()) {
       bad.Report(reader, line, "empty user or item id");
       continue;
     }
     int64_t u = log.users.Intern(us), i = log.items.Intern(is);
-    if (c_time < 0) t = order[u]++;
+    if (c_time < 0) {
+      if (order.size() <= static_cast<size_t>(u)) order.resize(u + 1, 0);
+      t = order[u]++;
+    }
     if (c_cat >= 0 && !log.item_categories.count(i)) {
       std::vector<std::string_view> cats;
       SplitFields(f[c_cat], '|', &cats);
@@ -904,7 +920,7 @@ RawLog ParseGeneric(const DataOptions& o) {
       for (auto c : cats) if (!Trim(c).empty()) ids.push_back(log.CategoryId(Trim(c)));
       log.item_categories[i] = ids;
     }
-    for (size_t k = 0; k < c_cats.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(Trim(f[c_cats[k]])) + 1);
+    for (size_t k = 0; k < c_cats.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(TrimView(f[c_cats[k]])) + 1);
     log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
     log.Add(u, i, t, ev, click, conv, static_cast<float>(value), -1);
   }
@@ -934,7 +950,7 @@ const std::vector<std::string>& PresetNames() {
   return kNames;
 }
 
-RawLog ParsePreset(const DataOptions& o) {
+RawLog ParsePreset(const DataOptions& o, const std::string& spill_dir) {
   const std::string& d = o.dataset;
   if (d == "ml-100k") return ParseMl100k(o);
   if (d == "ml-1m") return ParseMl1m(o);
@@ -949,7 +965,7 @@ RawLog ParsePreset(const DataOptions& o) {
     return layout == "csv" ? ParseAliCcpCsv(o) : ParseAliCcpFeasign(o);
   }
   if (d == "aliexpress") return ParseAliExpress(o);
-  if (d == "generic") return ParseGeneric(o);
+  if (d == "generic") return ParseGeneric(o, spill_dir);
   RP_THROW(StatusCode::kInvalidConfig, "data.dataset '{}' is not a preset that is parsed from files", d);
 }
 

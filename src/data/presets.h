@@ -15,6 +15,8 @@ const std::vector<std::string>& PresetNames();
 
 // Parses the preset's sources. Malformed rows throw Error(kDataError) naming file, line and an
 // excerpt, or are counted in RawLog::skipped_rows when options.on_bad_row == "skip".
-RawLog ParsePreset(const DataOptions& options);
+// `spill_dir`, when not empty, lets a generic log larger than its share of data.memory_budget_mb
+// move its rows to disk there as it is parsed (RawLog::spill).
+RawLog ParsePreset(const DataOptions& options, const std::string& spill_dir = "");
 
 }  // namespace recprism::data

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -10,32 +11,10 @@
 #include <vector>
 
 #include "data/format.h"
+#include "data/interner.h"
+#include "data/row_spill.h"
 
 namespace recprism::data {
-
-// Maps source id strings to indices in first-seen order.
-class Interner {
- public:
-  int64_t Intern(std::string_view key) {
-    auto it = index_.find(std::string(key));
-    if (it != index_.end()) return it->second;
-    int64_t id = static_cast<int64_t>(keys_.size());
-    keys_.emplace_back(key);
-    index_.emplace(keys_.back(), id);
-    return id;
-  }
-  // -1 when absent.
-  int64_t Find(std::string_view key) const {
-    auto it = index_.find(std::string(key));
-    return it == index_.end() ? -1 : it->second;
-  }
-  const std::vector<std::string>& keys() const { return keys_; }
-  int64_t size() const { return static_cast<int64_t>(keys_.size()); }
-
- private:
-  std::unordered_map<std::string, int64_t> index_;
-  std::vector<std::string> keys_;
-};
 
 struct RawLog {
   Interner users, items;
@@ -68,7 +47,13 @@ struct RawLog {
   std::vector<std::string> notes;
   int64_t skipped_rows = 0;
 
+  // Rows moved to disk while parsing a log larger than data.memory_budget_mb (generic only);
+  // null when every row is in the columns above.
+  std::shared_ptr<RowSpill> spill;
+
+  // Rows held in memory (all of them unless spilled).
   size_t size() const { return user.size(); }
+  int64_t total_rows() const { return static_cast<int64_t>(size()) + (spill ? spill->rows() : 0); }
   void Add(int64_t u, int64_t i, int64_t t, Event ev, uint8_t c, uint8_t conv, float val, int8_t sp) {
     user.push_back(u);
     item.push_back(i);

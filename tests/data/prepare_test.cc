@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
+
+#include <fmt/format.h>
 
 #include "core/status.h"
 #include "core/md5.h"
@@ -442,6 +445,67 @@ TEST(Prepare, AmazonBeautyIsTheSequencesLayoutOfItsFiles) {
   EXPECT_EQ(a.items().category_values, b.items().category_values);
   EXPECT_EQ(a.items().num_categories, b.items().num_categories);
   EXPECT_EQ(a.items().raw_id, b.items().raw_id);
+}
+
+TEST_F(GenericInput, OutOfCorePrepareGivesTheSameFileAsInMemory) {
+  // 40,000 rows over 900 users, with same-second ties, features and categories.
+  std::mt19937_64 rng(17);
+  std::string text = "user,item,ts,clk,buy,price,dev,age,cat\n";
+  for (int r = 0; r < 40000; ++r) {
+    const int u = static_cast<int>(rng() % 900), i = static_cast<int>(rng() % 700);
+    const int clk = static_cast<int>(rng() % 3 == 0), buy = clk && rng() % 4 == 0;
+    text += fmt::format("u{},i{},{},{},{},{}.5,{},{},c{}|c{}\n", u, i, 1'600'000'000 + (r / 3) * 7 + static_cast<int>(rng() % 5),
+                        clk, buy, i % 40, (u % 2) ? "ios" : "web", u % 60, i % 9, i % 4);
+  }
+  WriteText(dir_ / "big.csv", text);
+  for (const bool implicit : {true, false}) {
+    SCOPED_TRACE(implicit ? "implicit, temporal" : "explicit labels, leave-one-out");
+    DataOptions o = Options("big.csv");
+    o.generic.user = "user";
+    o.generic.item = "item";
+    o.generic.categorical = {"dev"};
+    o.generic.numeric = {"age"};
+    o.generic.category = "cat";
+    o.generic.value = "price";
+    if (implicit) {
+      o.split = "temporal";
+      o.negatives_per_positive = 3;
+    } else {
+      o.generic.click = "clk";
+      o.generic.conversion = "buy";
+    }
+    const std::string in_memory = (dir_ / "mem.h5").string(), out_of_core = (dir_ / "ooc.h5").string();
+    PrepareReport a = Prepare(o, in_memory, 9);
+    o.memory_budget_mb = 1;  // about 7,000 rows per partition
+    PrepareReport b = Prepare(o, out_of_core, 9);
+    EXPECT_EQ(a.rows, b.rows);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(a.split_rows[k], b.split_rows[k]);
+    PreparedReader ra(in_memory), rb(out_of_core);
+    Rows x = ra.ReadRows(0, ra.num_rows()), y = rb.ReadRows(0, rb.num_rows());
+    EXPECT_EQ(x.user, y.user);
+    EXPECT_EQ(x.item, y.item);
+    EXPECT_EQ(x.time, y.time);
+    EXPECT_EQ(x.event, y.event);
+    EXPECT_EQ(x.click, y.click);
+    EXPECT_EQ(x.conversion, y.conversion);
+    EXPECT_EQ(x.value, y.value);
+    EXPECT_EQ(x.split, y.split);
+    EXPECT_EQ(x.cat_features, y.cat_features);
+    EXPECT_EQ(x.num_features, y.num_features);
+    EXPECT_EQ(ra.users().offsets, rb.users().offsets);
+    EXPECT_EQ(ra.users().split_rows, rb.users().split_rows);
+    EXPECT_EQ(ra.users().raw_id, rb.users().raw_id);
+    EXPECT_EQ(ra.items().raw_id, rb.items().raw_id);
+    EXPECT_EQ(ra.items().popularity, rb.items().popularity);
+    EXPECT_EQ(ra.items().category_values, rb.items().category_values);
+    std::string notes;
+    for (const auto& n : rb.metadata().notes) notes += n + "\n";
+    EXPECT_NE(notes.find("prepared out of core: 40000 source rows spilled to disk and sorted in"), std::string::npos)
+        << notes;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      EXPECT_EQ(entry.path().string().find(".spill."), std::string::npos) << "left behind: " << entry.path();
+    }
+  }
 }
 
 TEST_F(GenericInput, MalformedRowNamesFileLineAndExcerpt) {

@@ -1,0 +1,67 @@
+#include "data/interner.h"
+
+#include <cstring>
+
+#include "core/hash.h"
+
+namespace recprism::data {
+
+uint64_t Interner::Hash(std::string_view key) {
+  // 8 bytes at a time, each folded in with a multiply; SplitMix64's finalizer at the end.
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ key.size();
+  size_t i = 0;
+  for (; i + 8 <= key.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, key.data() + i, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 31;
+  }
+  uint64_t tail = 0;
+  if (i < key.size()) std::memcpy(&tail, key.data() + i, key.size() - i);
+  return Mix64(h ^ tail * 0x94D049BB133111EBULL ^ (tail >> 29));
+}
+
+int64_t Interner::Probe(std::string_view key, uint64_t hash) const {
+  const size_t mask = table_.size() - 1;
+  for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    const int64_t k = table_[slot];
+    if (k < 0) return static_cast<int64_t>(slot);
+    if (hashes_[k] == hash && this->key(k) == key) return static_cast<int64_t>(slot);
+  }
+}
+
+void Interner::Grow() {
+  std::vector<int64_t> table(table_.empty() ? 1024 : table_.size() * 2, -1);
+  const size_t mask = table.size() - 1;
+  for (int64_t k = 0; k < size(); ++k) {
+    size_t slot = hashes_[k] & mask;
+    while (table[slot] >= 0) slot = (slot + 1) & mask;
+    table[slot] = k;
+  }
+  table_.swap(table);
+}
+
+int64_t Interner::Intern(std::string_view key) {
+  if (2 * (static_cast<size_t>(size()) + 1) > table_.size()) Grow();
+  const uint64_t h = Hash(key);
+  const int64_t slot = Probe(key, h);
+  if (table_[slot] >= 0) return table_[slot];
+  const int64_t id = size();
+  arena_.insert(arena_.end(), key.begin(), key.end());
+  offsets_.push_back(static_cast<int64_t>(arena_.size()));
+  hashes_.push_back(h);
+  table_[slot] = id;
+  return id;
+}
+
+int64_t Interner::Find(std::string_view key) const {
+  if (table_.empty()) return -1;
+  return table_[Probe(key, Hash(key))];
+}
+
+size_t Interner::MemoryBytes() const {
+  return arena_.capacity() + offsets_.capacity() * sizeof(int64_t) + hashes_.capacity() * sizeof(uint64_t) +
+         table_.capacity() * sizeof(int64_t);
+}
+
+}  // namespace recprism::data
