@@ -24,19 +24,18 @@ uint64_t Interner::Hash(std::string_view key) {
 int64_t Interner::Probe(std::string_view key, uint64_t hash) const {
   const size_t mask = table_.size() - 1;
   for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-    const int64_t k = table_[slot];
-    if (k < 0) return static_cast<int64_t>(slot);
-    if (hashes_[k] == hash && this->key(k) == key) return static_cast<int64_t>(slot);
+    const Slot& s = table_[slot];
+    if (s.index < 0 || (s.hash == hash && this->key(s.index) == key)) return static_cast<int64_t>(slot);
   }
 }
 
 void Interner::Grow() {
-  std::vector<int64_t> table(table_.empty() ? 1024 : table_.size() * 2, -1);
+  std::vector<Slot> table(table_.empty() ? 1024 : table_.size() * 2, Slot{0, -1});
   const size_t mask = table.size() - 1;
   for (int64_t k = 0; k < size(); ++k) {
     size_t slot = hashes_[k] & mask;
-    while (table[slot] >= 0) slot = (slot + 1) & mask;
-    table[slot] = k;
+    while (table[slot].index >= 0) slot = (slot + 1) & mask;
+    table[slot] = Slot{hashes_[k], k};
   }
   table_.swap(table);
 }
@@ -44,24 +43,24 @@ void Interner::Grow() {
 int64_t Interner::Intern(std::string_view key) {
   if (2 * (static_cast<size_t>(size()) + 1) > table_.size()) Grow();
   const uint64_t h = Hash(key);
-  const int64_t slot = Probe(key, h);
-  if (table_[slot] >= 0) return table_[slot];
+  Slot& s = table_[Probe(key, h)];
+  if (s.index >= 0) return s.index;
   const int64_t id = size();
   arena_.insert(arena_.end(), key.begin(), key.end());
   offsets_.push_back(static_cast<int64_t>(arena_.size()));
   hashes_.push_back(h);
-  table_[slot] = id;
+  s = Slot{h, id};
   return id;
 }
 
 int64_t Interner::Find(std::string_view key) const {
   if (table_.empty()) return -1;
-  return table_[Probe(key, Hash(key))];
+  return table_[Probe(key, Hash(key))].index;
 }
 
 size_t Interner::MemoryBytes() const {
   return arena_.capacity() + offsets_.capacity() * sizeof(int64_t) + hashes_.capacity() * sizeof(uint64_t) +
-         table_.capacity() * sizeof(int64_t);
+         table_.capacity() * sizeof(Slot);
 }
 
 }  // namespace recprism::data

@@ -30,8 +30,12 @@ class Interner {
 
   std::vector<char> arena_;
   std::vector<int64_t> offsets_ = {0};
+  struct Slot {
+    uint64_t hash;
+    int64_t index;  // -1 = empty
+  };
   std::vector<uint64_t> hashes_;  // per key
-  std::vector<int64_t> table_;    // key index, -1 = empty; size a power of two, at most half full
+  std::vector<Slot> table_;       // a power of two, at most half full; the hash inline saves a miss
 };
 
 }  // namespace recprism::data

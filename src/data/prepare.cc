@@ -234,6 +234,12 @@ int64_t SelectKth(int64_t k, int64_t lo, int64_t hi, size_t cap, Scan&& scan) {
 //  5. per partition: the rows and sampled negatives go to the writer in blocks.
 // A log that was not spilled is one partition held in memory. Both paths give the same file.
 PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string& output, uint64_t seed) {
+  auto phase_start = Clock::now();
+  auto phase = [&](const char* name) {
+    const auto now = Clock::now();
+    RP_LOG_DEBUG("prepare: {} {:.2f} s", name, std::chrono::duration<double>(now - phase_start).count());
+    phase_start = now;
+  };
   PrepareReport report;
   report.output = output;
   report.skipped_rows = log.skipped_rows;
@@ -370,6 +376,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
     mem.split.swap(log.split); mem.cat_features.swap(log.cat_features); mem.num_features.swap(log.num_features);
   }
 
+  phase("ids and partitions");
   // Global temporal cuts: exact quantiles of the kept rows' times.
   if (protocol == "temporal_global") {
     if (!spilled) {
@@ -442,6 +449,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
     sort_and_split(mem, 0, num_users);
   }
 
+  phase("sort and split");
   // Item table.
   items.raw_id.reserve(num_items + 1);
   items.raw_id.assign(1, "");
@@ -509,6 +517,35 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
       const size_t e = b + static_cast<size_t>(dense_rows[u]);
       const int64_t src_user = users_present[u];
       const std::string_view raw = log.users.key(src_user);
+      if (!sample) {  // the rows as they are, column by column
+        auto range = [&](auto& dst, const auto& src, size_t width) {
+          dst.insert(dst.end(), src.begin() + b * width, src.begin() + e * width);
+        };
+        out.user.insert(out.user.end(), e - b, u);
+        range(out.item, rec.item, 1);
+        range(out.time, rec.time, 1);
+        range(out.event, rec.event, 1);
+        range(out.click, rec.click, 1);
+        range(out.conversion, rec.conversion, 1);
+        range(out.value, rec.value, 1);
+        out.split.insert(out.split.end(), reinterpret_cast<const uint8_t*>(rec.split.data()) + b,
+                         reinterpret_cast<const uint8_t*>(rec.split.data()) + e);
+        range(out.cat_features, rec.cat_features, static_cast<size_t>(fc));
+        range(out.num_features, rec.num_features, static_cast<size_t>(fd));
+        for (size_t k = b; k < e; ++k) {
+          ++users.split_rows[u * kNumSplits + rec.split[k]];
+          report.positives += rec.click[k];
+        }
+        users.offsets.push_back(written + static_cast<int64_t>(out.size()));
+        users.raw_id.emplace_back(raw);
+        if (out.size() >= flush_rows) {
+          writer.AppendRows(out);
+          written += static_cast<int64_t>(out.size());
+          out.Clear();
+        }
+        b = e;
+        continue;
+      }
       seen.clear();
       for (size_t k = b; k < e; ++k) seen.insert(rec.item[k]);
       if (auto it = touched_only.find(u); it != touched_only.end()) seen.insert(it->second.begin(), it->second.end());
@@ -571,6 +608,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   }
   writer.AppendRows(out);
   written += static_cast<int64_t>(out.size());
+  phase("rows and negatives written");
 
   // User features.
   if (!log.user_feature_names.empty()) {
@@ -613,6 +651,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   }
   writer.AddNotes(notes);
   writer.Finish(users, items);
+  phase("side tables");
   report.rows = written;
   report.users = num_users;
   report.items = num_items;
@@ -820,8 +859,14 @@ PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t 
   // Only the generic parser spills; the presets' sources are bounded.
   std::unique_ptr<SpillDir> spill_dir;
   if (o.dataset == "generic" && o.generic.layout == "rows") spill_dir = std::make_unique<SpillDir>(output);
-  PrepareReport report = o.dataset == "synthetic" ? PrepareSynthetic(o, output, seed)
-                                                  : PrepareFromLog(o, ParsePreset(o, spill_dir ? spill_dir->path() : ""), output, seed);
+  PrepareReport report;
+  if (o.dataset == "synthetic") {
+    report = PrepareSynthetic(o, output, seed);
+  } else {
+    RawLog log = ParsePreset(o, spill_dir ? spill_dir->path() : "");
+    RP_LOG_DEBUG("prepare: parse {:.2f} s", std::chrono::duration<double>(Clock::now() - t0).count());
+    report = PrepareFromLog(o, std::move(log), output, seed);
+  }
   report.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   LogReport(report);
   return report;

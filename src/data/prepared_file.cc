@@ -3,7 +3,12 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <thread>
 #include <filesystem>
 #include <mutex>
 #include <sstream>
@@ -166,12 +171,108 @@ void StringsToBlob(const std::vector<std::string>& v, std::vector<uint8_t>* char
 
 }  // namespace
 
+// An interactions column written chunk by chunk. Whole chunks are shuffled and deflated here by
+// several threads, with exactly the filters the dataset declares (byte shuffle, then zlib's
+// compress2 at level 4, as HDF5's own filters do), and stored with H5Dwrite_chunk, so any reader
+// sees an ordinary chunked dataset. HDF5 would run the filters on one core.
+struct ChunkedColumn {
+  hid_t dset = -1;
+  size_t elem = 0;        // bytes per element
+  size_t width = 1;       // elements per row (F for a 2-D column)
+  size_t chunk_rows = 0;  // rows per chunk
+  int rank = 1;
+  std::vector<char> pending;  // rows not yet in a written chunk
+  int64_t rows = 0;           // rows appended (the extent)
+  int64_t chunks = 0;         // chunks written
+  size_t chunk_bytes() const { return chunk_rows * width * elem; }
+};
+
+struct ChunkJob {
+  ChunkedColumn* column;
+  int64_t index;
+  std::vector<char> raw, packed;
+};
+
+void ShuffleAndDeflate(ChunkJob& job) {
+  const size_t n = job.raw.size(), s = job.column->elem;
+  std::vector<char> shuffled;
+  const std::vector<char>* in = &job.raw;
+  if (s > 1) {  // HDF5's shuffle: byte j of every element, then byte j + 1, ...
+    shuffled.resize(n);
+    const size_t count = n / s;
+    for (size_t j = 0; j < s; ++j) {
+      char* out = shuffled.data() + j * count;
+      const char* src = job.raw.data() + j;
+      for (size_t i = 0; i < count; ++i) out[i] = src[i * s];
+    }
+    in = &shuffled;
+  }
+  uLongf size = compressBound(static_cast<uLong>(n));
+  job.packed.resize(size);
+  const int rc = compress2(reinterpret_cast<Bytef*>(job.packed.data()), &size,
+                           reinterpret_cast<const Bytef*>(in->data()), static_cast<uLong>(n), 4);
+  RP_CHECK(rc == Z_OK, "zlib compress2 failed with {}", rc);
+  job.packed.resize(size);
+}
+
+// Compresses the jobs on up to 4 threads, then writes them in order.
+void WriteChunks(std::vector<ChunkJob>& jobs, const std::string& where) {
+  if (jobs.empty()) return;
+  const size_t threads = std::min<size_t>({jobs.size(), 4, std::max(1u, std::thread::hardware_concurrency())});
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(threads);
+  for (size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      try {
+        for (size_t j = t; j < jobs.size(); j += threads) ShuffleAndDeflate(jobs[j]);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (auto& e : errors) if (e) std::rethrow_exception(e);
+  for (ChunkJob& job : jobs) {
+    ChunkedColumn& c = *job.column;
+    hsize_t offset[2] = {static_cast<hsize_t>(job.index) * c.chunk_rows, 0};
+    RP_REQUIRE(H5Dwrite_chunk(c.dset, H5P_DEFAULT, 0, offset, job.packed.size(), job.packed.data()) >= 0,
+               StatusCode::kIoError, "cannot write a chunk of {} (disk full?)", where);
+  }
+  jobs.clear();
+}
+
+// Appends rows to a column's pending bytes and queues every chunk that is now whole; with
+// `final`, also the last partial chunk, padded with zeros.
+void QueueRows(ChunkedColumn& c, const void* data, size_t rows, bool final, std::vector<ChunkJob>* jobs,
+               const std::string& where) {
+  if (rows > 0) {
+    const char* p = static_cast<const char*>(data);
+    c.pending.insert(c.pending.end(), p, p + rows * c.width * c.elem);
+    c.rows += static_cast<int64_t>(rows);
+    hsize_t dims[2] = {static_cast<hsize_t>(c.rows), static_cast<hsize_t>(c.width)};
+    RP_REQUIRE(H5Dset_extent(c.dset, dims) >= 0, StatusCode::kIoError, "cannot extend {}", where);
+  }
+  const size_t cb = c.chunk_bytes();
+  size_t used = 0;
+  while (c.pending.size() - used >= cb || (final && c.pending.size() > used)) {
+    ChunkJob job{&c, c.chunks++, {}, {}};
+    const size_t take = std::min(cb, c.pending.size() - used);
+    job.raw.assign(c.pending.begin() + static_cast<std::ptrdiff_t>(used),
+                   c.pending.begin() + static_cast<std::ptrdiff_t>(used + take));
+    job.raw.resize(cb, 0);
+    used += take;
+    jobs->push_back(std::move(job));
+  }
+  c.pending.erase(c.pending.begin(), c.pending.begin() + static_cast<std::ptrdiff_t>(used));
+}
+
 // ------------------------------------------------------------------------------------------
 struct PreparedWriter::Impl {
   Handle file, interactions;
   Handle cols[8];
   Handle cat, num;
   size_t chunk_rows = 1 << 16;
+  ChunkedColumn chunked[10];  // the 8 columns, then cat and num features
 };
 
 static constexpr const char* kColumnNames[8] = {"user", "item", "time", "event", "click", "conversion", "value", "split"};
@@ -201,6 +302,23 @@ PreparedWriter::PreparedWriter(const std::string& path, const Metadata& metadata
     impl_->num = CreateColumn(impl_->interactions.get(), "num_features", H5T_NATIVE_FLOAT,
                               static_cast<int>(metadata.num_feature_names.size()), chunk_rows, tmp_);
   }
+  const size_t sizes[8] = {8, 8, 8, 1, 1, 1, 4, 1};
+  for (int c = 0; c < 8; ++c) {
+    ChunkedColumn& col = impl_->chunked[c];
+    col.dset = impl_->cols[c].get();
+    col.elem = sizes[c];
+    col.chunk_rows = chunk_rows;
+  }
+  // 2-D columns: chunks of chunk_rows / F rows x all F columns (CreateColumn's layout).
+  auto wide = [&](ChunkedColumn& col, const Handle& h, size_t elem, size_t f) {
+    col.dset = h.valid() ? h.get() : -1;
+    col.elem = elem;
+    col.width = std::max<size_t>(1, f);
+    col.rank = 2;
+    col.chunk_rows = std::max<size_t>(1, chunk_rows / col.width);
+  };
+  wide(impl_->chunked[8], impl_->cat, 8, metadata.cat_feature_names.size());
+  wide(impl_->chunked[9], impl_->num, 4, metadata.num_feature_names.size());
 }
 
 PreparedWriter::~PreparedWriter() {
@@ -218,26 +336,33 @@ void PreparedWriter::AppendRows(const Rows& r) {
   std::lock_guard<std::mutex> lock(H5Mutex());
   const size_t n = r.size();
   const std::string where = tmp_ + ":/interactions";
-  AppendColumn(impl_->cols[0].get(), r.user.data(), n, 0, where);
-  AppendColumn(impl_->cols[1].get(), r.item.data(), n, 0, where);
-  AppendColumn(impl_->cols[2].get(), r.time.data(), n, 0, where);
-  AppendColumn(impl_->cols[3].get(), r.event.data(), n, 0, where);
-  AppendColumn(impl_->cols[4].get(), r.click.data(), n, 0, where);
-  AppendColumn(impl_->cols[5].get(), r.conversion.data(), n, 0, where);
-  AppendColumn(impl_->cols[6].get(), r.value.data(), n, 0, where);
-  AppendColumn(impl_->cols[7].get(), r.split.data(), n, 0, where);
   const int fc = static_cast<int>(metadata_.cat_feature_names.size());
   const int fd = static_cast<int>(metadata_.num_feature_names.size());
   RP_CHECK(r.num_cat_features == fc && r.num_num_features == fd, "feature widths {}x{} differ from metadata {}x{}",
            r.num_cat_features, r.num_num_features, fc, fd);
-  if (fc > 0) AppendColumn(impl_->cat.get(), r.cat_features.data(), n, fc, where);
-  if (fd > 0) AppendColumn(impl_->num.get(), r.num_features.data(), n, fd, where);
+  const void* data[10] = {r.user.data(),  r.item.data(),       r.time.data(),  r.event.data(), r.click.data(),
+                          r.conversion.data(), r.value.data(), r.split.data(), r.cat_features.data(),
+                          r.num_features.data()};
+  std::vector<ChunkJob> jobs;
+  for (int c = 0; c < 10; ++c) {
+    if (impl_->chunked[c].dset < 0) continue;
+    QueueRows(impl_->chunked[c], data[c], n, /*final=*/false, &jobs, where);
+  }
+  WriteChunks(jobs, where);
   rows_ += static_cast<int64_t>(n);
 }
 
 void PreparedWriter::Finish(const UserTable& users, const ItemTable& items) {
   {
     std::lock_guard<std::mutex> lock(H5Mutex());
+    {  // the last partial chunk of every column
+      std::vector<ChunkJob> jobs;
+      const std::string where = tmp_ + ":/interactions";
+      for (auto& c : impl_->chunked) {
+        if (c.dset >= 0) QueueRows(c, nullptr, 0, /*final=*/true, &jobs, where);
+      }
+      WriteChunks(jobs, where);
+    }
     const hid_t f = impl_->file.get();
     Handle ug(H5Gcreate2(f, "users", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     WriteWhole(ug.get(), "offsets", users.offsets, 0, tmp_);

@@ -8,19 +8,28 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 
 #include "core/check.h"
 #include "core/md5.h"
 
 namespace recprism::data {
 
+// Blocks are read into two buffers in turn; the checksum of a block runs on another thread while
+// its lines are parsed (one hashing job at a time, so the MD5 sees the blocks in order).
 struct LineReader::Impl {
   gzFile file = nullptr;
   Md5 md5;
-  std::vector<char> buf = std::vector<char>(1 << 16);
+  std::vector<char> bufs[2] = {std::vector<char>(1 << 20), std::vector<char>(1 << 20)};
+  int current = 1;
+  const char* data = nullptr;
   size_t pos = 0, end = 0;
   bool eof = false;
   std::string digest;
+  std::future<void> hashing;
+  void WaitHashing() {
+    if (hashing.valid()) hashing.get();
+  }
 };
 
 LineReader::LineReader(const std::string& path) : impl_(std::make_unique<Impl>()), path_(path) {
@@ -31,6 +40,7 @@ LineReader::LineReader(const std::string& path) : impl_(std::make_unique<Impl>()
 }
 
 LineReader::~LineReader() {
+  if (impl_->hashing.valid()) impl_->hashing.wait();
   if (impl_->file != nullptr) gzclose(impl_->file);
 }
 
@@ -43,7 +53,9 @@ bool LineReader::Next(std::string* line) {
         if (line->empty()) return false;
         break;
       }
-      int n = gzread(s.file, s.buf.data(), static_cast<unsigned>(s.buf.size()));
+      // The buffer read into is the one hashed two blocks ago; that job finished before the last.
+      std::vector<char>& buf = s.bufs[1 - s.current];
+      int n = gzread(s.file, buf.data(), static_cast<unsigned>(buf.size()));
       if (n < 0 || (n == 0 && !gzeof(s.file))) {
         int code = 0;
         const char* msg = gzerror(s.file, &code);
@@ -58,11 +70,14 @@ bool LineReader::Next(std::string* line) {
         s.eof = true;
         continue;
       }
-      s.md5.Update(s.buf.data(), static_cast<size_t>(n));
+      s.WaitHashing();
+      s.current = 1 - s.current;
+      s.data = buf.data();
+      s.hashing = std::async(std::launch::async, [&s, p = buf.data(), n] { s.md5.Update(p, static_cast<size_t>(n)); });
       s.pos = 0;
       s.end = static_cast<size_t>(n);
     }
-    const char* start = s.buf.data() + s.pos;
+    const char* start = s.data + s.pos;
     const void* nl = std::memchr(start, '\n', s.end - s.pos);
     if (nl == nullptr) {
       line->append(start, s.end - s.pos);
@@ -82,6 +97,7 @@ bool LineReader::Next(std::string* line) {
 }
 
 std::string LineReader::Md5Hex() {
+  impl_->WaitHashing();
   if (impl_->digest.empty()) {
     Md5 copy = impl_->md5;
     impl_->digest = copy.HexDigest();
