@@ -171,7 +171,9 @@ std::vector<KeySpec> BuildSchema() {
                           "User sharding: contiguous (balanced user ranges by rows) or hash."),
                     {"contiguous", "hash"}));
   s.push_back(Range(Field("data.memory_budget_mb", &R::data, &D::memory_budget_mb,
-                          "Loader memory per rank for rows held at once; files larger than this are streamed."),
+                          "Memory for rows held at once: the loader's blocks per rank, and in prepare of a generic log the "
+                          "rows kept in memory (beyond half of it they spill to disk beside the output and are "
+                          "sorted in partitions of at most half of it)."),
                     1, 1 << 22));
   s.push_back(Range(Field("data.prefetch_batches", &R::data, &D::prefetch_batches,
                           "Depth of the loader's bounded prefetch queue."),

@@ -829,6 +829,7 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
         const int64_t row_bytes = static_cast<int64_t>(RecordBytes(static_cast<int>(cn.size()), static_cast<int>(nn.size())));
         log.spill = std::make_shared<RowSpill>(spill_dir, o.memory_budget_mb * (int64_t{1} << 20) / 2 / row_bytes,
                                                static_cast<int>(cn.size()), static_cast<int>(nn.size()));
+        log.spill->ReserveColumns(log);
       }
       if (g.header) continue;
     }

@@ -91,7 +91,18 @@ void RecordFile::ReadAll(RowRecords* out) const {
   out->fc = fc_;
   out->fd = fd_;
   if (rows_ == 0) return;
-  ForEachBlock(static_cast<size_t>(rows_), [&](RowRecords& block) { std::swap(*out, block); });
+  // Sized once, filled block by block: the file's bytes are never all in memory beside the columns.
+  const size_t n = static_cast<size_t>(rows_);
+  out->user.reserve(n); out->item.reserve(n); out->time.reserve(n); out->seq.reserve(n); out->value.reserve(n);
+  out->event.reserve(n); out->click.reserve(n); out->conversion.reserve(n); out->split.reserve(n);
+  out->cat_features.reserve(n * fc_);
+  out->num_features.reserve(n * fd_);
+  ForEachBlock(1 << 16, [&](RowRecords& b) {
+    auto add = [](auto& dst, const auto& src) { dst.insert(dst.end(), src.begin(), src.end()); };
+    add(out->user, b.user); add(out->item, b.item); add(out->time, b.time); add(out->seq, b.seq);
+    add(out->value, b.value); add(out->event, b.event); add(out->click, b.click); add(out->conversion, b.conversion);
+    add(out->split, b.split); add(out->cat_features, b.cat_features); add(out->num_features, b.num_features);
+  });
 }
 
 void RecordFile::Rewrite() {
@@ -102,6 +113,16 @@ void RecordFile::Rewrite() {
 
 RowSpill::RowSpill(const std::string& dir, int64_t budget_rows, int fc, int fd)
     : budget_rows_(std::max<int64_t>(1, budget_rows)), file_(dir + "/source.rows", fc, fd) {}
+
+void RowSpill::ReserveColumns(RawLog& log) const {
+  // The columns refill to the same size after every spill: size them once, without the doubling
+  // steps (and their transient copies) of push_back. Pages never touched cost no memory.
+  const size_t cap = static_cast<size_t>(budget_rows_) + 1;
+  log.user.reserve(cap); log.item.reserve(cap); log.time.reserve(cap); log.event.reserve(cap);
+  log.click.reserve(cap); log.conversion.reserve(cap); log.value.reserve(cap); log.split.reserve(cap);
+  log.cat_features.reserve(cap * file_.fc());
+  log.num_features.reserve(cap * file_.fd());
+}
 
 void RowSpill::Take(RawLog& log, bool force) {
   const size_t n = log.user.size();
@@ -116,8 +137,16 @@ void RowSpill::Take(RawLog& log, bool force) {
     ++user_rows[log.user[i]];
     user_positives[log.user[i]] += log.click[i];
   }
-  log.user.clear(); log.item.clear(); log.time.clear(); log.event.clear(); log.click.clear();
-  log.conversion.clear(); log.value.clear(); log.split.clear(); log.cat_features.clear(); log.num_features.clear();
+  // Keep the capacity for the next rows while parsing; give it back after the last spill.
+  auto reset = [force](auto& col) {
+    if (force) {
+      std::remove_reference_t<decltype(col)>().swap(col);
+    } else {
+      col.clear();
+    }
+  };
+  reset(log.user); reset(log.item); reset(log.time); reset(log.event); reset(log.click);
+  reset(log.conversion); reset(log.value); reset(log.split); reset(log.cat_features); reset(log.num_features);
 }
 
 }  // namespace recprism::data

@@ -59,6 +59,8 @@ class RecordFile {
   // Truncates for rewriting.
   void Rewrite();
   int64_t rows() const { return rows_; }
+  int fc() const { return fc_; }
+  int fd() const { return fd_; }
   const std::string& path() const { return path_; }
 
  private:
@@ -77,6 +79,8 @@ class RecordFile {
 class RowSpill {
  public:
   RowSpill(const std::string& dir, int64_t budget_rows, int fc, int fd);
+  // Reserves the log's row columns for budget_rows rows.
+  void ReserveColumns(RawLog& log) const;
   // Moves the log's rows to the file when it holds at least budget_rows of them, or when force.
   void Take(RawLog& log, bool force = false);
   int64_t rows() const { return file_.rows(); }
