@@ -21,11 +21,25 @@ uint64_t Interner::Hash(std::string_view key) {
   return Mix64(h ^ tail * 0x94D049BB133111EBULL ^ (tail >> 29));
 }
 
-int64_t Interner::Probe(std::string_view key, uint64_t hash) const {
+bool Interner::Numeric(std::string_view key, uint64_t* value) {
+  if (key.empty() || key.size() > 18 || (key[0] == '0' && key.size() > 1)) return false;
+  uint64_t v = 0;
+  for (char c : key) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *value = v;
+  return true;
+}
+
+int64_t Interner::Probe(std::string_view key, uint64_t hash, bool numeric) const {
   const size_t mask = table_.size() - 1;
   for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
     const Slot& s = table_[slot];
-    if (s.index < 0 || (s.hash == hash && this->key(s.index) == key)) return static_cast<int64_t>(slot);
+    if (s.index < 0) return static_cast<int64_t>(slot);
+    if (s.hash != hash) continue;
+    const bool slot_numeric = (s.index & kNumericBit) != 0;
+    if (numeric ? slot_numeric : (!slot_numeric && this->key(s.index) == key)) return static_cast<int64_t>(slot);
   }
 }
 
@@ -35,27 +49,33 @@ void Interner::Grow() {
   for (int64_t k = 0; k < size(); ++k) {
     size_t slot = hashes_[k] & mask;
     while (table[slot].index >= 0) slot = (slot + 1) & mask;
-    table[slot] = Slot{hashes_[k], k};
+    uint64_t v;
+    table[slot] = Slot{hashes_[k], Numeric(key(k), &v) ? k | kNumericBit : k};
   }
   table_.swap(table);
 }
 
 int64_t Interner::Intern(std::string_view key) {
   if (2 * (static_cast<size_t>(size()) + 1) > table_.size()) Grow();
-  const uint64_t h = Hash(key);
-  Slot& s = table_[Probe(key, h)];
-  if (s.index >= 0) return s.index;
+  uint64_t v;
+  const bool numeric = Numeric(key, &v);
+  const uint64_t h = numeric ? Mix64(v) : Hash(key);
+  Slot& s = table_[Probe(key, h, numeric)];
+  if (s.index >= 0) return s.index & ~kNumericBit;
   const int64_t id = size();
   arena_.insert(arena_.end(), key.begin(), key.end());
   offsets_.push_back(static_cast<int64_t>(arena_.size()));
   hashes_.push_back(h);
-  s = Slot{h, id};
+  s = Slot{h, numeric ? id | kNumericBit : id};
   return id;
 }
 
 int64_t Interner::Find(std::string_view key) const {
   if (table_.empty()) return -1;
-  return table_[Probe(key, Hash(key))].index;
+  uint64_t v;
+  const bool numeric = Numeric(key, &v);
+  const int64_t index = table_[Probe(key, numeric ? Mix64(v) : Hash(key), numeric)].index;
+  return index < 0 ? -1 : index & ~kNumericBit;
 }
 
 size_t Interner::MemoryBytes() const {

@@ -24,16 +24,21 @@ class Interner {
   size_t MemoryBytes() const;
 
  private:
+  // A canonical decimal id ("0", or digits without a leading zero, below 10^18) is keyed by its
+  // value: its hash is SplitMix64's finalizer of the value, a bijection, so equal hashes of two
+  // such keys mean equal keys and the lookup never reads the arena.
+  static bool Numeric(std::string_view key, uint64_t* value);
   static uint64_t Hash(std::string_view key);
-  int64_t Probe(std::string_view key, uint64_t hash) const;  // table slot holding key, or the empty slot
+  int64_t Probe(std::string_view key, uint64_t hash, bool numeric) const;  // slot holding key, or the empty slot
   void Grow();
 
   std::vector<char> arena_;
   std::vector<int64_t> offsets_ = {0};
   struct Slot {
     uint64_t hash;
-    int64_t index;  // -1 = empty
+    int64_t index;  // -1 = empty; kNumericBit marks a numeric key
   };
+  static constexpr int64_t kNumericBit = int64_t{1} << 62;
   std::vector<uint64_t> hashes_;  // per key
   std::vector<Slot> table_;       // a power of two, at most half full; the hash inline saves a miss
 };

@@ -4,7 +4,11 @@
 #include <cctype>
 #include <cfloat>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <set>
 
 #include <filesystem>
@@ -23,11 +27,14 @@ class BadRows {
   BadRows(const DataOptions& o, RawLog* log) : skip_(o.on_bad_row == "skip"), log_(log) {}
   // Fails or counts a malformed row.
   void Report(const LineReader& r, std::string_view line, const std::string& why) {
+    Report(r.path(), r.line_number(), line, why);
+  }
+  void Report(const std::string& path, int64_t line_number, std::string_view line, const std::string& why) {
     if (!skip_) {
       RP_THROW(StatusCode::kDataError, "{}:{}: {}; the line reads '{}' (data.on_bad_row: skip skips such rows)",
-               r.path(), r.line_number(), why, Excerpt(line));
+               path, line_number, why, Excerpt(line));
     }
-    if (++log_->skipped_rows <= 5) RP_LOG_WARN("skipping {}:{}: {}", r.path(), r.line_number(), why);
+    if (++log_->skipped_rows <= 5) RP_LOG_WARN("skipping {}:{}: {}", path, line_number, why);
   }
 
  private:
@@ -759,6 +766,178 @@ RawLog ParseGenericSequences(const DataOptions& o) {
   return log;
 }
 
+// One parsed line of a generic log: numbers parsed and checked, ids still text (in the batch's
+// arena, interned later in order on the consuming thread).
+struct ParsedRow {
+  int64_t line_number = 0;
+  std::string error, line;  // a malformed line: why, and the line itself
+  int64_t time = 0;
+  uint8_t click = 1, conversion = 0;
+  Event event = Event::kClick;
+  float value = 0;
+  uint32_t text_begin = 0;  // the row's id fields in the batch's offsets: user, item, [category], categorical...
+};
+struct ParsedBatch {
+  std::vector<ParsedRow> rows;
+  std::string text;
+  std::vector<uint32_t> offsets;  // field k of the batch: text[offsets[2k], offsets[2k+1])
+  std::vector<float> nums;        // numeric features of the good rows, in order
+  std::exception_ptr failure;     // the reader failed (corrupt gzip): rethrown in order
+  bool last = false;
+};
+
+// The column mapping of a generic log, resolved against its header.
+struct GenericColumns {
+  char delim = ',';
+  size_t width = 0;
+  int user = -1, item = -1, time = -1, event = -1, click = -1, conversion = -1, value = -1, category = -1;
+  std::vector<int> categorical, numeric;
+  std::set<std::string> click_events, conversion_events;
+};
+
+// Parses and checks one data line (no shared state: runs on the reader thread).
+void ParseGenericLine(const GenericMapping& g, const GenericColumns& c, const std::string& line, int64_t line_number,
+                      std::vector<std::string_view>& f, ParsedBatch* batch) {
+  ParsedRow row;
+  row.line_number = line_number;
+  auto fail = [&](std::string why) {
+    row.error = std::move(why);
+    row.line = line;
+    batch->rows.push_back(std::move(row));
+  };
+  SplitFields(line, c.delim, &f);
+  if (f.size() != c.width) return fail(fmt::format("expected {} fields, found {}", c.width, f.size()));
+  if (c.time >= 0 && !ParseInt64(f[c.time], &row.time)) {
+    double d;
+    // from_chars also refuses a number too large for a double: then it is not a timestamp either.
+    if (!ParseFloat(f[c.time], &d)) return fail(fmt::format("time '{}' is not a unix timestamp", Excerpt(f[c.time], 40)));
+    // ParseInt64 refused it: fractional seconds are truncated, anything beyond int64 is refused.
+    if (!(d >= -9.2e18 && d <= 9.2e18)) {
+      return fail(fmt::format("time '{}' does not fit a 64-bit unix timestamp", Excerpt(f[c.time], 40)));
+    }
+    row.time = static_cast<int64_t>(d);
+  }
+  if (c.event >= 0) {
+    std::string e = Trim(f[c.event]);
+    row.conversion = c.conversion_events.count(e) ? 1 : 0;
+    row.click = (c.click_events.count(e) || row.conversion) ? 1 : 0;  // a conversion event implies the click before it
+    row.event = row.conversion ? Event::kPurchase : row.click ? Event::kClick : Event::kImpression;
+  }
+  int64_t v;
+  if (c.click >= 0) {
+    if (!ParseInt64(f[c.click], &v) || (v != 0 && v != 1)) {
+      return fail(fmt::format("click '{}' is not 0 or 1", Excerpt(f[c.click], 40)));
+    }
+    row.click = static_cast<uint8_t>(v);
+    row.event = row.click ? Event::kClick : Event::kImpression;
+  }
+  if (c.conversion >= 0) {
+    if (!ParseInt64(f[c.conversion], &v) || (v != 0 && v != 1)) {
+      return fail(fmt::format("conversion '{}' is not 0 or 1", Excerpt(f[c.conversion], 40)));
+    }
+    row.conversion = static_cast<uint8_t>(v);
+    if (row.conversion) row.event = Event::kPurchase;
+  }
+  if (row.conversion && !row.click) return fail("conversion without click");
+  double value = 0;
+  if (c.value >= 0 && !TrimView(f[c.value]).empty() && !ParseFloat(f[c.value], &value)) {
+    return fail(fmt::format("value '{}' is not a number", Excerpt(f[c.value], 40)));
+  }
+  if (!FitsFloat(value)) return fail(fmt::format("value '{}' does not fit a 32-bit float", Excerpt(f[c.value], 40)));
+  row.value = static_cast<float>(value);
+  const size_t nums_before = batch->nums.size();
+  for (size_t k = 0; k < c.numeric.size(); ++k) {
+    double d;
+    if (!ParseFloat(f[c.numeric[k]], &d) || !FitsFloat(d)) {
+      batch->nums.resize(nums_before);
+      return fail(fmt::format("numeric column '{}' has '{}' (expected a number that fits a 32-bit float)", g.numeric[k],
+                              Excerpt(f[c.numeric[k]], 40)));
+    }
+    batch->nums.push_back(static_cast<float>(d));
+  }
+  const std::string_view us = TrimView(f[c.user]), is = TrimView(f[c.item]);
+  if (us.empty() || is.empty()) {
+    batch->nums.resize(nums_before);
+    return fail("empty user or item id");
+  }
+  row.text_begin = static_cast<uint32_t>(batch->offsets.size() / 2);
+  auto add = [&](std::string_view field) {
+    batch->offsets.push_back(static_cast<uint32_t>(batch->text.size()));
+    batch->text.append(field);
+    batch->offsets.push_back(static_cast<uint32_t>(batch->text.size()));
+  };
+  add(us);
+  add(is);
+  if (c.category >= 0) add(f[c.category]);
+  for (int k : c.categorical) add(TrimView(f[k]));
+  batch->rows.push_back(std::move(row));
+}
+
+// Reads and parses the lines after the header on a thread of its own, in batches, while the
+// caller interns ids and appends rows: the two halves of parsing run on two cores.
+class GenericLineReader {
+ public:
+  GenericLineReader(LineReader& reader, const GenericMapping& g, const GenericColumns& c)
+      : reader_(reader), g_(g), c_(c), thread_([this] { Run(); }) {}
+  ~GenericLineReader() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // The next batch, in file order; the last one has last = true.
+  ParsedBatch Next() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !queue_.empty(); });
+    ParsedBatch b = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return b;
+  }
+
+ private:
+  bool Push(ParsedBatch&& b) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stop_ || queue_.size() < 4; });
+    if (stop_) return false;
+    queue_.push_back(std::move(b));
+    cv_.notify_all();
+    return true;
+  }
+  void Run() {
+    ParsedBatch batch;
+    batch.rows.reserve(8192);
+    std::vector<std::string_view> f;
+    std::string line;
+    try {
+      while (reader_.Next(&line)) {
+        if (line.empty()) continue;
+        ParseGenericLine(g_, c_, line, reader_.line_number(), f, &batch);
+        if (batch.rows.size() >= 8192) {
+          if (!Push(std::move(batch))) return;
+          batch = ParsedBatch();
+          batch.rows.reserve(8192);
+        }
+      }
+    } catch (...) {
+      batch.failure = std::current_exception();
+    }
+    batch.last = true;
+    Push(std::move(batch));
+  }
+
+  LineReader& reader_;
+  const GenericMapping& g_;
+  const GenericColumns& c_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ParsedBatch> queue_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is constructed
+};
+
 RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
   const GenericMapping& g = o.generic;
   RP_REQUIRE(!g.path.empty(), StatusCode::kInvalidConfig, "data.dataset is 'generic' but data.generic.path is empty");
@@ -775,14 +954,11 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
   log.time_semantics = g.time.empty() ? "order" : "unix_seconds";
   const bool has_labels = !g.click.empty() || !g.event.empty();
   log.implicit = !has_labels;
-  std::vector<std::string_view> f;
-  char delim = 0;
+  GenericColumns c;
+  c.click_events.insert(g.click_events.begin(), g.click_events.end());
+  c.conversion_events.insert(g.conversion_events.begin(), g.conversion_events.end());
   std::map<std::string, int> col;  // column name -> index
-  int c_user = -1, c_item = -1, c_time = -1, c_event = -1, c_click = -1, c_conv = -1, c_value = -1, c_cat = -1;
-  std::vector<int> c_cats, c_nums;
-  std::set<std::string> click_ev(g.click_events.begin(), g.click_events.end());
-  std::set<std::string> conv_ev(g.conversion_events.begin(), g.conversion_events.end());
-  std::vector<int64_t> order;  // per user: rows so far (the time when there is no time column)
+  std::vector<int64_t> order;      // per user: rows so far (the time when there is no time column)
   LineReader reader(path);
   std::string line;
   auto resolve = [&](const std::string& name, const char* key) -> int {
@@ -802,128 +978,81 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
     }
     return it->second;
   };
-  bool first = true;
-  size_t width = 0;
-  while (reader.Next(&line)) {
-    if (line.empty()) continue;
-    if (first) {
-      first = false;
-      delim = Delimiter(g.delimiter, line);
-      SplitFields(line, delim, &f);
-      width = f.size();
-      for (size_t k = 0; k < f.size(); ++k) col[Trim(f[k])] = static_cast<int>(k);
-      c_user = resolve(g.user, "user");
-      c_item = resolve(g.item, "item");
-      c_time = resolve(g.time, "time");
-      c_event = resolve(g.event, "event");
-      c_click = resolve(g.click, "click");
-      c_conv = resolve(g.conversion, "conversion");
-      c_value = resolve(g.value, "value");
-      c_cat = resolve(g.category, "category");
-      std::vector<std::string> cn, nn;
-      for (const auto& n : g.categorical) { c_cats.push_back(resolve(n, "categorical")); cn.push_back(n); }
-      for (const auto& n : g.numeric) { c_nums.push_back(resolve(n, "numeric")); nn.push_back(n); }
-      SetRowFeatures(log, cn, nn);
-      if (!spill_dir.empty()) {
-        // Rows beyond half the budget go to disk; the other half is for sorting a partition.
-        const int64_t row_bytes = static_cast<int64_t>(RecordBytes(static_cast<int>(cn.size()), static_cast<int>(nn.size())));
-        log.spill = std::make_shared<RowSpill>(spill_dir, o.memory_budget_mb * (int64_t{1} << 20) / 2 / row_bytes,
-                                               static_cast<int>(cn.size()), static_cast<int>(nn.size()));
-        log.spill->ReserveColumns(log);
-      }
-      if (g.header) continue;
-    }
+  // Interns a parsed row's ids and appends it (in file order, on this thread).
+  auto commit = [&](const ParsedBatch& b, const ParsedRow& row, const float*& nums) {
+    if (!row.error.empty()) return bad.Report(reader.path(), row.line_number, row.line, row.error);
     if (log.spill && static_cast<int64_t>(log.size()) >= log.spill->budget_rows()) log.spill->Take(log);
-    SplitFields(line, delim, &f);
-    if (f.size() != width) {
-      bad.Report(reader, line, fmt::format("expected {} fields, found {}", width, f.size()));
-      continue;
-    }
-    int64_t t = 0;
-    if (c_time >= 0 && !ParseInt64(f[c_time], &t)) {
-      double d;
-      if (!ParseFloat(f[c_time], &d)) {
-        // from_chars also refuses a number too large for a double: then it is not a timestamp either.
-        bad.Report(reader, line, fmt::format("time '{}' is not a unix timestamp", Excerpt(f[c_time], 40)));
-        continue;
-      }
-      // ParseInt64 refused it: fractional seconds are truncated, anything beyond int64 is refused.
-      if (!(d >= -9.2e18 && d <= 9.2e18)) {
-        bad.Report(reader, line, fmt::format("time '{}' does not fit a 64-bit unix timestamp", Excerpt(f[c_time], 40)));
-        continue;
-      }
-      t = static_cast<int64_t>(d);
-    }
-    uint8_t click = 1, conv = 0;
-    Event ev = Event::kClick;
-    if (c_event >= 0) {
-      std::string e = Trim(f[c_event]);
-      conv = conv_ev.count(e) ? 1 : 0;
-      click = (click_ev.count(e) || conv) ? 1 : 0;  // a conversion event implies the click before it
-      ev = conv ? Event::kPurchase : click ? Event::kClick : Event::kImpression;
-    }
-    int64_t v;
-    if (c_click >= 0) {
-      if (!ParseInt64(f[c_click], &v) || (v != 0 && v != 1)) {
-        bad.Report(reader, line, fmt::format("click '{}' is not 0 or 1", Excerpt(f[c_click], 40)));
-        continue;
-      }
-      click = static_cast<uint8_t>(v);
-      ev = click ? Event::kClick : Event::kImpression;
-    }
-    if (c_conv >= 0) {
-      if (!ParseInt64(f[c_conv], &v) || (v != 0 && v != 1)) {
-        bad.Report(reader, line, fmt::format("conversion '{}' is not 0 or 1", Excerpt(f[c_conv], 40)));
-        continue;
-      }
-      conv = static_cast<uint8_t>(v);
-      if (conv) ev = Event::kPurchase;
-    }
-    if (conv && !click) {
-      bad.Report(reader, line, "conversion without click");
-      continue;
-    }
-    double value = 0;
-    if (c_value >= 0 && !Trim(f[c_value]).empty() && !ParseFloat(f[c_value], &value)) {
-      bad.Report(reader, line, fmt::format("value '{}' is not a number", Excerpt(f[c_value], 40)));
-      continue;
-    }
-    if (!FitsFloat(value)) {
-      bad.Report(reader, line, fmt::format("value '{}' does not fit a 32-bit float", Excerpt(f[c_value], 40)));
-      continue;
-    }
-    std::vector<float> nums;
-    bool ok = true;
-    for (size_t k = 0; k < c_nums.size() && ok; ++k) {
-      double d;
-      if (!ParseFloat(f[c_nums[k]], &d) || !FitsFloat(d)) {
-        bad.Report(reader, line, fmt::format("numeric column '{}' has '{}' (expected a number that fits a 32-bit float)",
-                                             g.numeric[k], Excerpt(f[c_nums[k]], 40)));
-        ok = false;
-      }
-      nums.push_back(static_cast<float>(d));
-    }
-    if (!ok) continue;
-    const std::string_view us = TrimView(f[c_user]), is = TrimView(f[c_item]);
-    if (us.empty() || is.empty()) {
-      bad.Report(reader, line, "empty user or item id");
-      continue;
-    }
-    int64_t u = log.users.Intern(us), i = log.items.Intern(is);
-    if (c_time < 0) {
+    uint32_t k = row.text_begin;
+    auto field = [&] {
+      std::string_view v(b.text.data() + b.offsets[2 * k], b.offsets[2 * k + 1] - b.offsets[2 * k]);
+      ++k;
+      return v;
+    };
+    const int64_t u = log.users.Intern(field()), i = log.items.Intern(field());
+    int64_t t = row.time;
+    if (c.time < 0) {
       if (order.size() <= static_cast<size_t>(u)) order.resize(u + 1, 0);
       t = order[u]++;
     }
-    if (c_cat >= 0 && !log.item_categories.count(i)) {
-      std::vector<std::string_view> cats;
-      SplitFields(f[c_cat], '|', &cats);
-      std::vector<int64_t> ids;
-      for (auto c : cats) if (!Trim(c).empty()) ids.push_back(log.CategoryId(Trim(c)));
-      log.item_categories[i] = ids;
+    if (c.category >= 0) {
+      const std::string_view cat_text = field();
+      if (!log.item_categories.count(i)) {
+        std::vector<std::string_view> cats;
+        SplitFields(cat_text, '|', &cats);
+        std::vector<int64_t> ids;
+        for (auto cat : cats) if (!TrimView(cat).empty()) ids.push_back(log.CategoryId(TrimView(cat)));
+        log.item_categories[i] = ids;
+      }
     }
-    for (size_t k = 0; k < c_cats.size(); ++k) log.cat_features.push_back(log.cat_feature_vocab[k].Intern(TrimView(f[c_cats[k]])) + 1);
-    log.num_features.insert(log.num_features.end(), nums.begin(), nums.end());
-    log.Add(u, i, t, ev, click, conv, static_cast<float>(value), -1);
+    for (size_t j = 0; j < c.categorical.size(); ++j) log.cat_features.push_back(log.cat_feature_vocab[j].Intern(field()) + 1);
+    log.num_features.insert(log.num_features.end(), nums, nums + c.numeric.size());
+    nums += c.numeric.size();
+    log.Add(u, i, t, row.event, row.click, row.conversion, row.value, -1);
+  };
+  std::vector<std::string_view> f;
+  while (reader.Next(&line)) {
+    if (line.empty()) continue;
+    // The first line: the header (or, with header: false, the first row).
+    c.delim = Delimiter(g.delimiter, line);
+    SplitFields(line, c.delim, &f);
+    c.width = f.size();
+    for (size_t k = 0; k < f.size(); ++k) col[Trim(f[k])] = static_cast<int>(k);
+    c.user = resolve(g.user, "user");
+    c.item = resolve(g.item, "item");
+    c.time = resolve(g.time, "time");
+    c.event = resolve(g.event, "event");
+    c.click = resolve(g.click, "click");
+    c.conversion = resolve(g.conversion, "conversion");
+    c.value = resolve(g.value, "value");
+    c.category = resolve(g.category, "category");
+    std::vector<std::string> cn, nn;
+    for (const auto& n : g.categorical) { c.categorical.push_back(resolve(n, "categorical")); cn.push_back(n); }
+    for (const auto& n : g.numeric) { c.numeric.push_back(resolve(n, "numeric")); nn.push_back(n); }
+    SetRowFeatures(log, cn, nn);
+    if (!spill_dir.empty()) {
+      // Rows beyond half the budget go to disk; the other half is for sorting a partition.
+      const int64_t row_bytes = static_cast<int64_t>(RecordBytes(static_cast<int>(cn.size()), static_cast<int>(nn.size())));
+      log.spill = std::make_shared<RowSpill>(spill_dir, o.memory_budget_mb * (int64_t{1} << 20) / 2 / row_bytes,
+                                             static_cast<int>(cn.size()), static_cast<int>(nn.size()));
+      log.spill->ReserveColumns(log);
+    }
+    if (!g.header) {
+      ParsedBatch b;
+      ParseGenericLine(g, c, line, reader.line_number(), f, &b);
+      const float* nums = b.nums.data();
+      commit(b, b.rows.front(), nums);
+    }
+    break;
+  }
+  {
+    GenericLineReader lines(reader, g, c);
+    for (;;) {
+      ParsedBatch b = lines.Next();
+      const float* nums = b.nums.data();
+      for (const ParsedRow& row : b.rows) commit(b, row, nums);
+      if (b.failure) std::rethrow_exception(b.failure);
+      if (b.last) break;
+    }
   }
   log.sources.push_back(SourceFile{path, reader.Md5Hex(), reader.line_number()});
   if (log.implicit) {
@@ -931,15 +1060,15 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
                         "conversion = 0, negatives are sampled");
   } else {
     std::string how;
-    if (c_event >= 0) {
+    if (c.event >= 0) {
       how = fmt::format("click = event '{}' in [{}] or a conversion; conversion = event in [{}]", g.event,
                         fmt::join(g.click_events, ", "), fmt::join(g.conversion_events, ", "));
     }
-    if (c_click >= 0) how += fmt::format("{}click = column '{}' (0/1)", how.empty() ? "" : "; ", g.click);
-    if (c_conv >= 0) how += fmt::format("; conversion = column '{}' (0/1)", g.conversion);
+    if (c.click >= 0) how += fmt::format("{}click = column '{}' (0/1)", how.empty() ? "" : "; ", g.click);
+    if (c.conversion >= 0) how += fmt::format("; conversion = column '{}' (0/1)", g.conversion);
     log.notes.push_back("generic: logged exposures, no negatives sampled; labels: " + how);
   }
-  if (c_value >= 0) log.notes.push_back(fmt::format("generic: value = column '{}'", g.value));
+  if (c.value >= 0) log.notes.push_back(fmt::format("generic: value = column '{}'", g.value));
   return log;
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "core/md5.h"
+#include "data/interner.h"
 #include "data/prepared_file.h"
 #include "data/sources.h"
 #include "data/text_input.h"
@@ -34,6 +35,31 @@ std::string ErrorOf(const DataOptions& o, const std::string& out, StatusCode exp
   }
   ADD_FAILURE() << "prepare succeeded";
   return "";
+}
+
+TEST(Interner, NumericAndStringKeysAreDistinctAndStable) {
+  Interner in;
+  const std::vector<std::string> keys = {"123", "0123", "0", "00", "u7", "999999999999999999", "9999999999999999999",
+                                         "-5", "", "123 ", "abc"};
+  for (size_t k = 0; k < keys.size(); ++k) EXPECT_EQ(in.Intern(keys[k]), static_cast<int64_t>(k)) << keys[k];
+  for (int round = 0; round < 2; ++round) {
+    for (size_t k = 0; k < keys.size(); ++k) {
+      EXPECT_EQ(in.Intern(keys[k]), static_cast<int64_t>(k)) << keys[k];
+      EXPECT_EQ(in.Find(keys[k]), static_cast<int64_t>(k)) << keys[k];
+      EXPECT_EQ(in.key(static_cast<int64_t>(k)), keys[k]);
+    }
+  }
+  EXPECT_EQ(in.Find("124"), -1);
+  EXPECT_EQ(in.Find("x"), -1);
+  // Growth rehashes numeric and string keys alike.
+  for (int i = 0; i < 5000; ++i) {
+    in.Intern(std::to_string(i * 7919));
+    in.Intern("s" + std::to_string(i));
+  }
+  EXPECT_EQ(in.Find("123"), 0);
+  EXPECT_EQ(in.Find("0123"), 1);
+  EXPECT_EQ(in.key(in.Find("s4999")), "s4999");
+  EXPECT_EQ(in.key(in.Find(std::to_string(4999 * 7919))), std::to_string(4999 * 7919));
 }
 
 TEST(LineReader, PlainAndGzipGiveTheSameLinesAndChecksum) {
