@@ -20,6 +20,7 @@ measure() {  # measure <label> <cmd...>: median wall seconds and peak RSS (MiB) 
   local label=$1; shift
   local times=() rss=()
   for k in 1 2 3; do
+    sync  # no writeback of the previous run's output during this one
     /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>&1 || { cat "$work/out"; return 1; }
     read -r t m <"$work/time"; times+=("$t"); rss+=("$m")
   done
