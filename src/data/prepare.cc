@@ -856,9 +856,8 @@ class SpillDir {
 PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t seed) {
   RP_REQUIRE(!o.dataset.empty(), StatusCode::kInvalidConfig, "data.dataset is empty: name a preset (docs/datasets.md)");
   const auto t0 = Clock::now();
-  // Only the generic parser spills; the presets' sources are bounded.
   std::unique_ptr<SpillDir> spill_dir;
-  if (o.dataset == "generic" && o.generic.layout == "rows") spill_dir = std::make_unique<SpillDir>(output);
+  if (o.dataset != "synthetic") spill_dir = std::make_unique<SpillDir>(output);
   PrepareReport report;
   if (o.dataset == "synthetic") {
     report = PrepareSynthetic(o, output, seed);

@@ -51,6 +51,7 @@ void ForEachLine(const DataOptions& o, const KnownFile& kf, RawLog& log, F&& on_
   while (reader.Next(&line)) {
     if (line.empty()) continue;
     on_line(reader, line);
+    log.MaybeSpill();
   }
   const std::string md5 = reader.Md5Hex();
   VerifyChecksum(kf, path, md5);
@@ -138,8 +139,9 @@ bool AddRating(RawLog& log, BadRows& bad, const LineReader& r, std::string_view 
   return true;
 }
 
-RawLog ParseMl100k(const DataOptions& o) {
+RawLog ParseMl100k(const DataOptions& o, const std::string& spill_dir) {
   RawLog log;
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   log.implicit = true;
   log.source = "MovieLens 100K (GroupLens): u.data ratings with unix timestamps, u.item genres, u.user demographics";
@@ -181,8 +183,9 @@ RawLog ParseMl100k(const DataOptions& o) {
   return log;
 }
 
-RawLog ParseMl1m(const DataOptions& o) {
+RawLog ParseMl1m(const DataOptions& o, const std::string& spill_dir) {
   RawLog log;
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   log.implicit = true;
   log.notes.push_back(kMovieLensLabels);
@@ -367,8 +370,9 @@ class SequenceReader {
   std::vector<int64_t> first_line_;  // per user index
 };
 
-RawLog ParseAmazonBeauty(const DataOptions& o) {
+RawLog ParseAmazonBeauty(const DataOptions& o, const std::string& spill_dir) {
   RawLog log;
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   log.source = "Amazon Beauty 5-core (McAuley et al.), S3-Rec preprocessing: one chronological sequence per user";
   log.notes.push_back("amazon-beauty: one behaviour (review); click = reviewed, conversion = reviewed (a review "
@@ -387,8 +391,9 @@ RawLog ParseAmazonBeauty(const DataOptions& o) {
 }
 
 // ---------------------------------------------------------------- JD multi-behaviour
-RawLog ParseJd(const DataOptions& o) {
+RawLog ParseJd(const DataOptions& o, const std::string& spill_dir) {
   RawLog log;
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   log.implicit = true;
   log.has_source_split = true;
@@ -439,6 +444,7 @@ RawLog ParseJd(const DataOptions& o) {
     Event ev = (fl & 4) ? Event::kPurchase : (fl & 2) ? Event::kFavorite : Event::kClick;
     log.Add(key.first, key.second, pos[key.first]++, ev, 1, (fl & 4) ? 1 : 0, 0.0f,
             static_cast<int8_t>(Split::kTrain));
+    log.MaybeSpill();
   }
   for (int k = 3; k < 5; ++k) {
     const int8_t split = static_cast<int8_t>(k == 3 ? Split::kValid : Split::kTest);
@@ -545,9 +551,10 @@ std::vector<int64_t> CategoricalIds(RawLog& log, const std::vector<std::string_v
   return ids;
 }
 
-RawLog ParseAliCcpCsv(const DataOptions& o) {
+RawLog ParseAliCcpCsv(const DataOptions& o, const std::string& spill_dir) {
   RawLog log = ImpressionLog("Ali-CCP (Alibaba, ESMM paper), torch-rechub CSV layout: click, purchase, 23 categorical "
                              "fields, 8 dense");
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   const KnownFile files[3] = {
       {"ali-ccp-samples", "torchrechub_ali_ccp_train_sample.csv", "398ec366c4a8a89e1503e5536793702a", "", "", ""},
@@ -598,8 +605,9 @@ RawLog ParseAliCcpCsv(const DataOptions& o) {
   return log;
 }
 
-RawLog ParseAliCcpFeasign(const DataOptions& o) {
+RawLog ParseAliCcpFeasign(const DataOptions& o, const std::string& spill_dir) {
   RawLog log = ImpressionLog("Ali-CCP (Alibaba, ESMM paper), PaddleRec field:feasign layout");
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   const KnownFile files[2] = {
       {"ali-ccp-samples", "paddlerec_esmm_train_small.txt", "1d496cdb8eb743672ad32b2a1497738d", "", "", ""},
@@ -650,8 +658,9 @@ RawLog ParseAliCcpFeasign(const DataOptions& o) {
   return log;
 }
 
-RawLog ParseAliExpress(const DataOptions& o) {
+RawLog ParseAliExpress(const DataOptions& o, const std::string& spill_dir) {
   RawLog log = ImpressionLog("AliExpress multi-task dataset (AITM line of work), torch-rechub layout");
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   const KnownFile files[2] = {
       {"aliexpress-samples", "torchrechub_aliexpress_train_sample.csv", "0f945ece360b22d97fe1f4613c4e5488", "", "", ""},
@@ -722,7 +731,7 @@ std::string GenericPath(const DataOptions& o, const std::string& file) {
   return path;
 }
 
-RawLog ParseGenericSequences(const DataOptions& o) {
+RawLog ParseGenericSequences(const DataOptions& o, const std::string& spill_dir) {
   const GenericMapping& g = o.generic;
   const std::pair<const char*, bool> rows_only[] = {
       {"user", !g.user.empty()},         {"item", !g.item.empty()},     {"time", !g.time.empty()},
@@ -736,6 +745,7 @@ RawLog ParseGenericSequences(const DataOptions& o) {
                key);
   }
   RawLog log;
+  log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
   const std::string path = GenericPath(o, g.path);
   log.source = "generic sequences " + path + " (one user per line, items in chronological order)";
@@ -749,6 +759,7 @@ RawLog ParseGenericSequences(const DataOptions& o) {
   while (reader.Next(&line)) {
     if (line.empty()) continue;
     seq.Line(reader, line, delim);
+    log.MaybeSpill();
   }
   log.sources.push_back(SourceFile{path, reader.Md5Hex(), reader.line_number()});
   if (!g.item_attributes.empty()) {
@@ -941,7 +952,7 @@ class GenericLineReader {
 RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
   const GenericMapping& g = o.generic;
   RP_REQUIRE(!g.path.empty(), StatusCode::kInvalidConfig, "data.dataset is 'generic' but data.generic.path is empty");
-  if (g.layout == "sequences") return ParseGenericSequences(o);
+  if (g.layout == "sequences") return ParseGenericSequences(o, spill_dir);
   RP_REQUIRE(g.item_attributes.empty(), StatusCode::kInvalidConfig,
              "data.generic.item_attributes is set, but data.generic.layout is 'rows': item attributes come with the "
              "sequences layout; map a category column with data.generic.category instead");
@@ -1082,19 +1093,19 @@ const std::vector<std::string>& PresetNames() {
 
 RawLog ParsePreset(const DataOptions& o, const std::string& spill_dir) {
   const std::string& d = o.dataset;
-  if (d == "ml-100k") return ParseMl100k(o);
-  if (d == "ml-1m") return ParseMl1m(o);
-  if (d == "amazon-beauty") return ParseAmazonBeauty(o);
-  if (d == "jd") return ParseJd(o);
+  if (d == "ml-100k") return ParseMl100k(o, spill_dir);
+  if (d == "ml-1m") return ParseMl1m(o, spill_dir);
+  if (d == "amazon-beauty") return ParseAmazonBeauty(o, spill_dir);
+  if (d == "jd") return ParseJd(o, spill_dir);
   if (d == "ali-ccp") {
     std::string layout = o.layout;
     if (layout == "auto") {
       std::string p;
       layout = FindLocal(o, {"ali-ccp-samples", "torchrechub_ali_ccp_train_sample.csv", "", "", "", ""}, &p) ? "csv" : "feasign";
     }
-    return layout == "csv" ? ParseAliCcpCsv(o) : ParseAliCcpFeasign(o);
+    return layout == "csv" ? ParseAliCcpCsv(o, spill_dir) : ParseAliCcpFeasign(o, spill_dir);
   }
-  if (d == "aliexpress") return ParseAliExpress(o);
+  if (d == "aliexpress") return ParseAliExpress(o, spill_dir);
   if (d == "generic") return ParseGeneric(o, spill_dir);
   RP_THROW(StatusCode::kInvalidConfig, "data.dataset '{}' is not a preset that is parsed from files", d);
 }

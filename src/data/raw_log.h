@@ -47,9 +47,17 @@ struct RawLog {
   std::vector<std::string> notes;
   int64_t skipped_rows = 0;
 
-  // Rows moved to disk while parsing a log larger than data.memory_budget_mb (generic only);
-  // null when every row is in the columns above.
+  // Rows moved to disk while parsing a log larger than data.memory_budget_mb; null when every row
+  // is in the columns above. EnableSpill lets MaybeSpill (called by the parsers after each source
+  // line) create it once the rows fill half the budget.
   std::shared_ptr<RowSpill> spill;
+  std::string spill_dir;
+  int64_t spill_budget_mb = 0;
+  void EnableSpill(const std::string& dir, int64_t budget_mb) {
+    spill_dir = dir;
+    spill_budget_mb = budget_mb;
+  }
+  void MaybeSpill();
 
   // Rows held in memory (all of them unless spilled).
   size_t size() const { return user.size(); }

@@ -149,4 +149,16 @@ void RowSpill::Take(RawLog& log, bool force) {
   reset(log.conversion); reset(log.value); reset(log.split); reset(log.cat_features); reset(log.num_features);
 }
 
+void RawLog::MaybeSpill() {
+  if (spill_dir.empty()) return;
+  if (!spill) {
+    const int fc = static_cast<int>(cat_feature_names.size()), fd = static_cast<int>(num_feature_names.size());
+    const int64_t budget_rows =
+        std::max<int64_t>(1, spill_budget_mb * (int64_t{1} << 20) / 2 / static_cast<int64_t>(RecordBytes(fc, fd)));
+    if (static_cast<int64_t>(size()) < budget_rows) return;
+    spill = std::make_shared<RowSpill>(spill_dir, budget_rows, fc, fd);
+  }
+  spill->Take(*this);
+}
+
 }  // namespace recprism::data

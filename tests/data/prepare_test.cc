@@ -277,6 +277,54 @@ TEST(Prepare, Ml1mNegativesComeFromItemsWithATrainInteractionByDefault) {
   }
 }
 
+// Two prepared files with the same rows, users and items (their notes may differ).
+void ExpectSamePreparedFile(const std::string& a, const std::string& b) {
+  PreparedReader ra(a), rb(b);
+  Rows x = ra.ReadRows(0, ra.num_rows()), y = rb.ReadRows(0, rb.num_rows());
+  EXPECT_EQ(x.user, y.user);
+  EXPECT_EQ(x.item, y.item);
+  EXPECT_EQ(x.time, y.time);
+  EXPECT_EQ(x.event, y.event);
+  EXPECT_EQ(x.click, y.click);
+  EXPECT_EQ(x.conversion, y.conversion);
+  EXPECT_EQ(x.value, y.value);
+  EXPECT_EQ(x.split, y.split);
+  EXPECT_EQ(x.cat_features, y.cat_features);
+  EXPECT_EQ(x.num_features, y.num_features);
+  EXPECT_EQ(ra.users().offsets, rb.users().offsets);
+  EXPECT_EQ(ra.users().split_rows, rb.users().split_rows);
+  EXPECT_EQ(ra.users().raw_id, rb.users().raw_id);
+  EXPECT_EQ(ra.users().features, rb.users().features);
+  EXPECT_EQ(ra.items().raw_id, rb.items().raw_id);
+  EXPECT_EQ(ra.items().popularity, rb.items().popularity);
+  EXPECT_EQ(ra.items().category_values, rb.items().category_values);
+}
+
+TEST(Prepare, EveryPresetPreparedOutOfCoreGivesTheSameFile) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("ooc_presets");
+  struct Case {
+    std::string dataset, layout, split;
+  };
+  for (const Case& c : {Case{"ml-100k", "auto", "auto"}, Case{"ml-100k", "auto", "temporal"}, Case{"jd", "auto", "auto"},
+                        Case{"amazon-beauty", "auto", "auto"}, Case{"ali-ccp", "csv", "auto"}}) {
+    SCOPED_TRACE(c.dataset + " " + c.layout + " " + c.split);
+    DataOptions o = MirrorOptions(c.dataset);
+    o.layout = c.layout;
+    o.split = c.split;
+    o.negatives_per_positive = 2;
+    const std::string a = (dir / "mem.h5").string(), b = (dir / "ooc.h5").string();
+    Prepare(o, a, 4);
+    o.memory_budget_mb = 1;
+    Prepare(o, b, 4);
+    ExpectSamePreparedFile(a, b);
+    bool spilled = false;
+    PreparedReader rb(b);
+    for (const auto& n : rb.metadata().notes) spilled |= n.find("prepared out of core") != std::string::npos;
+    EXPECT_EQ(spilled, c.dataset != "ali-ccp") << "the 12-row ali-ccp fixture fits any budget";
+  }
+}
+
 TEST(Prepare, SamePresetAndSeedGiveIdenticalFiles) {
   RP_REQUIRE_MIRROR();
   auto dir = TestTempDir("repro");
@@ -506,24 +554,8 @@ TEST_F(GenericInput, OutOfCorePrepareGivesTheSameFileAsInMemory) {
     PrepareReport b = Prepare(o, out_of_core, 9);
     EXPECT_EQ(a.rows, b.rows);
     for (int k = 0; k < 3; ++k) EXPECT_EQ(a.split_rows[k], b.split_rows[k]);
-    PreparedReader ra(in_memory), rb(out_of_core);
-    Rows x = ra.ReadRows(0, ra.num_rows()), y = rb.ReadRows(0, rb.num_rows());
-    EXPECT_EQ(x.user, y.user);
-    EXPECT_EQ(x.item, y.item);
-    EXPECT_EQ(x.time, y.time);
-    EXPECT_EQ(x.event, y.event);
-    EXPECT_EQ(x.click, y.click);
-    EXPECT_EQ(x.conversion, y.conversion);
-    EXPECT_EQ(x.value, y.value);
-    EXPECT_EQ(x.split, y.split);
-    EXPECT_EQ(x.cat_features, y.cat_features);
-    EXPECT_EQ(x.num_features, y.num_features);
-    EXPECT_EQ(ra.users().offsets, rb.users().offsets);
-    EXPECT_EQ(ra.users().split_rows, rb.users().split_rows);
-    EXPECT_EQ(ra.users().raw_id, rb.users().raw_id);
-    EXPECT_EQ(ra.items().raw_id, rb.items().raw_id);
-    EXPECT_EQ(ra.items().popularity, rb.items().popularity);
-    EXPECT_EQ(ra.items().category_values, rb.items().category_values);
+    ExpectSamePreparedFile(in_memory, out_of_core);
+    PreparedReader rb(out_of_core);
     std::string notes;
     for (const auto& n : rb.metadata().notes) notes += n + "\n";
     EXPECT_NE(notes.find("prepared out of core: 40000 source rows spilled to disk and sorted in"), std::string::npos)
