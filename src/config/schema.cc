@@ -151,6 +151,11 @@ std::vector<KeySpec> BuildSchema() {
                           "Sampled exposures per positive for implicit data (never an item the user interacted "
                           "with); 0 = none."),
                     0, 1000));
+  s.push_back(Range(Field("data.eval_negatives_per_positive", &R::data, &D::eval_negatives_per_positive,
+                          "Sampled exposures per valid and test positive; -1 = data.negatives_per_positive. 99 "
+                          "gives the sampled ranking protocol of the SASRec/BERT4Rec/S3-Rec papers (with "
+                          "data.negative_pool: catalogue, as they draw from every item the user never touched)."),
+                    -1, 100000));
   s.push_back(OneOf(Field("data.negative_sampler", &R::data, &D::negative_sampler,
                           "Negative sampler: uniform over items, or popularity (train positives)."),
                     {"uniform", "popularity"}));

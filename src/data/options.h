@@ -48,6 +48,7 @@ struct DataOptions {
   std::string split = "auto";   // auto (preset default), leave_one_out, temporal, random, source
   std::vector<double> split_ratios = {0.7, 0.15, 0.15};  // train/valid/test for temporal and random
   int negatives_per_positive = 4;        // sampled exposures per positive for implicit data; 0 = none
+  int eval_negatives_per_positive = -1;  // the same for valid and test positives; -1 = negatives_per_positive
   std::string negative_sampler = "uniform";  // uniform or popularity
   std::string negative_pool = "train";       // train (items with a train row) or catalogue (every item)
   int min_user_interactions = 0;         // drop users with fewer positive interactions

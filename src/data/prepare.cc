@@ -128,6 +128,7 @@ std::string ParamsText(const DataOptions& o, const std::string& protocol, uint64
   s += fmt::format("split_ratios={},{},{}\n", o.split_ratios[0], o.split_ratios[1], o.split_ratios[2]);
   s += fmt::format("negatives_per_positive={}\nnegative_sampler={}\nnegative_pool={}\n", o.negatives_per_positive,
                    o.negative_sampler, o.negative_pool);
+  if (o.eval_negatives_per_positive >= 0) s += fmt::format("eval_negatives_per_positive={}\n", o.eval_negatives_per_positive);
   s += fmt::format("min_user_interactions={}\non_bad_row={}\nseed={}\n", o.min_user_interactions, o.on_bad_row, seed);
   if (o.dataset == "synthetic") {
     s += fmt::format("synthetic.rows={}\nsynthetic.users={}\nsynthetic.items={}\nsynthetic.categories={}\n"
@@ -467,7 +468,9 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   items.num_categories = log.categories.size() + 1;
 
   // 5. Rows, with sampled negatives placed right after the positive they were drawn for.
-  const bool sample = log.implicit && o.negatives_per_positive > 0;
+  const int train_negatives = o.negatives_per_positive;
+  const int eval_negatives = o.eval_negatives_per_positive < 0 ? train_negatives : o.eval_negatives_per_positive;
+  const bool sample = log.implicit && (train_negatives > 0 || eval_negatives > 0);
   std::vector<int64_t> pool;
   if (o.negative_pool == "train") {
     for (int64_t i = 1; i <= num_items; ++i) if (in_train[i]) pool.push_back(i);
@@ -566,9 +569,10 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
                                 rec.num_features.begin() + (k + 1) * fd);
         ++users.split_rows[u * kNumSplits + split];
         report.positives += rec.click[k];
-        if (sample && rec.click[k]) {
+        const int want = split == static_cast<uint8_t>(Split::kTrain) ? train_negatives : eval_negatives;
+        if (sample && rec.click[k] && want > 0) {
           negs.clear();
-          short_groups += sampler.Sample(rng, seen, o.negatives_per_positive, &negs) < o.negatives_per_positive;
+          short_groups += sampler.Sample(rng, seen, want, &negs) < want;
           for (int64_t item : negs) {
             out.user.push_back(u);
             out.item.push_back(item);
@@ -632,10 +636,13 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   }
   if (sample) {
     notes.push_back(fmt::format(
-        "sampled negatives: {} per positive, {} over {} items ({}), distinct within a positive's group and never an "
+        "sampled negatives: {}, {} over {} items ({}), distinct within a positive's group and never an "
         "item the user touched in any behaviour or split; event = sampled_negative, click = conversion = 0, time and "
         "split of the positive{}",
-        o.negatives_per_positive, o.negative_sampler == "popularity" ? "in proportion to train popularity + 1" : "uniform",
+        train_negatives == eval_negatives
+            ? fmt::format("{} per positive", train_negatives)
+            : fmt::format("{} per train positive and {} per valid or test positive", train_negatives, eval_negatives),
+        o.negative_sampler == "popularity" ? "in proportion to train popularity + 1" : "uniform",
         sampler.pool_size(),
         sampler.pool_size() == static_cast<size_t>(num_items)
             ? "the whole catalogue"

@@ -220,6 +220,45 @@ TEST(Prepare, SampledNegativesAreDistinctWithinTheirPositivesGroup) {
   EXPECT_TRUE(noted) << "the notes describe the negatives";
 }
 
+TEST(Prepare, EvalNegativesGiveTheSampledRankingProtocol) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("neg_eval");
+  DataOptions o = MirrorOptions("ml-100k");
+  o.negatives_per_positive = 2;
+  o.eval_negatives_per_positive = 99;
+  o.negative_pool = "catalogue";
+  Prepare(o, (dir / "ml.h5").string(), 7);
+  PreparedReader rd((dir / "ml.h5").string());
+  Rows rows = rd.ReadRows(0, rd.num_rows());
+  const auto neg = static_cast<uint8_t>(Event::kSampledNegative);
+  int64_t groups[3] = {0, 0, 0}, bad_size = 0, duplicates = 0, touched = 0;
+  const auto& off = rd.users().offsets;
+  for (int64_t u = 0; u < rd.users().num_users; ++u) {
+    std::set<int64_t> seen;
+    for (int64_t r = off[u]; r < off[u + 1]; ++r) if (rows.event[r] != neg) seen.insert(rows.item[r]);
+    for (int64_t r = off[u]; r < off[u + 1];) {
+      int64_t e = r + 1;
+      std::set<int64_t> items;
+      while (e < off[u + 1] && rows.event[e] == neg) {
+        duplicates += !items.insert(rows.item[e]).second;
+        touched += seen.count(rows.item[e]);
+        ++e;
+      }
+      ++groups[rows.split[r]];
+      bad_size += (e - r - 1) != (rows.split[r] == 0 ? 2 : 99);
+      r = e;
+    }
+  }
+  EXPECT_EQ(groups[1], 943);
+  EXPECT_EQ(groups[2], 943) << "one held-out positive per user, each with its 99 candidates";
+  EXPECT_EQ(bad_size, 0) << "2 negatives per train positive, 99 per valid or test positive";
+  EXPECT_EQ(duplicates, 0);
+  EXPECT_EQ(touched, 0);
+  bool noted = false;
+  for (const auto& n : rd.metadata().notes) noted |= n.find("2 per train positive and 99 per valid or test positive") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
 TEST(Prepare, JdNegativesAreNeverItemsTheUserFavourited) {
   RP_REQUIRE_MIRROR();
   auto dir = TestTempDir("neg_jd");
