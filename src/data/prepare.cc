@@ -514,6 +514,16 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
   int64_t written = 0;
   std::vector<int64_t> negs;
   std::unordered_set<int64_t> seen;
+  // A user's rows are all in `out`: record its offset and id, and flush a full block.
+  auto end_user = [&](std::string_view raw) {
+    users.offsets.push_back(written + static_cast<int64_t>(out.size()));
+    users.raw_id.emplace_back(raw);
+    if (out.size() >= flush_rows) {
+      writer.AppendRows(out);
+      written += static_cast<int64_t>(out.size());
+      out.Clear();
+    }
+  };
   auto emit = [&](const RowRecords& rec, int64_t ub, int64_t ue) {
     size_t b = 0;
     for (int64_t u = ub; u < ue; ++u) {
@@ -539,13 +549,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
           ++users.split_rows[u * kNumSplits + rec.split[k]];
           report.positives += rec.click[k];
         }
-        users.offsets.push_back(written + static_cast<int64_t>(out.size()));
-        users.raw_id.emplace_back(raw);
-        if (out.size() >= flush_rows) {
-          writer.AppendRows(out);
-          written += static_cast<int64_t>(out.size());
-          out.Clear();
-        }
+        end_user(raw);
         b = e;
         continue;
       }
@@ -589,13 +593,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
           report.sampled_negatives += static_cast<int64_t>(negs.size());
         }
       }
-      users.offsets.push_back(written + static_cast<int64_t>(out.size()));
-      users.raw_id.emplace_back(raw);
-      if (out.size() >= flush_rows) {
-        writer.AppendRows(out);
-        written += static_cast<int64_t>(out.size());
-        out.Clear();
-      }
+      end_user(raw);
       b = e;
     }
   };

@@ -10,18 +10,7 @@ bin=$build/recprism
 mirror=${RECPRISM_DATA_DIR:-$(cd .. && pwd)/shared/data}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 export RECPRISM_DATA_DIR=$mirror
-measure() {  # measure <label> <cmd...>: wall seconds and peak RSS (MiB), median of 3
-  local label=$1; shift
-  local times=() rss=()
-  for k in 1 2 3; do
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>&1
-    read -r t m <"$work/time"; times+=("$t"); rss+=("$m")
-  done
-  local t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
-  local m=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n 2p)
-  echo "$label: ${t} s, peak RSS $((m / 1024)) MiB"
-  eval "${label//[^a-zA-Z0-9]/_}_s=$t"
-}
+source tools/bench/measure.sh
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 measure "recprism prepare ml-1m" "$bin" prepare --dataset ml-1m --output "$work/ml1m.h5" --set run.output_dir="$work/runs"
 measure "python peer ml-1m" /usr/bin/python3 tools/bench/prepare_peer.py "$mirror/ml-1m/ratings_no_timestamp.csv.gz" "$work/peer.npz"

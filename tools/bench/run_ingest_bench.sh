@@ -16,19 +16,7 @@ work=${RECPRISM_BENCH_DIR:-$(mktemp -d)}; trap 'rm -rf "$work"' EXIT
 map=(--set data.dataset=generic --set data.generic.user=user --set data.generic.item=item
      --set data.generic.time=time --set data.generic.click=click --set data.generic.conversion=conversion
      --set data.generic.value=value)
-measure() {  # measure <label> <cmd...>: median wall seconds and peak RSS (MiB) of 3 runs
-  local label=$1; shift
-  local times=() rss=()
-  for k in 1 2 3; do
-    sync  # no writeback of the previous run's output during this one
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>&1 || { cat "$work/out"; return 1; }
-    read -r t m <"$work/time"; times+=("$t"); rss+=("$m")
-  done
-  local t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
-  local m=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n 2p)
-  echo "$label: ${t} s, peak RSS $((m / 1024)) MiB"
-  eval "${label//[^a-zA-Z0-9]/_}_s=$t"
-}
+source tools/bench/measure.sh
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for ids in int string; do
   flag=$([ $ids = string ] && echo --string-ids || true)
