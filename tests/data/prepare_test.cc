@@ -26,6 +26,13 @@ using recprism::testing::TestTempDir;
 using recprism::testing::WriteText;
 namespace fs = std::filesystem;
 
+// Every note of a prepared file, one per line.
+std::string NotesOf(const PreparedReader& rd) {
+  std::string notes;
+  for (const auto& n : rd.metadata().notes) notes += n + "\n";
+  return notes;
+}
+
 std::string ErrorOf(const DataOptions& o, const std::string& out, StatusCode expect) {
   try {
     Prepare(o, out, 1);
@@ -116,9 +123,7 @@ TEST(Prepare, Ml100kMatchesThePublishedCountsAndLeaveOneOut) {
   bool found = false;
   for (const auto& s : rd.metadata().sources) found |= s.md5 == "6e47046882bad158b0efbb84cd5cb987";
   EXPECT_TRUE(found) << "u.data checksum recorded";
-  bool labels = false;
-  for (const auto& n : rd.metadata().notes) labels |= n.find("conversion = rating >= 4") != std::string::npos;
-  EXPECT_TRUE(labels) << "the notes state the label definitions";
+  EXPECT_NE(NotesOf(rd).find("conversion = rating >= 4"), std::string::npos) << "the notes state the label definitions";
   Rows rows = rd.ReadRows(0, rd.num_rows());
   const auto& off = rd.users().offsets;
   // Leave-one-out: per user the last positive is test, the second-to-last valid, all else train;
@@ -215,9 +220,8 @@ TEST(Prepare, SampledNegativesAreDistinctWithinTheirPositivesGroup) {
   EXPECT_EQ(g.groups, 100000);
   EXPECT_EQ(g.negatives, 400000);
   EXPECT_EQ(g.duplicates, 0) << "sampling with replacement within a group";  // 411 before the fix (seed 7)
-  bool noted = false;
-  for (const auto& n : rd.metadata().notes) noted |= n.find("distinct within a positive's group") != std::string::npos;
-  EXPECT_TRUE(noted) << "the notes describe the negatives";
+  EXPECT_NE(NotesOf(rd).find("distinct within a positive's group"), std::string::npos)
+      << "the notes describe the negatives";
 }
 
 TEST(Prepare, EvalNegativesGiveTheSampledRankingProtocol) {
@@ -254,9 +258,7 @@ TEST(Prepare, EvalNegativesGiveTheSampledRankingProtocol) {
   EXPECT_EQ(bad_size, 0) << "2 negatives per train positive, 99 per valid or test positive";
   EXPECT_EQ(duplicates, 0);
   EXPECT_EQ(touched, 0);
-  bool noted = false;
-  for (const auto& n : rd.metadata().notes) noted |= n.find("2 per train positive and 99 per valid or test positive") != std::string::npos;
-  EXPECT_TRUE(noted);
+  EXPECT_NE(NotesOf(rd).find("2 per train positive and 99 per valid or test positive"), std::string::npos);
 }
 
 TEST(Prepare, JdNegativesAreNeverItemsTheUserFavourited) {
@@ -357,9 +359,7 @@ TEST(Prepare, EveryPresetPreparedOutOfCoreGivesTheSameFile) {
     o.memory_budget_mb = 1;
     Prepare(o, b, 4);
     ExpectSamePreparedFile(a, b);
-    bool spilled = false;
-    PreparedReader rb(b);
-    for (const auto& n : rb.metadata().notes) spilled |= n.find("prepared out of core") != std::string::npos;
+    const bool spilled = NotesOf(PreparedReader(b)).find("prepared out of core") != std::string::npos;
     EXPECT_EQ(spilled, c.dataset != "ali-ccp") << "the 12-row ali-ccp fixture fits any budget";
   }
 }
@@ -393,9 +393,9 @@ TEST(Prepare, EveryPresetPreparesFromTheMirror) {
     EXPECT_EQ(r.positives, c.positives) << c.dataset << " " << c.layout;
     PreparedReader rd((dir / (c.dataset + c.layout + ".h5")).string());
     EXPECT_EQ(rd.num_rows(), r.rows);
-    bool labels = false;
-    for (const auto& n : rd.metadata().notes) labels |= n.find("click =") != std::string::npos || n.find("labels:") != std::string::npos;
-    EXPECT_TRUE(labels) << c.dataset << ": the notes state the label definitions";
+    const std::string notes = NotesOf(rd);
+    EXPECT_TRUE(notes.find("click =") != std::string::npos || notes.find("labels:") != std::string::npos)
+        << c.dataset << ": the notes state the label definitions";
   }
 }
 
@@ -509,8 +509,7 @@ TEST_F(GenericInput, SequencesLayoutPreparesLeaveOneOutWithAttributes) {
   const int64_t a = std::find(it.raw_id.begin(), it.raw_id.end(), "a") - it.raw_id.begin();
   EXPECT_EQ(it.category_offsets[a + 1] - it.category_offsets[a], 2) << "a has attributes 1 and 2";
   EXPECT_EQ(it.num_categories, 4) << "0 + 1, 2, x: the attributes of 'zz' are not categories";
-  std::string notes;
-  for (const auto& n : rd.metadata().notes) notes += n + "\n";
+  const std::string notes = NotesOf(rd);
   EXPECT_NE(notes.find("1 entries for items without interactions ignored"), std::string::npos) << notes;
 }
 
@@ -595,8 +594,7 @@ TEST_F(GenericInput, OutOfCorePrepareGivesTheSameFileAsInMemory) {
     for (int k = 0; k < 3; ++k) EXPECT_EQ(a.split_rows[k], b.split_rows[k]);
     ExpectSamePreparedFile(in_memory, out_of_core);
     PreparedReader rb(out_of_core);
-    std::string notes;
-    for (const auto& n : rb.metadata().notes) notes += n + "\n";
+    const std::string notes = NotesOf(rb);
     EXPECT_NE(notes.find("prepared out of core: 40000 source rows spilled to disk and sorted in"), std::string::npos)
         << notes;
     for (const auto& entry : fs::directory_iterator(dir_)) {
@@ -620,9 +618,7 @@ TEST_F(GenericInput, SkipModeCountsSkippedRows) {
   EXPECT_EQ(r.skipped_rows, 2);
   EXPECT_EQ(r.positives, 4);
   PreparedReader rd(Out());
-  bool noted = false;
-  for (const auto& n : rd.metadata().notes) noted |= n.find("2 malformed source rows were skipped") != std::string::npos;
-  EXPECT_TRUE(noted);
+  EXPECT_NE(NotesOf(rd).find("2 malformed source rows were skipped"), std::string::npos);
 }
 
 TEST_F(GenericInput, NonNumericTimeIsRejected) {
@@ -725,8 +721,7 @@ TEST_F(GenericInput, ExplicitLabelsAndFeaturesAreKept) {
   EXPECT_EQ(rows.num_features, (std::vector<float>{31, 31, 22}));
   EXPECT_EQ(rd.items().num_categories, 4);  // 0 + shoes, men, bags
   EXPECT_EQ(rd.users().raw_id, (std::vector<std::string>{"a", "b"}));
-  std::string notes;
-  for (const auto& n : rd.metadata().notes) notes += n + "\n";
+  const std::string notes = NotesOf(rd);
   EXPECT_NE(notes.find("click = column 'clk' (0/1); conversion = column 'buy' (0/1)"), std::string::npos) << notes;
   EXPECT_NE(notes.find("value = column 'price'"), std::string::npos) << notes;
 }
