@@ -109,7 +109,10 @@ ShardLoader::ShardLoader(const std::string& path, Communicator& comm, const Load
   }
   for (int64_t u = first; u < last; ++u) {
     if (plan_.RankOf(u) != rank) continue;
-    local_samples_ += users.split_rows[u * kNumSplits + s];
+    const int64_t split_rows = users.split_rows[u * kNumSplits + s];
+    // One sample per user with rows in the split (a user whose rows there are all unclicked yields
+    // none: the step count is then an upper bound, and the rank pads with empty batches).
+    local_samples_ += options.last_positive_per_user ? (split_rows > 0 ? 1 : 0) : split_rows;
     local_rows_ += users.offsets[u + 1] - users.offsets[u];
   }
   // Blocks of consecutive users whose rows fit the budget (half of it; the rest is for samples
@@ -188,6 +191,25 @@ int64_t ShardLoader::StartEpoch(int epoch) {
             user_of[r] = u;
             if (mine && rows.split[r] == split) targets.push_back(r);
           }
+        }
+        if (options_.positives_only || options_.last_positive_per_user) {
+          std::vector<int64_t> kept;
+          for (int64_t t : targets) {
+            if (rows.click[t] && rows.event[t] != static_cast<uint8_t>(Event::kSampledNegative)) kept.push_back(t);
+          }
+          targets.swap(kept);
+        }
+        if (options_.last_positive_per_user) {
+          std::vector<int64_t> last;
+          for (size_t i = 0; i < targets.size(); ++i) {
+            const int64_t t = targets[i];
+            if (!last.empty() && user_of[last.back()] == user_of[t]) {
+              last.back() = t;
+            } else {
+              last.push_back(t);
+            }
+          }
+          targets.swap(last);
         }
         if (options_.shuffle) {
           // Shuffle groups, not samples: a positive and the sampled negatives drawn for it (the rows

@@ -57,6 +57,13 @@ struct LoaderOptions {
   int64_t memory_budget_bytes = int64_t{1} << 30;
   int prefetch_batches = 4;
   std::string shard = "contiguous";
+  // Only each user's last positive row of the split (click = 1, not a sampled negative): one
+  // sample per user whose history is the user's sequence before it (sequence objectives).
+  bool last_positive_per_user = false;
+  // Only positive rows of the split (click = 1, not a sampled negative): held-out ranking's
+  // queries. The step count stays the split's rows per batch (an upper bound; ranks pad with
+  // empty batches), so use it where steps cost nothing without data.
+  bool positives_only = false;
 };
 
 // Loader options from the config's data section (max_seq_len, shard, memory_budget_mb,

@@ -126,6 +126,16 @@ torch::Tensor RecommenderImpl::ScoreItems(const torch::Tensor& h, const torch::T
   return torch::bmm(w, h.unsqueeze(-1)).squeeze(-1);
 }
 
+NextItemPositions NextItemTargets(RecommenderImpl& m, const ModelInput& in) {
+  const int64_t L = in.hist_item.size(1);
+  auto h = m.EncodeHistories(in).index_select(0, in.group);  // [B, L, D]
+  auto hist = in.hist_item.index_select(0, in.group);        // [B, L]
+  auto labels = torch::cat({hist.narrow(1, 1, L - 1), in.target_item.unsqueeze(1)}, 1);
+  auto mask = in.hist_pad.index_select(0, in.group).logical_not();
+  mask.select(1, L - 1).logical_and_(in.click > 0.5);
+  return {m.Cloze(h.index({mask})), labels.index({mask})};
+}
+
 bool IsEncoderParameter(const std::string& name) {
   return name.rfind("embed.", 0) == 0 || name.rfind("encoder.", 0) == 0 || name.rfind("cloze_", 0) == 0;
 }

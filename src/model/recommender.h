@@ -79,6 +79,16 @@ class RecommenderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Recommender);
 
+// Causal next-item prediction (train.objective: next_item) on a batch: position j of a sample's
+// history predicts position j + 1, and the last position predicts the sample's own item when it is
+// a positive (click = 1). Padding positions predict nothing (left padding: a real position's
+// successor is real). Returns the cloze-head outputs of the predicting positions h [M, D] and
+// their items [M]; the loss is a softmax over items of ScoreItems(h).
+struct NextItemPositions {
+  torch::Tensor h, target;
+};
+NextItemPositions NextItemTargets(RecommenderImpl& model, const ModelInput& in);
+
 // True for parameters written by pretraining and governed by train.encoder_lr_scale.
 bool IsEncoderParameter(const std::string& name);
 // True for parameters that get no weight decay: embeddings, norms and biases.

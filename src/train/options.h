@@ -27,6 +27,7 @@ struct TrainOptions {
   int64_t validate_every = 0;     // steps between validations; 0 = once per epoch
   // evaluator: the sharded evaluator on the valid split (exact AUC, GAUC, NDCG; no intervals);
   // sums: per-task histogram AUC and logloss from merged sums (cheaper on very large valid splits)
+  // heldout: hit rate and NDCG of the valid positives ranked under eval.protocol (full when rows)
   std::string validation = "evaluator";
   std::string early_stop_metric = "ctr_auc";  // ctr_auc, ctr_gauc, ctcvr_auc (higher is better) or ctr_logloss, loss
   int patience = 0;               // validations without improvement before stopping; 0 = never stop early
@@ -35,6 +36,12 @@ struct TrainOptions {
   int64_t check_replicas_every = 0;  // debug: all-reduce a parameter checksum every N steps, abort on divergence
   int64_t bucket_mb = 25;         // gradient all-reduce bucket size (MiB)
   std::string sparse_embeddings = "auto";  // item-table gradient exchange: auto (fewer bytes wins), dense, sparse
+  // multitask: the CTR/CVR heads on every row of the train split; next_item: SASRec-style causal
+  // next-item prediction over each user's train sequence (the last train positive's history and
+  // the item itself: every position predicts the item after it), no heads involved.
+  std::string objective = "multitask";
+  int64_t full_softmax_max_items = 50000;  // next_item: catalogues up to this size use the full softmax
+  int num_sampled = 1024;         // next_item, larger catalogues: popularity-sampled negatives per step, log-Q corrected
 };
 
 struct PretrainOptions {
@@ -44,6 +51,12 @@ struct PretrainOptions {
   double mask_prob = 0.2;         // share of history items replaced by [MASK] (at least one per history)
   int64_t full_softmax_max_items = 50000;  // catalogues up to this size use the full softmax
   int num_sampled = 1024;         // sampled softmax: negatives per step, drawn by popularity, log-Q corrected
+  // every_row: the history of every train row (a user's prefixes, each once per row); last_per_user:
+  // the history of each user's last train positive only (each sequence once per epoch, as BERT4Rec)
+  std::string histories = "every_row";
+  // model: the attention of model.causal; bidirectional: every position sees the whole history
+  // while pretraining, whatever model.causal says (fine-tuning then uses model.causal)
+  std::string attention = "model";
 };
 
 }  // namespace recprism

@@ -101,20 +101,23 @@ void Progress::Validation(int64_t step, int epoch, const train::Validation& v, c
                           bool improved) {
   jsonl_ << fmt::format(
       "{{\"type\":\"valid\",\"step\":{},\"epoch\":{},\"samples\":{},\"loss\":{},\"ctr_auc\":{},\"ctr_gauc\":{},"
-      "\"ctr_ndcg\":{},\"ctr_logloss\":{},"
+      "\"ctr_ndcg\":{},\"ctr_hit_rate\":{},\"ctr_logloss\":{},"
       "\"cvr_auc\":{},\"ctcvr_auc\":{},\"ctcvr_logloss\":{},\"auc_error_bound\":{},\"best\":{},\"improved\":{}}}\n",
-      step, epoch, Num(v.samples), Num(v.loss), Num(v.ctr_auc), Num(v.ctr_gauc), Num(v.ctr_ndcg), Num(v.ctr_logloss), Num(v.cvr_auc), Num(v.ctcvr_auc),
+      step, epoch, Num(v.samples), Num(v.loss), Num(v.ctr_auc), Num(v.ctr_gauc), Num(v.ctr_ndcg), Num(v.ctr_hit_rate), Num(v.ctr_logloss), Num(v.cvr_auc), Num(v.ctcvr_auc),
       Num(v.ctcvr_logloss), Num(v.auc_error_bound), Num(best), improved ? "true" : "false");
   jsonl_.flush();
   events_->Scalar("valid/loss", step, v.loss);
   events_->Scalar("valid/ctr_auc", step, v.ctr_auc);
   events_->Scalar("valid/ctr_logloss", step, v.ctr_logloss);
   if (std::isfinite(v.ctr_gauc)) events_->Scalar("valid/ctr_gauc", step, v.ctr_gauc);
+  if (std::isfinite(v.ctr_ndcg)) events_->Scalar("valid/ctr_ndcg", step, v.ctr_ndcg);
+  if (std::isfinite(v.ctr_hit_rate)) events_->Scalar("valid/ctr_hit_rate", step, v.ctr_hit_rate);
   events_->Scalar("valid/ctcvr_auc", step, v.ctcvr_auc);
   events_->Scalar("valid/cvr_auc", step, v.cvr_auc);
   if (tty_) std::fprintf(stderr, "\n");
-  RP_LOG_INFO("validation at step {}: ctr auc {:.4f} gauc {:.4f} logloss {:.4f} | ctcvr auc {:.4f} | cvr auc {:.4f} | loss {:.4f} "
-              "({} samples){}", step, v.ctr_auc, v.ctr_gauc, v.ctr_logloss, v.ctcvr_auc, v.cvr_auc, v.loss, v.samples,
+  const std::string ranking = std::isfinite(v.ctr_ndcg) ? fmt::format(" ndcg {:.4f} hit rate {:.4f}", v.ctr_ndcg, v.ctr_hit_rate) : "";
+  RP_LOG_INFO("validation at step {}: ctr auc {:.4f} gauc {:.4f}{} logloss {:.4f} | ctcvr auc {:.4f} | cvr auc {:.4f} | loss {:.4f} "
+              "({} samples){}", step, v.ctr_auc, v.ctr_gauc, ranking, v.ctr_logloss, v.ctcvr_auc, v.cvr_auc, v.loss, v.samples,
               improved ? fmt::format(" | new best {}", metric) : "");
 }
 

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "data/array_file.h"
 #include "eval/evaluator.h"
+#include "eval/heldout_ranking.h"
 #include "eval/model_scoring.h"
 #include "metrics/binary.h"
 #include "model/checkpoint.h"
@@ -37,13 +38,15 @@ double Validation::Metric(const std::string& name) const {
   if (name == "ctcvr_auc") return ctcvr_auc;
   if (name == "ctr_logloss") return ctr_logloss;
   if (name == "ctr_gauc") return ctr_gauc;
+  if (name == "ctr_ndcg") return ctr_ndcg;
+  if (name == "ctr_hit_rate") return ctr_hit_rate;
   if (name == "loss") return loss;
-  RP_THROW(StatusCode::kInvalidConfig, "train.early_stop_metric: expected ctr_auc, ctr_gauc, ctcvr_auc, ctr_logloss or loss, "
+  RP_THROW(StatusCode::kInvalidConfig, "train.early_stop_metric: expected ctr_auc, ctr_gauc, ctr_ndcg, ctr_hit_rate, ctcvr_auc, ctr_logloss or loss, "
            "found '{}'", name);
 }
 
 namespace {
-bool HigherIsBetter(const std::string& metric) { return metric.find("auc") != std::string::npos; }
+bool HigherIsBetter(const std::string& metric) { return metric != "ctr_logloss" && metric != "loss"; }
 
 torch::Device ResolveDevice(const std::string& device, Communicator& comm) {
   if (device == "cpu") return torch::kCPU;
@@ -73,6 +76,7 @@ struct Trainer::State {
   Communicator& comm;
   TrainJob job;
   bool pretraining;
+  bool next_item = false;  // train.objective: next_item (not pretraining)
   torch::Device device{torch::kCPU};
   std::unique_ptr<data::ShardLoader> loader;
   model::Recommender model{nullptr};
@@ -99,12 +103,19 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
   const auto& o = job.train;
   s.device = ResolveDevice(o.device, comm);
   const int batch = o.batch_size;
-  s.loader = std::make_unique<data::ShardLoader>(
-      job.prepared_path, comm, data::MakeLoaderOptions(job.data, data::Split::kTrain, batch, job.seed, true));
+  s.next_item = !pretraining && o.objective == "next_item";
+  RP_REQUIRE(!s.next_item || job.model.causal, StatusCode::kInvalidConfig,
+             "train.objective: next_item needs model.causal: true (found false)");
+  auto loader_options = data::MakeLoaderOptions(job.data, data::Split::kTrain, batch, job.seed, true);
+  loader_options.last_positive_per_user = s.next_item || (pretraining && job.pretrain.histories == "last_per_user");
+  s.loader = std::make_unique<data::ShardLoader>(job.prepared_path, comm, loader_options);
   const auto shape = model::ShapeOf(s.loader->reader(), job.data.max_seq_len);
   // The same seed on every rank, and rank 0's values broadcast below all the same.
   torch::manual_seed(job.seed);
-  s.model = model::Recommender(job.model, shape);
+  // Bidirectional pretraining of an encoder that fine-tunes causally (BERT4Rec/S3-Rec-style):
+  // attention masks carry no parameters, so the encoder transfers as is.
+  if (pretraining && job.pretrain.attention == "bidirectional") s.job.model.causal = false;
+  s.model = model::Recommender(s.job.model, shape);
   if (!job.init_from.empty() && job.resume.empty()) {
     auto c = model::LoadCheckpoint(job.init_from);
     const int n = model::LoadModelState(*s.model, c, job.init_from, /*strict=*/false);
@@ -124,7 +135,8 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
                  s.device.is_cuda() ? BufferPlace{DeviceType::kCUDA, s.device.index()} : BufferPlace{});
   s.adam = std::make_unique<FlatAdam>(*s.flat, o);
   s.sync = std::make_unique<GradientSync>(comm, *s.flat, "embed.item.weight", o.sparse_embeddings, o.bucket_mb);
-  if (pretraining && shape.num_items > job.pretrain.full_softmax_max_items) {
+  const int64_t softmax_max = pretraining ? job.pretrain.full_softmax_max_items : o.full_softmax_max_items;
+  if ((pretraining || s.next_item) && shape.num_items > softmax_max) {
     const auto& pop = s.loader->reader().items().popularity;
     std::vector<double> q(pop.begin() + 1, pop.end());
     for (auto& x : q) x += 1;  // unseen items keep a little mass
@@ -216,13 +228,37 @@ StepResult Trainer::Step(const data::Batch& batch) {
     torch::Tensor total, ctr, ctcvr;
     double count = static_cast<double>(batch.size);
     std::vector<torch::Tensor> ids{in.hist_item.flatten(), in.target_item};
-    if (!s.pretraining) {
+    // Softmax over items of the encoded positions h [M, D] against their targets [M]: the full
+    // catalogue, or popularity-sampled negatives with the log-Q correction on larger catalogues.
+    auto item_softmax = [&](const torch::Tensor& h, const torch::Tensor& target, int num_sampled) {
+      if (!s.popularity_q.defined()) {
+        ids.push_back(torch::arange(1, s.model->shape().num_items + 1, in.hist_item.options()));
+        return torch::cross_entropy_loss(s.model->ScoreItems(h).to(torch::kFloat), target - 1, {}, at::Reduction::Sum);
+      }
+      const int64_t S = num_sampled;
+      auto neg = (torch::multinomial(s.popularity_q, S, true) + 1).to(s.device);
+      auto log_sq = (s.popularity_q.to(s.device) * S).log().to(torch::kFloat);
+      auto pos_logit = (h * s.model->embed->item(target)).sum(1) - log_sq.index_select(0, target - 1);
+      auto neg_logit = s.model->ScoreItems(h, neg) - log_sq.index_select(0, neg - 1).unsqueeze(0);
+      neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == target.unsqueeze(1), -1e9);
+      auto logits = torch::cat({pos_logit.unsqueeze(1), neg_logit}, 1);
+      ids.push_back(neg);
+      return torch::cross_entropy_loss(logits, torch::zeros({logits.size(0)}, target.options()), {}, at::Reduction::Sum);
+    };
+    if (!s.pretraining && !s.next_item) {
       auto logits = s.model->forward(in);
       if (bf16) logits = {logits.ctr.to(torch::kFloat), logits.cvr.to(torch::kFloat)};
       auto sums = model::TaskLoss(logits, in.click, in.conversion, s.job.model);
       total = sums.total;
       ctr = sums.ctr;
       ctcvr = sums.ctcvr;
+    } else if (s.next_item) {
+      auto [h, target] = model::NextItemTargets(*s.model, in);  // [M, D], [M]
+      count = static_cast<double>(target.numel());
+      ids = {in.hist_item.flatten(), in.target_item};
+      total = target.numel() > 0 ? item_softmax(h, target, s.job.train.num_sampled) : (h.sum() * 0.0);
+      ctr = total.detach();
+      ctcvr = torch::zeros({}, total.options());
     } else {
       const auto& po = s.job.pretrain;
       const int64_t L = in.hist_item.size(1);
@@ -236,21 +272,7 @@ StepResult Trainer::Step(const data::Batch& batch) {
       auto target = in.hist_item.index({mask});                                      // [M]
       count = static_cast<double>(target.numel());
       ids = {in.hist_item.flatten(), torch::full({1}, mask_token, in.hist_item.options())};
-      if (!s.popularity_q.defined()) {
-        total = torch::cross_entropy_loss(s.model->ScoreItems(h).to(torch::kFloat), target - 1, {}, at::Reduction::Sum);
-        ids.push_back(torch::arange(1, s.model->shape().num_items + 1, in.hist_item.options()));
-      } else {
-        const int64_t S = po.num_sampled;
-        auto neg = (torch::multinomial(s.popularity_q, S, true) + 1).to(s.device);
-        auto log_sq = (s.popularity_q.to(s.device) * S).log().to(torch::kFloat);
-        auto pos_logit = (h * s.model->embed->item(target)).sum(1) - log_sq.index_select(0, target - 1);
-        auto neg_logit = s.model->ScoreItems(h, neg) - log_sq.index_select(0, neg - 1).unsqueeze(0);
-        neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == target.unsqueeze(1), -1e9);
-        auto logits = torch::cat({pos_logit.unsqueeze(1), neg_logit}, 1);
-        total = torch::cross_entropy_loss(logits, torch::zeros({logits.size(0)}, target.options()), {},
-                                          at::Reduction::Sum);
-        ids.push_back(neg);
-      }
+      total = target.numel() > 0 ? item_softmax(h, target, po.num_sampled) : (h.sum() * 0.0);
       ctr = total.detach();
       ctcvr = torch::zeros({}, total.options());
     }
@@ -312,13 +334,38 @@ StepResult Trainer::Step(const data::Batch& batch) {
 
 Validation Trainer::Validate() {
   auto& s = *s_;
+  if (s.job.train.validation == "heldout") {
+    // Held-out ranking of the valid positives (eval/heldout_ranking.h): eval.protocol's full or
+    // sampled protocol (full when it is rows), without intervals or baselines.
+    EvalOptions eo = s.job.eval;
+    if (eo.protocol == "rows") eo.protocol = "full";
+    eo.bootstrap_replicates = 0;
+    eo.baselines = false;
+    eo.write_candidates.clear();
+    eval::HeldOutStats stats;
+    const auto report = eval::RankHeldOut(s.comm, *s.model, s.next_item ? eval::Scoring::kNextItem : eval::Scoring::kHeads,
+                                          s.job.prepared_path, s.job.data, eo, "valid", s.job.seed, &stats);
+    auto value = [&](const std::string& name) {
+      const auto* m = report.Find("model", "heldout", name);
+      return m != nullptr ? m->value : std::nan("");
+    };
+    Validation v;
+    v.samples = static_cast<double>(AllReduceScalar<int64_t>(s.comm, stats.queries, ReduceOp::kSum));
+    v.ctr_auc = v.ctr_logloss = v.cvr_auc = v.ctcvr_auc = v.ctcvr_logloss = v.loss = std::nan("");
+    if (!eo.top_k.empty()) {
+      v.ctr_ndcg = value(fmt::format("ndcg@{}", eo.top_k[0]));
+      v.ctr_hit_rate = value(fmt::format("hit_rate@{}", eo.top_k[0]));
+    }
+    return v;
+  }
   data::ShardLoader valid(s.job.prepared_path, s.comm,
                           data::MakeLoaderOptions(s.job.data, data::Split::kValid, s.job.eval.batch_size, s.job.seed, false));
   valid.StartEpoch(0);
   if (s.job.train.validation == "evaluator") {
     // The evaluator on the valid split: exact AUC (distributed sample sort), GAUC, logloss and
     // ranking per task, without intervals or baselines (evaluate --checkpoint gives those).
-    auto rows = eval::ScoreLoader(*s.model, valid, s.loader->reader().items(), s.job.model.time_gap_buckets);
+    auto rows = eval::ScoreLoader(*s.model, valid, s.loader->reader().items(), s.job.model.time_gap_buckets, nullptr,
+                                  nullptr, s.next_item ? eval::Scoring::kNextItem : eval::Scoring::kHeads);
     EvalOptions eo = s.job.eval;
     eo.bootstrap_replicates = 0;
     eo.baselines = false;
@@ -336,10 +383,16 @@ Validation Trainer::Validate() {
     v.cvr_auc = value("cvr", "auc");
     v.ctcvr_auc = value("ctcvr", "auc");
     v.ctcvr_logloss = value("ctcvr", "logloss");
-    if (!eo.top_k.empty()) v.ctr_ndcg = value("ctr", fmt::format("ndcg@{}", eo.top_k[0]));
+    if (!eo.top_k.empty()) {
+      v.ctr_ndcg = value("ctr", fmt::format("ndcg@{}", eo.top_k[0]));
+      v.ctr_hit_rate = value("ctr", fmt::format("hit_rate@{}", eo.top_k[0]));
+    }
     v.loss = s.job.model.ctr_loss_weight * v.ctr_logloss + s.job.model.ctcvr_loss_weight * v.ctcvr_logloss;
     return v;
   }
+  RP_REQUIRE(!s.next_item, StatusCode::kInvalidConfig,
+             "train.validation: sums measures the task heads; train.objective: next_item needs train.validation: heldout or "
+             "evaluator (ranking of the valid candidates)");
   metrics::BinaryState ctr(4096), cvr(4096), ctcvr(4096);
   double sums[2] = {0, 0};  // loss sum, samples
   torch::NoGradGuard no_grad;
@@ -414,7 +467,8 @@ std::string Trainer::SaveCheckpoint(const std::string& name) {
   model::AddModelOptions(s.job.model, &c);
   c.strings = {{"kind", s.pretraining ? "pretrain" : "train"},
                {"config_hash", s.job.config_hash},
-               {"model", s.job.model.heads + "/" + s.job.model.interaction}};
+               {"model", s.job.model.heads + "/" + s.job.model.interaction},
+               {"objective", s.pretraining ? "cloze" : s.job.train.objective}};
   model::SaveCheckpoint(path, c);
   return path;
 }

@@ -58,7 +58,7 @@ struct StepResult {
 struct Validation {
   double samples = 0;
   double ctr_auc = 0, ctr_logloss = 0, ctcvr_auc = 0, ctcvr_logloss = 0, cvr_auc = 0, loss = 0;
-  double ctr_gauc = std::nan(""), ctr_ndcg = std::nan("");  // evaluator mode only
+  double ctr_gauc = std::nan(""), ctr_ndcg = std::nan(""), ctr_hit_rate = std::nan("");  // evaluator mode only
   double auc_error_bound = 0;  // 0 in evaluator mode (exact); the histogram AUC's bound in sums mode
   double Metric(const std::string& name) const;  // by train.early_stop_metric name
 };

@@ -271,6 +271,63 @@ TEST(Loader, ShardsPartitionTheSamplesAcrossRanks) {
   }
 }
 
+TEST(Loader, PositivesOnlyAndLastPositivePerUserSelectTheirTargets) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("last_positive");
+  DataOptions o = MirrorOptions("ml-100k");
+  o.negatives_per_positive = 2;
+  const std::string path = (dir / "ml.h5").string();
+  Prepare(o, path, 1);
+  // The expected targets, from the rows themselves: every train positive, and each user's last one.
+  PreparedReader rd(path);
+  const Rows all = rd.ReadRows(0, rd.num_rows());
+  std::set<int64_t> positives;
+  std::map<int64_t, int64_t> last;  // user -> row
+  for (int64_t u = 0; u < rd.users().num_users; ++u) {
+    for (int64_t r = rd.users().offsets[u]; r < rd.users().offsets[u + 1]; ++r) {
+      if (all.split[r] == 0 && all.click[r] && all.event[r] != static_cast<uint8_t>(Event::kSampledNegative)) {
+        positives.insert(r);
+        last[u] = r;
+      }
+    }
+  }
+  ASSERT_GT(positives.size(), last.size());
+  for (const bool per_user : {false, true}) {
+    std::mutex mu;
+    std::set<int64_t> rows;
+    std::map<int64_t, int64_t> hist_len;
+    RunInProc(3, Comm(), [&](Communicator& comm) {
+      LoaderOptions lo;
+      lo.batch_size = 100;
+      lo.positives_only = !per_user;
+      lo.last_positive_per_user = per_user;
+      ShardLoader loader(path, comm, lo);
+      loader.StartEpoch(0);
+      Batch b;
+      while (loader.Next(&b)) {
+        std::lock_guard<std::mutex> lock(mu);
+        for (int64_t k = 0; k < b.size; ++k) {
+          EXPECT_TRUE(rows.insert(b.row[k]).second) << "row " << b.row[k] << " twice";
+          hist_len[b.row[k]] = b.hist_len[k];
+        }
+      }
+    });
+    if (per_user) {
+      std::set<int64_t> want;
+      for (const auto& [u, r] : last) want.insert(r);
+      EXPECT_EQ(rows, want);
+      // The last positive's history holds every earlier train positive of the user (up to L).
+      for (const auto& [u, r] : last) {
+        int64_t before = 0;
+        for (int64_t x = rd.users().offsets[u]; x < r; ++x) before += positives.count(x);
+        EXPECT_EQ(hist_len[r], std::min<int64_t>(before, 50)) << "user " << u;
+      }
+    } else {
+      EXPECT_EQ(rows, positives);
+    }
+  }
+}
+
 TEST(Loader, OptionsComeFromTheDataSection) {
   DataOptions d;
   d.max_seq_len = 7;

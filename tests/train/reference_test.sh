@@ -22,4 +22,11 @@ for v in "encode_once esmm" "bst esmm" "encode_once mmoe" "bst shared_bottom"; d
     echo "FAIL: $1 + $2 differs from PyTorch"; fail=1
   fi
 done
+# The next-item objective (causal encoder, every position predicts its successor, full softmax).
+if "$bench" dump "$work/ml.h5" "$work/dump.h5" --batch 64 --L 30 --objective next_item >"$work/dump.log" 2>&1 &&
+   "$py" "$src/tools/bench/reference_torch.py" check "$work/dump.h5" --tol 1e-5; then
+  echo "ok: next_item agrees with PyTorch"
+else
+  cat "$work/dump.log"; echo "FAIL: next_item differs from PyTorch"; fail=1
+fi
 exit $fail

@@ -197,12 +197,38 @@ def task_loss(ctr, cvr, click, conversion):
     return l_ctr + l_ctcvr, l_ctr, l_ctcvr
 
 
+def next_item_loss(m, b):
+    """Causal next-item loss written from its definition, one position at a time: a real history
+    position j predicts the item at j + 1; the last position predicts the sample's own item when it
+    was clicked. Full softmax over items 1..N (the item table's rows between padding and [MASK])."""
+    h = m.encoder(m.embed.history(b), b["hist_pad"])
+    w = m.embed.item.weight[1:-1]
+    total, targets = 0.0, []
+    g = b["group"]
+    for i in range(g.shape[0]):
+        hist, pad = b["hist_item"][g[i]], b["hist_pad"][g[i]]
+        L = hist.shape[0]
+        for j in range(L):
+            if pad[j]:
+                continue
+            if j + 1 < L:
+                nxt = int(hist[j + 1])
+            elif b["click"][i] > 0.5:
+                nxt = int(b["target_item"][i])
+            else:
+                continue
+            z = m.cloze_norm(F.gelu(m.cloze_proj(h[g[i], j]))) @ w.T
+            total = total + F.cross_entropy(z.unsqueeze(0), torch.tensor([nxt - 1]), reduction="sum")
+            targets.append(nxt)
+    return total, np.array(targets, dtype=np.int64)
+
+
 def load(path, dropout):
     f = h5py.File(path, "r")
     attrs = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in f.attrs.items()}
     p = {k[6:]: f[k][...] for k in f.keys() if k.startswith("param.")}
     buffers = {k[7:]: f[k][...] for k in f.keys() if k.startswith("buffer.")}
-    m = Recommender(p, attrs, dropout)
+    m = Recommender(p, attrs, dropout, causal=attrs.get("causal", "0") == "1")
     own = dict(m.named_parameters())
     assert set(own) == set(p), f"parameter names differ: only C++ {sorted(set(p) - set(own))}, only Python {sorted(set(own) - set(p))}"
     with torch.no_grad():
@@ -229,9 +255,15 @@ def check(args):
     f, m, batches = load(args.dump, 0.0)
     b = batches[0]
     m.train()
-    ctr, cvr = m(b)
-    total, l_ctr, l_ctcvr = task_loss(ctr, cvr, b["click"], b["conversion"])
-    n = b["click"].shape[0]
+    next_item = f.attrs.get("objective", b"multitask") in ("next_item", b"next_item")
+    if next_item:
+        total, targets = next_item_loss(m, b)
+        n = len(targets)
+        assert np.array_equal(targets, f["out.next_item_target"][...]), "next-item targets differ from C++'s"
+    else:
+        ctr, cvr = m(b)
+        total, l_ctr, l_ctcvr = task_loss(ctr, cvr, b["click"], b["conversion"])
+        n = b["click"].shape[0]
     (total / n).backward()
     worst = 0.0
     report = []
@@ -241,10 +273,11 @@ def check(args):
         worst = max(worst, d)
         report.append((d, name))
     cmp("loss_total/n", total.detach().numpy().reshape(1), f["out.loss_total"][...], 1.0 / n)
-    cmp("loss_ctr/n", l_ctr.detach().numpy().reshape(1), f["out.loss_ctr"][...], 1.0 / n)
-    cmp("loss_ctcvr/n", l_ctcvr.detach().numpy().reshape(1), f["out.loss_ctcvr"][...], 1.0 / n)
-    cmp("ctr_logit", ctr.detach().numpy(), f["out.ctr_logit"][...])
-    cmp("cvr_logit", cvr.detach().numpy(), f["out.cvr_logit"][...])
+    if not next_item:
+        cmp("loss_ctr/n", l_ctr.detach().numpy().reshape(1), f["out.loss_ctr"][...], 1.0 / n)
+        cmp("loss_ctcvr/n", l_ctcvr.detach().numpy().reshape(1), f["out.loss_ctcvr"][...], 1.0 / n)
+        cmp("ctr_logit", ctr.detach().numpy(), f["out.ctr_logit"][...])
+        cmp("cvr_logit", cvr.detach().numpy(), f["out.cvr_logit"][...])
     grads = 0
     for name, p in m.named_parameters():
         key = "grad." + name
@@ -255,7 +288,8 @@ def check(args):
         else:
             assert p.grad is None or not torch.any(p.grad != 0), f"C++ has no gradient for {name}"
     report.sort(reverse=True)
-    print(f"reference ({f.attrs['interaction']}, {f.attrs['heads']}): batch of {n}, {grads} gradients; "
+    what = "next_item" if next_item else f"{f.attrs['interaction']}, {f.attrs['heads']}"
+    print(f"reference ({what}): {n} {'predictions' if next_item else 'samples'}, {grads} gradients; "
           f"largest differences: " + ", ".join(f"{name} {d:.2e}" for d, name in report[:4]))
     print(f"max_abs_diff {worst:.3e} (tolerance {args.tol})")
     return 0 if worst <= args.tol else 1

@@ -11,6 +11,7 @@
 //   recprism_train_bench sgemm [--n 1024] [--seconds S]
 //       single-thread matrix-product peak (GFLOP/s), the denominator of MFU.
 // model flags: --interaction encode_once|bst --heads esmm|mmoe|shared_bottom --batch 256 --L 50
+//              --objective multitask|next_item (next_item: causal, the trainer's loader and loss)
 //              --d 64 --layers 2 --threads 1 --dropout 0.1
 #include <torch/torch.h>
 
@@ -48,6 +49,8 @@ train::TrainJob Job(const std::string& file, const std::map<std::string, std::st
   j.data.max_seq_len = std::stoi(Get(f, "--L", "50"));
   j.model.interaction = Get(f, "--interaction", "encode_once");
   j.model.heads = Get(f, "--heads", "esmm");
+  j.train.objective = Get(f, "--objective", "multitask");
+  j.model.causal = j.train.objective == "next_item";
   j.model.d_model = std::stoi(Get(f, "--d", "64"));
   j.model.num_layers = std::stoi(Get(f, "--layers", "2"));
   j.model.dropout = std::stod(Get(f, "--dropout", "0.1"));
@@ -133,15 +136,24 @@ int main(int argc, char** argv) {
     }
     auto in = model::MakeModelInput(batches[0], job.model.time_gap_buckets);
     m.train();
-    auto logits = m.forward(in);
-    auto loss = model::TaskLoss(logits, in.click, in.conversion, job.model);
-    auto mean = loss.total / static_cast<double>(in.size);
-    mean.backward();
-    AddTensor(&arrays, "out.loss_total", loss.total.view({1}));
-    AddTensor(&arrays, "out.loss_ctr", loss.ctr.view({1}));
-    AddTensor(&arrays, "out.loss_ctcvr", loss.ctcvr.view({1}));
-    AddTensor(&arrays, "out.ctr_logit", logits.ctr);
-    AddTensor(&arrays, "out.cvr_logit", logits.cvr);
+    if (job.train.objective == "next_item") {
+      // The trainer's next-item positions with the full softmax, summed, then / M.
+      auto [h, target] = model::NextItemTargets(m, in);
+      auto total = torch::cross_entropy_loss(m.ScoreItems(h), target - 1, {}, at::Reduction::Sum);
+      (total / static_cast<double>(target.numel())).backward();
+      AddTensor(&arrays, "out.loss_total", total.view({1}));
+      AddTensor(&arrays, "out.next_item_target", target);
+    } else {
+      auto logits = m.forward(in);
+      auto loss = model::TaskLoss(logits, in.click, in.conversion, job.model);
+      auto mean = loss.total / static_cast<double>(in.size);
+      mean.backward();
+      AddTensor(&arrays, "out.loss_total", loss.total.view({1}));
+      AddTensor(&arrays, "out.loss_ctr", loss.ctr.view({1}));
+      AddTensor(&arrays, "out.loss_ctcvr", loss.ctcvr.view({1}));
+      AddTensor(&arrays, "out.ctr_logit", logits.ctr);
+      AddTensor(&arrays, "out.cvr_logit", logits.cvr);
+    }
     for (const auto& p : m.named_parameters()) {
       if (p.value().grad().defined()) AddTensor(&arrays, "grad." + p.key(), p.value().grad());
     }
@@ -152,7 +164,8 @@ int main(int argc, char** argv) {
                        {"tower_hidden", std::to_string(job.model.tower_hidden)},
                        {"num_experts", std::to_string(job.model.num_experts)},
                        {"ffn_multiplier", std::to_string(job.model.ffn_multiplier)},
-                       {"batches", std::to_string(batches.size())}});
+                       {"batches", std::to_string(batches.size())}, {"objective", job.train.objective},
+                       {"causal", job.model.causal ? "1" : "0"}});
     std::cout << "dumped " << batches.size() << " batches of " << job.train.batch_size << " to " << argv[3] << "\n";
     return 0;
   }
