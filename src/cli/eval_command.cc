@@ -18,6 +18,7 @@
 #include "data/predictions.h"
 #include "data/prepare.h"
 #include "eval/evaluator.h"
+#include "eval/heldout_ranking.h"
 #include "eval/model_scoring.h"
 #include "eval/report_io.h"
 
@@ -45,6 +46,14 @@ options:
                        checkpoint (model options are read from the checkpoint); each rank scores
                        its own users
   --split NAME         split to score with --checkpoint: valid or test (default test)
+
+protocols (--checkpoint, eval.protocol):
+  rows      the split's rows and the sampled negatives the prepared file holds (default)
+  full      each held-out positive ranked against the whole catalogue, the user's other
+            positives excluded: hit_rate@K, ndcg@K and mrr with intervals (task "heldout")
+  sampled   against eval.sampled_negatives (99) items the user never interacted with, seeded,
+            or each user's line of eval.candidates_file (`user neg neg ...`, source ids);
+            eval.write_candidates records the drawn ones in that layout
   --config FILE        run config (the eval.* keys are used)
   --set key=value      override a config key (repeatable), e.g. --set eval.top_k=[5,10]
 )";
@@ -82,6 +91,47 @@ const char* Headline(const eval::Report& r, const char* task, const char* name, 
   return out->c_str();
 }
 
+// evaluate --checkpoint with eval.protocol full or sampled (eval/heldout_ranking.h).
+int RunHeldOutRanking(Job& job, const ParsedArgs& a, const std::string& checkpoint, const std::string& out_dir,
+                      std::chrono::steady_clock::time_point t0) {
+  Communicator& comm = *job.comm;
+  const RunOptions& opt = job.config.options;
+  const std::string split = a.Has("--split") ? a.Get("--split") : "test";
+  RP_REQUIRE(split == "valid" || split == "test", StatusCode::kInvalidArgument,
+             "recprism evaluate --split: expected valid or test, found '{}'", split);
+  const std::string prepared = data::PreparedPath(opt.data);
+  eval::HeldOutStats stats;
+  eval::Report report = eval::RankHeldOut(comm, prepared, checkpoint, opt.data, opt.model, opt.eval, split,
+                                          static_cast<uint64_t>(opt.run.seed), &stats);
+  RP_LOG_INFO("ranked {} held-out items of the {} split on this rank with {} ({}) in {:.2f} s", stats.queries, split,
+              checkpoint, stats.model, stats.seconds);
+  report.provenance["input"] = checkpoint;
+  report.provenance["prepared"] = prepared;
+  report.provenance["config_hash"] = job.config.hash;
+  report.provenance["commit"] = GitCommit();
+  report.provenance["recprism_version"] = Version();
+  report.provenance["world_size"] = std::to_string(comm.WorldSize());
+  report.provenance["seconds_total"] =
+      fmt::format("{:.3f}", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  report.config_yaml = config::EmitEffectiveConfig(job.config);
+  if (comm.Rank() == 0) {
+    eval::WriteReport(report, out_dir);
+    std::cout << "report: " << out_dir << "/report.html (also report.json, report.md)\n";
+    std::cout << fmt::format("  protocol {} over {} queries\n", report.provenance["protocol"],
+                             report.provenance["protocol_queries"]);
+    std::string s;
+    for (const int64_t k : report.top_k) {
+      for (const char* name : {"hit_rate", "ndcg"}) {
+        const std::string n = fmt::format("{}@{}", name, k);
+        if (const char* v = Headline(report, "heldout", n.c_str(), &s)) std::cout << fmt::format("  {:<12} {}\n", n, v);
+      }
+    }
+    if (const char* v = Headline(report, "heldout", "mrr", &s)) std::cout << fmt::format("  {:<12} {}\n", "mrr", v);
+  }
+  comm.Barrier();
+  return 0;
+}
+
 }  // namespace
 
 int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
@@ -101,6 +151,12 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
   const std::string input = model_path ? a.Get("--checkpoint") : a.Get("--predictions");
   const std::string out_dir = a.Has("--output") ? a.Get("--output") : job.run_dir + "/report";
 
+  if (opt.eval.protocol != "rows") {
+    RP_REQUIRE(model_path, StatusCode::kInvalidArgument,
+               "eval.protocol: {} ranks held-out items with a model (--checkpoint); a predictions file is evaluated on "
+               "its own rows (eval.protocol: rows)", opt.eval.protocol);
+    return RunHeldOutRanking(job, a, input, out_dir, t0);
+  }
   data::PredictionRows rows;
   if (model_path) {
     const std::string split = a.Has("--split") ? a.Get("--split") : "test";

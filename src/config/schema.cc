@@ -286,12 +286,15 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(Range(Field("train.validate_every", &R::train, &T::validate_every,
                           "Steps between validations on the valid split; 0 = once per epoch."), 0, 1e12));
   s.push_back(OneOf(Field("train.early_stop_metric", &R::train, &T::early_stop_metric,
-                          "Validation metric for best.pt and early stopping."),
-                    {"ctr_auc", "ctr_gauc", "ctcvr_auc", "ctr_logloss", "loss"}));
+                          "Validation metric for best.pt and early stopping (ctr_ndcg and ctr_hit_rate: at eval.top_k's "
+                          "first K, train.validation: evaluator only)."),
+                    {"ctr_auc", "ctr_gauc", "ctr_ndcg", "ctr_hit_rate", "ctcvr_auc", "ctr_logloss", "loss"}));
   s.push_back(OneOf(Field("train.validation", &R::train, &T::validation,
                           "evaluator: the sharded evaluator on the valid split (exact AUC, GAUC, NDCG); sums: "
-                          "histogram AUC and logloss from merged sums (cheaper on very large valid splits)."),
-                    {"evaluator", "sums"}));
+                          "histogram AUC and logloss from merged sums (cheaper on very large valid splits); "
+                          "heldout: hit rate and NDCG at eval.top_k's first K of the valid positives under "
+                          "eval.protocol (full when it is rows; eval/heldout_ranking.h), for ctr_ndcg or ctr_hit_rate."),
+                    {"evaluator", "sums", "heldout"}));
   s.push_back(Range(Field("train.patience", &R::train, &T::patience,
                           "Validations without improvement before stopping; 0 = never stop early."), 0, 1e9));
   s.push_back(Range(Field("train.checkpoint_every", &R::train, &T::checkpoint_every,
@@ -306,6 +309,17 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(OneOf(Field("train.sparse_embeddings", &R::train, &T::sparse_embeddings,
                           "Item-table gradients: auto (row exchange when it moves fewer bytes), dense or sparse."),
                     {"auto", "dense", "sparse"}));
+  s.push_back(OneOf(Field("train.objective", &R::train, &T::objective,
+                          "multitask: the CTR/CVR task heads on every train row; next_item: SASRec-style causal "
+                          "next-item prediction over each user's train sequence (needs model.causal: true; "
+                          "validation and evaluation score items by the user vector's dot product)."),
+                    {"multitask", "next_item"}));
+  s.push_back(Range(Field("train.full_softmax_max_items", &R::train, &T::full_softmax_max_items,
+                          "next_item: catalogues up to this size use the full softmax; larger ones sampled softmax."),
+                    0, 1e12));
+  s.push_back(Range(Field("train.num_sampled", &R::train, &T::num_sampled,
+                          "next_item sampled softmax: negatives per step, drawn by popularity, log-Q corrected."),
+                    1, 1 << 24));
   // pretrain
   using P = PretrainOptions;
   s.push_back(Range(Field("pretrain.epochs", &R::pretrain, &P::epochs, "Passes over the train histories."), 0, 100000));
@@ -318,6 +332,14 @@ std::vector<KeySpec> BuildSchema() {
                           "Catalogues up to this size use the full softmax; larger ones sampled softmax."), 0, 1e12));
   s.push_back(Range(Field("pretrain.num_sampled", &R::pretrain, &P::num_sampled,
                           "Sampled softmax: negatives per step, drawn by popularity, log-Q corrected."), 1, 1 << 24));
+  s.push_back(OneOf(Field("pretrain.histories", &R::pretrain, &P::histories,
+                          "every_row: the history of every train row; last_per_user: the history of each user's last "
+                          "train positive only (each sequence once per epoch)."),
+                    {"every_row", "last_per_user"}));
+  s.push_back(OneOf(Field("pretrain.attention", &R::pretrain, &P::attention,
+                          "model: model.causal's attention; bidirectional: every position sees the whole history while "
+                          "pretraining (fine-tuning a causal model from it then uses model.causal)."),
+                    {"model", "bidirectional"}));
   // eval
   s.push_back(Range(Field("eval.top_k", &R::eval, &EvalOptions::top_k,
                           "Cut-offs for ranking metrics (precision@k, recall@k, NDCG@k)."),
@@ -350,6 +372,19 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(Range(Field("eval.max_exposure_cells", &R::eval, &EvalOptions::max_exposure_cells,
                           "Largest items x replicates exposure array; above it exposure metrics get no interval."),
                     0, 1e12));
+  s.push_back(OneOf(Field("eval.protocol", &R::eval, &EvalOptions::protocol,
+                          "evaluate --checkpoint: rows (the split's rows and their sampled negatives), full (each "
+                          "held-out positive against the whole catalogue, the user's other positives excluded) or "
+                          "sampled (against eval.sampled_negatives never-interacted items, or eval.candidates_file)."),
+                    {"rows", "full", "sampled"}));
+  s.push_back(Range(Field("eval.sampled_negatives", &R::eval, &EvalOptions::sampled_negatives,
+                          "protocol sampled: negatives per held-out positive, uniform over the items the user never "
+                          "interacted with, seeded by run.seed."), 1, 1 << 20));
+  s.push_back(Field("eval.candidates_file", &R::eval, &EvalOptions::candidates_file,
+                    "protocol sampled: a `user neg neg ...` file (source ids, one line per user) giving each user's "
+                    "negatives instead of drawing them."));
+  s.push_back(Field("eval.write_candidates", &R::eval, &EvalOptions::write_candidates,
+                    "protocol sampled: also write the negatives used, in the candidates-file layout, to this path."));
   auto column = [&](const char* key, std::string EvalColumns::*member, const char* doc) {
     s.push_back(Nested(std::string("eval.columns.") + key, &R::eval, &EvalOptions::columns, member, doc));
   };
@@ -513,6 +548,18 @@ std::vector<std::string> ValidateCrossKeys(const RunOptions& o) {
   if (o.model.num_heads > 0 && o.model.d_model % o.model.num_heads != 0) {
     errors.push_back(fmt::format("model.num_heads ({}) must divide model.d_model ({})", o.model.num_heads,
                                  o.model.d_model));
+  }
+  if (o.train.objective == "next_item" && !o.model.causal) {
+    errors.push_back("train.objective: next_item needs model.causal: true (every position predicts the item after it, "
+                     "so it may not see that item); found model.causal: false");
+  }
+  if (!o.eval.candidates_file.empty() && o.eval.protocol != "sampled") {
+    errors.push_back(fmt::format("eval.candidates_file is set ({}) but eval.protocol is {}; candidates files belong to "
+                                 "protocol sampled", o.eval.candidates_file, o.eval.protocol));
+  }
+  if (!o.eval.write_candidates.empty() && !o.eval.candidates_file.empty()) {
+    errors.push_back("eval.write_candidates and eval.candidates_file are both set: write_candidates records drawn "
+                     "negatives, so it needs candidates_file empty");
   }
   return errors;
 }

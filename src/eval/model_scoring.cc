@@ -34,20 +34,27 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
   for (size_t u = 0; u < user_key.size(); ++u) user_key[u] = data::IdKey(names.users().raw_id[u]);
   for (size_t i = 1; i < item_key.size(); ++i) item_key[i] = data::IdKey(items.raw_id[i]);
   loader.StartEpoch(0);
-  data::PredictionRows rows = ScoreLoader(*net, loader, items, options.time_gap_buckets, &user_key, &item_key);
+  const Scoring scoring = ScoringOf(ckpt.strings["objective"]);
+  data::PredictionRows rows = ScoreLoader(*net, loader, items, options.time_gap_buckets, &user_key, &item_key, scoring);
   rows.file_rows = static_cast<int64_t>(rows.size());
   if (stats != nullptr) {
     stats->samples = static_cast<int64_t>(rows.size());
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    stats->model = fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
-                               options.num_layers);
+    stats->model = scoring == Scoring::kNextItem
+                       ? fmt::format("next_item, d {}, {} layers", options.d_model, options.num_layers)
+                       : fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
+                                     options.num_layers);
   }
   return rows;
 }
 
+Scoring ScoringOf(const std::string& objective) {
+  return objective == "next_item" ? Scoring::kNextItem : Scoring::kHeads;
+}
+
 data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader& loader, const data::ItemTable& items,
                                  int time_gap_buckets, const std::vector<uint64_t>* user_keys,
-                                 const std::vector<uint64_t>* item_keys) {
+                                 const std::vector<uint64_t>* item_keys, Scoring scoring) {
   const bool was_training = net.is_training();
   net.eval();
   torch::NoGradGuard no_grad;
@@ -60,8 +67,14 @@ data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader&
   while (loader.Next(&b)) {
     if (b.size == 0) continue;
     auto in = model::MakeModelInput(b, time_gap_buckets).To(device);
-    auto logits = net.forward(in);
-    const auto p = model::Probabilities(logits);
+    model::TaskProbabilities p;
+    if (scoring == Scoring::kNextItem) {
+      auto u = net.UserVectors(in).index_select(0, in.group);
+      auto score = torch::sigmoid((u * net.embed->item(in.target_item)).sum(1)).to(torch::kCPU, torch::kDouble).contiguous();
+      p = {score, score, score};
+    } else {
+      p = model::Probabilities(net.forward(in));
+    }
     const double* pc = p.ctr.data_ptr<double>();
     const double* pv = p.cvr.data_ptr<double>();
     const double* pcc = p.ctcvr.data_ptr<double>();

@@ -27,6 +27,14 @@ struct ScoringStats {
   std::string model;     // "<heads>/<interaction>, d <d>, <layers> layers"
 };
 
+// How a model scores a (history, item) sample: its task heads (pCTR, pCVR, pCTCVR), or, for a
+// next-item model (train.objective: next_item), sigmoid of the user vector's dot product with the
+// item's embedding, written to all three columns (a ranking score, not a calibrated probability).
+enum class Scoring { kHeads, kNextItem };
+
+// The scoring a checkpoint was trained for (its "objective" string; older checkpoints: heads).
+Scoring ScoringOf(const std::string& objective);
+
 // Model options come from the checkpoint (model_fallback for keys it lacks). Collective (the
 // loader agrees the number of steps). Throws Error naming the checkpoint on a mismatch.
 data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
@@ -38,6 +46,6 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
 // keys; when null, the keys are Mix64 of the dense ids. The loader's StartEpoch is the caller's.
 data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader& loader, const data::ItemTable& items,
                                  int time_gap_buckets, const std::vector<uint64_t>* user_keys = nullptr,
-                                 const std::vector<uint64_t>* item_keys = nullptr);
+                                 const std::vector<uint64_t>* item_keys = nullptr, Scoring scoring = Scoring::kHeads);
 
 }  // namespace recprism::eval

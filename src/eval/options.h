@@ -32,6 +32,14 @@ struct EvalOptions {
   int calibration_bins = 10;              // equal-width bins of the reliability diagram and ECE
   bool baselines = true;                  // score popularity and random recommenders on the same users
   int64_t max_exposure_cells = 1 << 22;   // replicate exposure arrays (items x replicates) above this: no intervals
+  // evaluate --checkpoint: rows (the prepared file's rows of the split, with their sampled
+  // negatives), full (each held-out positive ranked against the whole catalogue, the user's other
+  // positives excluded) or sampled (against sampled_negatives items the user never interacted with,
+  // drawn uniformly and seeded, or the lines of candidates_file).
+  std::string protocol = "rows";
+  int sampled_negatives = 99;
+  std::string candidates_file;            // sampled: `user neg neg ...` (source ids), one line per user
+  std::string write_candidates;           // sampled: also write the drawn candidates in that layout here
   EvalColumns columns;
 };
 

@@ -15,6 +15,7 @@
 #include "data/predictions.h"
 #include "eval/evaluator.h"
 #include "eval/exact_scan.h"
+#include "eval/heldout_ranking.h"
 #include "eval/report_io.h"
 
 namespace recprism::eval {
@@ -324,3 +325,24 @@ TEST_F(PredictionsReader, ShardsByUserAcrossRanksWithoutLosingRows) {
 
 }  // namespace
 }  // namespace recprism::eval
+
+// Held-out ranking's rank: candidates above, plus a uniform draw over the tied ones, with the
+// user's other positives left out (hand-worked).
+TEST(HeldOutRanking, RankCountsHigherScoresAndBreaksTiesUniformly) {
+  using recprism::eval::RankWithTies;
+  const std::vector<double> s = {0.5, 0.9, 0.1, 0.5, 0.7, 0.5};  // the query's item is index 0
+  // Above: 0.9 and 0.7 (2). Tied: indices 3 and 5 (2 others), so the rank is 2 + floor(u x 3).
+  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {}, 0.0), 2);
+  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {}, 0.34), 3);
+  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {}, 0.999), 4);
+  // Excluding index 1 (a higher one) and 5 (a tied one): 1 above, 1 tied.
+  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {1, 5}, 0.0), 1);
+  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {1, 5}, 0.6), 2);
+  // The query's own index in `excluded` is ignored; the best item ranks 0.
+  EXPECT_EQ(RankWithTies(s.data(), 6, 1, {1}, 0.5), 0);
+  // A constant model: every rank in [0, n) equally likely, mean (n - 1) / 2 as a random ranker's.
+  const std::vector<double> flat(100, 1.0);
+  double mean = 0;
+  for (int i = 0; i < 1000; ++i) mean += static_cast<double>(RankWithTies(flat.data(), 100, 7, {}, (i + 0.5) / 1000));
+  EXPECT_NEAR(mean / 1000, 49.5, 1e-9);
+}

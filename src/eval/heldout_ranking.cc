@@ -1,0 +1,470 @@
+#include "eval/heldout_ranking.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <unordered_map>
+
+#include "comm/collectives.h"
+#include "core/check.h"
+#include "core/file_util.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "data/loader.h"
+#include "data/predictions.h"
+#include "data/prepared_file.h"
+#include "data/text_input.h"
+#include "eval/model_scoring.h"
+#include "metrics/bootstrap.h"
+#include "model/checkpoint.h"
+#include "model/recommender.h"
+
+namespace recprism::eval {
+
+namespace {
+
+namespace fs = std::filesystem;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double Unit(uint64_t h) { return static_cast<double>(h >> 11) * 0x1.0p-53; }
+
+// Each owned user's positive items (click = 1, not a sampled negative; every split), sorted.
+struct UserPositives {
+  int64_t first = 0;
+  std::vector<int64_t> offsets{0};
+  std::vector<int64_t> items;
+  std::pair<const int64_t*, const int64_t*> Of(int64_t u) const {
+    const auto i = static_cast<size_t>(u - first);
+    return {items.data() + offsets[i], items.data() + offsets[i + 1]};
+  }
+  bool Has(int64_t u, int64_t item) const {
+    auto [b, e] = Of(u);
+    return std::binary_search(b, e, item);
+  }
+};
+
+UserPositives ReadPositives(const data::PreparedReader& reader, const data::ShardPlan& plan, int rank) {
+  const auto& users = reader.users();
+  int64_t first = 0, last = users.num_users;
+  if (plan.method == "contiguous") {
+    first = plan.user_begin[rank];
+    last = plan.user_begin[rank + 1];
+  }
+  UserPositives p;
+  p.first = first;
+  constexpr int64_t kBlockRows = int64_t{1} << 20;
+  int64_t b = first;
+  while (b < last) {
+    int64_t e = b + 1;
+    while (e < last && users.offsets[e + 1] - users.offsets[b] <= kBlockRows) ++e;
+    const int64_t row0 = users.offsets[b];
+    const data::Rows rows = reader.ReadRows(row0, users.offsets[e]);
+    for (int64_t u = b; u < e; ++u) {
+      const size_t start = p.items.size();
+      if (plan.RankOf(u) == rank) {
+        for (int64_t r = users.offsets[u] - row0; r < users.offsets[u + 1] - row0; ++r) {
+          if (rows.click[r] && rows.event[r] != static_cast<uint8_t>(data::Event::kSampledNegative)) {
+            p.items.push_back(rows.item[r]);
+          }
+        }
+        std::sort(p.items.begin() + static_cast<std::ptrdiff_t>(start), p.items.end());
+        p.items.erase(std::unique(p.items.begin() + static_cast<std::ptrdiff_t>(start), p.items.end()), p.items.end());
+      }
+      p.offsets.push_back(static_cast<int64_t>(p.items.size()));
+    }
+    b = e;
+  }
+  return p;
+}
+
+// eval.candidates_file: dense user -> dense negatives, for the users this rank owns.
+std::unordered_map<int64_t, std::vector<int64_t>> ReadCandidates(const std::string& path,
+                                                                 const data::PreparedReader& names,
+                                                                 const data::ShardPlan& plan, int rank,
+                                                                 int64_t* foreign_lines) {
+  std::unordered_map<std::string_view, int64_t> user_of, item_of;
+  const auto& users = names.users();
+  const auto& items = names.items();
+  for (int64_t u = 0; u < users.num_users; ++u) user_of.emplace(users.raw_id[u], u);
+  for (int64_t i = 1; i <= items.num_items; ++i) item_of.emplace(items.raw_id[i], i);
+  std::unordered_map<int64_t, std::vector<int64_t>> out;
+  std::unordered_map<int64_t, int64_t> line_of;
+  data::LineReader in(path);
+  std::string line;
+  std::vector<std::string_view> f;
+  *foreign_lines = 0;
+  while (in.Next(&line)) {
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    std::vector<std::string_view> fields;
+    data::SplitFields(line, line.find('\t') != std::string::npos ? '\t' : ' ', &f);
+    for (auto v : f) {
+      if (!v.empty()) fields.push_back(v);
+    }
+    RP_REQUIRE(fields.size() >= 2, StatusCode::kDataError,
+               "{}:{}: expected `user neg neg ...` (a user id and at least one item id), found {} field{}", path,
+               in.line_number(), fields.size(), fields.size() == 1 ? "" : "s");
+    auto u = user_of.find(fields[0]);
+    RP_REQUIRE(u != user_of.end(), StatusCode::kDataError,
+               "{}:{}: user '{}' is not a user of the prepared file {} (ids are the source's)", path, in.line_number(),
+               data::Excerpt(fields[0]), names.path());
+    if (plan.RankOf(u->second) != rank) {
+      ++*foreign_lines;
+      continue;
+    }
+    auto [it, fresh] = line_of.emplace(u->second, in.line_number());
+    RP_REQUIRE(fresh, StatusCode::kDataError, "{}:{}: user '{}' already has a line ({}); one line per user", path,
+               in.line_number(), data::Excerpt(fields[0]), it->second);
+    auto& negs = out[u->second];
+    for (size_t k = 1; k < fields.size(); ++k) {
+      auto i = item_of.find(fields[k]);
+      RP_REQUIRE(i != item_of.end(), StatusCode::kDataError,
+                 "{}:{}: item '{}' (field {}) is not an item of the prepared file {}", path, in.line_number(),
+                 data::Excerpt(fields[k]), k + 1, names.path());
+      negs.push_back(i->second);
+    }
+  }
+  return out;
+}
+
+// Ranks one query's scores for every ranker; fills rank[m].
+struct Ranker {
+  std::string name;
+  std::vector<int64_t> ranks;     // per query
+};
+
+}  // namespace
+
+int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::vector<int64_t>& excluded, double u) {
+  const double s = scores[pos];
+  int64_t greater = 0, equal = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    greater += scores[i] > s;
+    equal += scores[i] == s;
+  }
+  equal -= 1;  // the query's own item
+  for (int64_t e : excluded) {
+    if (e == pos) continue;
+    greater -= scores[e] > s;
+    equal -= scores[e] == s;
+  }
+  return greater + static_cast<int64_t>(std::floor(u * static_cast<double>(equal + 1)));
+}
+
+Report RankHeldOut(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
+                   const DataOptions& data_options, const ModelOptions& fallback, const EvalOptions& eo,
+                   const std::string& split, uint64_t seed, HeldOutStats* stats) {
+  auto ckpt = model::LoadCheckpoint(checkpoint);
+  RP_REQUIRE(ckpt.strings["kind"] == "train", StatusCode::kInvalidArgument,
+             "{} is a {} checkpoint; evaluate needs one written by recprism train", checkpoint, ckpt.strings["kind"]);
+  const auto options = model::ModelOptionsFrom(ckpt, fallback);
+  DataOptions d = data_options;
+  if (auto it = ckpt.numbers.find("data.max_seq_len"); it != ckpt.numbers.end()) d.max_seq_len = static_cast<int>(it->second);
+  data::PreparedReader shape_reader(prepared_path, /*load_raw_ids=*/false);
+  model::Recommender net(options, model::ShapeOf(shape_reader, d.max_seq_len));
+  model::LoadModelState(*net, ckpt, checkpoint, /*strict=*/true);
+  return RankHeldOut(comm, *net, ScoringOf(ckpt.strings["objective"]), prepared_path, d, eo, split, seed, stats);
+}
+
+Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scoring, const std::string& prepared_path,
+                   const DataOptions& d, const EvalOptions& eo, const std::string& split, uint64_t seed,
+                   HeldOutStats* stats) {
+  const auto t0 = std::chrono::steady_clock::now();
+  RP_REQUIRE(eo.protocol == "full" || eo.protocol == "sampled", StatusCode::kInvalidConfig,
+             "eval.protocol: held-out ranking takes full or sampled, found '{}'", eo.protocol);
+  const ModelOptions& options = net.options();
+  auto loader_options = data::MakeLoaderOptions(d, data::ParseSplit(split), eo.batch_size, seed, false);
+  loader_options.positives_only = true;  // the queries; a split's sampled negatives are not used here
+  data::ShardLoader loader(prepared_path, comm, loader_options);
+  data::PreparedReader names(prepared_path, /*load_raw_ids=*/true);
+  const auto& items = names.items();
+  const int64_t N = items.num_items;
+  const bool was_training = net.is_training();
+  net.eval();
+  torch::NoGradGuard no_grad;
+  const auto device = net.parameters().front().device();
+  const int rank = comm.Rank();
+
+  // Before the loader's prefetch thread starts: this thread's reads of the file come first.
+  const UserPositives positives = ReadPositives(names, loader.plan(), rank);
+  const bool full = eo.protocol == "full";
+  const bool from_file = !full && !eo.candidates_file.empty();
+  int64_t foreign_lines = 0;
+  std::unordered_map<int64_t, std::vector<int64_t>> file_negatives;
+  if (from_file) file_negatives = ReadCandidates(eo.candidates_file, names, loader.plan(), rank, &foreign_lines);
+  std::vector<uint64_t> user_key(names.users().num_users);
+  for (size_t u = 0; u < user_key.size(); ++u) user_key[u] = data::IdKey(names.users().raw_id[u]);
+
+  const std::vector<std::string> model_names =
+      eo.baselines ? std::vector<std::string>{"model", "popularity", "random"} : std::vector<std::string>{"model"};
+  std::vector<Ranker> rankers;
+  for (const auto& m : model_names) rankers.push_back({m, {}});
+  std::vector<int64_t> query_user;
+  std::vector<double> popularity(static_cast<size_t>(N) + 1, 0);
+  for (int64_t i = 1; i <= N; ++i) popularity[i] = static_cast<double>(items.popularity[i]);
+  auto first_category = torch::zeros({N + 1}, torch::kLong);
+  for (int64_t i = 1; i <= N; ++i) first_category[i] = items.FirstCategory(i);
+  first_category = first_category.to(device);
+  auto all_items = torch::arange(1, N + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
+  int64_t shortfall_queries = 0, candidates_total = 0;
+  std::string written;  // eval.write_candidates lines of this rank
+  std::vector<std::string> missing_users;
+
+  loader.StartEpoch(0);
+  data::Batch b;
+  while (loader.Next(&b)) {
+    if (b.size == 0) continue;
+    std::vector<int64_t> q;
+    for (int64_t i = 0; i < b.size; ++i) {
+      if (b.click[i]) q.push_back(i);
+    }
+    if (q.empty()) continue;
+    auto in = model::MakeModelInput(b, options.time_gap_buckets, /*dedupe_histories=*/false).To(device);
+    auto qidx = torch::tensor(q, torch::kLong).to(device);
+    const int64_t Q = static_cast<int64_t>(q.size());
+    // Candidates [Q, K]: column 0 is the query's item. full: the catalogue in id order instead.
+    int64_t K = N;
+    std::vector<int64_t> cand;
+    if (!full) {
+      K = 0;
+      std::vector<std::vector<int64_t>> per(q.size());
+      for (size_t j = 0; j < q.size(); ++j) {
+        const int64_t i = q[j], u = b.user[i], target = b.target_item[i];
+        auto& c = per[j];
+        c.push_back(target);
+        if (from_file) {
+          auto it = file_negatives.find(u);
+          if (it == file_negatives.end()) {
+            if (missing_users.size() < 5) missing_users.push_back(names.users().raw_id[u]);
+            continue;
+          }
+          c.insert(c.end(), it->second.begin(), it->second.end());
+        } else {
+          const auto [pb, pe] = positives.Of(u);
+          const int64_t pool = N - static_cast<int64_t>(pe - pb) - (std::binary_search(pb, pe, target) ? 0 : 1);
+          const int64_t want = std::min<int64_t>(eo.sampled_negatives, std::max<int64_t>(pool, 0));
+          if (want < eo.sampled_negatives) ++shortfall_queries;
+          std::mt19937_64 rng(Mix64(seed ^ Mix64(user_key[u] ^ Mix64(static_cast<uint64_t>(target)))));
+          std::uniform_int_distribution<int64_t> pick(1, N);
+          std::vector<int64_t> drawn;
+          while (static_cast<int64_t>(drawn.size()) < want) {
+            const int64_t x = pick(rng);
+            if (x == target || std::binary_search(pb, pe, x) || std::find(drawn.begin(), drawn.end(), x) != drawn.end()) {
+              continue;
+            }
+            drawn.push_back(x);
+          }
+          c.insert(c.end(), drawn.begin(), drawn.end());
+        }
+        if (!eo.write_candidates.empty()) {
+          written += names.users().raw_id[u];
+          for (size_t k = 1; k < c.size(); ++k) written += " " + items.raw_id[c[k]];
+          written += "\n";
+        }
+        K = std::max<int64_t>(K, static_cast<int64_t>(c.size()));
+      }
+      RP_REQUIRE(missing_users.empty(), StatusCode::kDataError,
+                 "{}: no line for user{} {} of the {} split (the candidates file must cover every evaluated user)",
+                 eo.candidates_file, missing_users.size() == 1 ? "" : "s", fmt::join(missing_users, ", "), split);
+      // Ragged lists (a shortfall) are padded with the query's item, masked out below.
+      cand.assign(static_cast<size_t>(Q * K), 0);
+      for (size_t j = 0; j < q.size(); ++j) {
+        for (int64_t k = 0; k < K; ++k) {
+          cand[j * K + k] = k < static_cast<int64_t>(per[j].size()) ? per[j][k] : -1;
+        }
+      }
+    }
+    // Model scores [Q, K] in double on the CPU.
+    torch::Tensor scores;
+    torch::Tensor cand_t;
+    if (!full) cand_t = torch::tensor(cand, torch::kLong).view({Q, K}).to(device).clamp_min(1);
+    if (scoring == Scoring::kNextItem) {
+      auto h = net.UserVectors(in).index_select(0, qidx);  // [Q, D]
+      scores = full ? net.ScoreItems(h) : net.ScoreItems(h, cand_t);
+    } else {
+      // One forward per (history, candidate), in chunks of at most 65536 samples.
+      const int64_t chunk = std::max<int64_t>(1, 65536 / Q);
+      std::vector<torch::Tensor> parts;
+      for (int64_t k0 = 0; k0 < K; k0 += chunk) {
+        const int64_t kn = std::min(chunk, K - k0);
+        auto c = full ? all_items.narrow(0, k0, kn).unsqueeze(0).expand({Q, kn}) : cand_t.narrow(1, k0, kn);
+        model::ModelInput x;
+        x.size = Q * kn;
+        x.histories = Q;
+        x.hist_item = in.hist_item.index_select(0, qidx);
+        x.hist_category = in.hist_category.index_select(0, qidx);
+        x.hist_event = in.hist_event.index_select(0, qidx);
+        x.hist_gap_bucket = in.hist_gap_bucket.index_select(0, qidx);
+        x.hist_pad = in.hist_pad.index_select(0, qidx);
+        x.group = torch::arange(Q, qidx.options()).repeat_interleave(kn);
+        x.target_item = c.reshape({-1});
+        x.target_category = first_category.index_select(0, x.target_item);
+        x.user_features = in.user_features.index_select(0, qidx).repeat_interleave(kn, 0);
+        x.cat_features = in.cat_features.index_select(0, qidx).repeat_interleave(kn, 0);
+        x.num_features = in.num_features.index_select(0, qidx).repeat_interleave(kn, 0);
+        x.click = torch::zeros({x.size}, in.click.options());
+        x.conversion = torch::zeros({x.size}, in.conversion.options());
+        parts.push_back(model::Probabilities(net.forward(x)).ctr.view({Q, kn}));
+      }
+      scores = torch::cat(parts, 1);
+    }
+    scores = scores.to(torch::kCPU, torch::kDouble).contiguous();
+    const double* sp = scores.data_ptr<double>();
+    std::vector<double> row(static_cast<size_t>(K));
+    std::vector<int64_t> excluded;
+    for (size_t j = 0; j < q.size(); ++j) {
+      const int64_t i = q[j], u = b.user[i], target = b.target_item[i];
+      const uint64_t uk = user_key[u];
+      int64_t pos = 0;
+      excluded.clear();
+      if (full) {
+        pos = target - 1;
+        const auto [pb, pe] = positives.Of(u);
+        for (const int64_t* p = pb; p != pe; ++p) {
+          if (*p != target) excluded.push_back(*p - 1);
+        }
+        candidates_total += N - static_cast<int64_t>(excluded.size());
+      } else {
+        for (int64_t k = 0; k < K; ++k) {
+          if (cand[j * K + k] < 0) excluded.push_back(k);
+        }
+        candidates_total += K - static_cast<int64_t>(excluded.size());
+      }
+      auto item_at = [&](int64_t k) { return full ? k + 1 : cand[j * K + k]; };
+      for (size_t m = 0; m < rankers.size(); ++m) {
+        const double* s = sp + j * K;
+        if (rankers[m].name == "popularity") {
+          for (int64_t k = 0; k < K; ++k) row[k] = popularity[static_cast<size_t>(std::max<int64_t>(item_at(k), 0))];
+          s = row.data();
+        } else if (rankers[m].name == "random") {
+          for (int64_t k = 0; k < K; ++k) row[k] = Unit(Mix64(seed ^ Mix64(uk ^ Mix64(static_cast<uint64_t>(item_at(k)) + 0x9e37))));
+          s = row.data();
+        }
+        const double tie = Unit(Mix64(seed * 31 + m) ^ Mix64(uk + static_cast<uint64_t>(target) * 0x100000001b3ULL));
+        rankers[m].ranks.push_back(RankWithTies(s, K, pos, excluded, tie));
+      }
+      query_user.push_back(u);
+    }
+  }
+  // Metrics: per ranker, hit_rate@K and ndcg@K for each K, and mrr; replicate 0 is the point.
+  const std::vector<int64_t>& ks = eo.top_k;
+  const int R = eo.bootstrap_replicates;
+  const size_t per_model = 2 * ks.size() + 1 + 1;  // + weight sum
+  const size_t per_rep = per_model * rankers.size();
+  std::vector<double> sums(per_rep * static_cast<size_t>(R + 1), 0.0);
+  std::vector<double> contrib(per_model);
+  for (size_t qi = 0; qi < query_user.size(); ++qi) {
+    const uint64_t uk = user_key[query_user[qi]];
+    for (size_t m = 0; m < rankers.size(); ++m) {
+      const int64_t r = rankers[m].ranks[qi];
+      for (size_t k = 0; k < ks.size(); ++k) {
+        contrib[2 * k] = r < ks[k] ? 1.0 : 0.0;
+        contrib[2 * k + 1] = r < ks[k] ? 1.0 / std::log2(static_cast<double>(r) + 2.0) : 0.0;
+      }
+      contrib[2 * ks.size()] = 1.0 / (static_cast<double>(r) + 1.0);
+      contrib[2 * ks.size() + 1] = 1.0;
+      for (int rep = 0; rep <= R; ++rep) {
+        const double w = rep == 0 ? 1.0 : metrics::PoissonWeight(uk, rep - 1, seed);
+        if (w == 0) continue;
+        double* out = sums.data() + static_cast<size_t>(rep) * per_rep + m * per_model;
+        for (size_t c = 0; c < per_model; ++c) out[c] += w * contrib[c];
+      }
+    }
+  }
+  // The users' fingerprint, as the row evaluator computes it (compare pairs only equal sets).
+  std::vector<int64_t> distinct = query_user;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  std::vector<int64_t> fp = {0, 0};
+  for (int64_t u : distinct) {
+    const uint64_t h = Mix64(user_key[u]);
+    fp[0] += static_cast<int64_t>(h & 0xffffffffULL);
+    fp[1] += static_cast<int64_t>(h >> 32);
+  }
+  AllReduce(comm, fp, ReduceOp::kSum);
+  std::vector<double> counts = {static_cast<double>(query_user.size()), static_cast<double>(distinct.size()),
+                                static_cast<double>(shortfall_queries), static_cast<double>(candidates_total),
+                                static_cast<double>(foreign_lines)};
+  AllReduce(comm, counts, ReduceOp::kSum);
+  AllReduce(comm, sums, ReduceOp::kSum);
+
+  Report rep;
+  rep.top_k = ks;
+  rep.replicates = R;
+  rep.ci_level = eo.ci_level;
+  const std::string protocol =
+      full ? "full_ranking" : (from_file ? "candidates_file" : fmt::format("sampled_{}", eo.sampled_negatives));
+  for (size_t m = 0; m < rankers.size(); ++m) {
+    for (size_t c = 0; c + 1 < per_model; ++c) {
+      auto value_of = [&](int rep_i) {
+        const double* base = sums.data() + static_cast<size_t>(rep_i) * per_rep + m * per_model;
+        return base[per_model - 1] > 0 ? base[c] / base[per_model - 1] : kNaN;
+      };
+      MetricValue mv;
+      mv.dimension = "quality";
+      mv.task = "heldout";
+      mv.model = rankers[m].name;
+      mv.protocol = protocol;
+      mv.name = c == 2 * ks.size() ? "mrr"
+                                   : fmt::format("{}@{}", c % 2 == 0 ? "hit_rate" : "ndcg", ks[c / 2]);
+      mv.value = value_of(0);
+      mv.n = counts[0];
+      mv.method = "exact";
+      std::vector<double> reps;
+      for (int r = 1; r <= R; ++r) reps.push_back(value_of(r));
+      const auto ci = metrics::BootstrapInterval(mv.value, mv.value, reps, eo.ci_level);
+      mv.lo = R > 0 ? ci.lo : kNaN;
+      mv.hi = R > 0 ? ci.hi : kNaN;
+      for (double r : reps) mv.replicates.push_back(std::isfinite(r) && std::isfinite(mv.value) ? r - mv.value : kNaN);
+      rep.metrics.push_back(std::move(mv));
+    }
+  }
+  rep.provenance["protocol"] = protocol;
+  rep.provenance["protocol_queries"] = fmt::format("{:.0f}", counts[0]);
+  rep.provenance["protocol_mean_candidates"] = counts[0] > 0 ? fmt::format("{:.1f}", counts[3] / counts[0]) : "0";
+  rep.provenance["users_fingerprint"] = fmt::format("{:x}-{:x}", fp[0], fp[1]);
+  rep.provenance["seed"] = std::to_string(seed);
+  rep.provenance["scoring"] = scoring == Scoring::kNextItem ? "next_item (user vector . item embedding)" : "task heads (pCTR)";
+  rep.provenance["scored_split"] = split;
+  if (counts[0] == 0) rep.warnings.push_back(fmt::format("the {} split has no positive rows to rank", split));
+  if (counts[2] > 0) {
+    rep.warnings.push_back(fmt::format("{:.0f} queries had fewer than {} items the user never interacted with; they "
+                                       "were ranked among all of them", counts[2], eo.sampled_negatives));
+  }
+  if (from_file && counts[4] > 0 && rank == 0) {
+    RP_LOG_INFO("{}: {:.0f} line(s) name users of other ranks or not in the {} split", eo.candidates_file, counts[4], split);
+  }
+  if (!eo.write_candidates.empty()) {
+    // Each rank's lines, in rank order, into one file (written under a temporary name, then renamed).
+    const std::string part = fmt::format("{}.part{}", eo.write_candidates, rank);
+    WriteFileAtomic(part, written);
+    comm.Barrier();
+    if (rank == 0) {
+      std::string all;
+      for (int r = 0; r < comm.WorldSize(); ++r) {
+        const std::string p = fmt::format("{}.part{}", eo.write_candidates, r);
+        std::ifstream f(p, std::ios::binary);
+        all.append(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        fs::remove(p);
+      }
+      WriteFileAtomic(eo.write_candidates, all);
+    }
+    comm.Barrier();
+  }
+  if (was_training) net.train();
+  if (stats != nullptr) {
+    stats->queries = static_cast<int64_t>(query_user.size());
+    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats->model = scoring == Scoring::kNextItem
+                       ? fmt::format("next_item, d {}, {} layers", options.d_model, options.num_layers)
+                       : fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
+                                     options.num_layers);
+  }
+  return rep;
+}
+
+}  // namespace recprism::eval

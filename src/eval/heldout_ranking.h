@@ -1,0 +1,58 @@
+// The held-out-item ranking protocols of the sequential-recommendation papers (SASRec, BERT4Rec,
+// S3-Rec), for `recprism evaluate --checkpoint` with eval.protocol full or sampled.
+//
+// A query is one positive row of the split (click = 1; with leave-one-out, one per user) with the
+// history the loader gives it. The query's item is ranked against:
+// - full: every item of the catalogue except the user's other positives (in any split), as
+//   S3-Rec's full-sort evaluation masks the items the user interacted with;
+// - sampled: eval.sampled_negatives items drawn uniformly, without replacement, from the items the
+//   user has no positive row for (seeded by run.seed, the user's source id and the query's item,
+//   so any world size draws the same), or the negatives of the user's line in
+//   eval.candidates_file (`user neg neg ...`, source ids).
+// rank = candidates scored above the query's item, plus a uniform draw over those scored equal
+// (random tie-breaking: a constant model ranks like a random one). Per query, with rank r from 0:
+// hit_rate@K = [r < K], ndcg@K = [r < K] / log2(r + 2), mrr = 1 / (r + 1); the report's values are
+// means over queries, with percentile intervals from the Poisson bootstrap clustered on users
+// (metrics/bootstrap.h), so `recprism compare` pairs two such reports.
+//
+// Scores: a next-item checkpoint ranks by the user vector's dot product with item embeddings (one
+// matrix product for the whole catalogue); a task-heads checkpoint by pCTR, one forward per
+// (history, candidate). Popularity (train positives) and random rankers are scored on the same
+// queries and candidates when eval.baselines is true.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "comm/communicator.h"
+#include "data/options.h"
+#include "eval/options.h"
+#include "eval/report.h"
+#include "eval/model_scoring.h"
+#include "model/options.h"
+
+namespace recprism::eval {
+
+struct HeldOutStats {
+  int64_t queries = 0;  // on this rank
+  double seconds = 0;
+  std::string model;
+};
+
+// Collective. Throws Error naming the checkpoint or the candidates file (and its line) on bad input.
+Report RankHeldOut(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
+                   const DataOptions& data, const ModelOptions& model_fallback, const EvalOptions& eval,
+                   const std::string& split, uint64_t seed, HeldOutStats* stats = nullptr);
+
+// The same with a model in memory (validation during training): `net` scores with `scoring`;
+// `d` gives the prepared file's loading options (max_seq_len must be the model's).
+Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scoring, const std::string& prepared_path,
+                   const DataOptions& d, const EvalOptions& eval, const std::string& split, uint64_t seed,
+                   HeldOutStats* stats = nullptr);
+
+// The rank of `pos` among scores[0..n) (pos included in the array), excluding the indices in
+// `excluded` (sorted; pos is never excluded), ties broken by u in [0, 1): greater + floor(u x
+// (equal + 1)), where equal counts other candidates with the same score.
+int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::vector<int64_t>& excluded, double u);
+
+}  // namespace recprism::eval

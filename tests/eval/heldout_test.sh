@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Held-out ranking (eval.protocol full and sampled) and the next-item objective, as a user runs
+# them on the mirror's MovieLens-100K (leave-one-out): a short causal next-item training with
+# held-out validation; full ranking at 1, 2 and 3 MPI ranks giving the same report; the popularity
+# and random rankers recomputed in Python from their definitions; sampled negatives that are
+# distinct and never touched, written and read back as a candidates file with the same report; the
+# prepared file's own test negatives as a candidates file agreeing with the row evaluator; `compare`
+# pairing two protocol reports; bad candidates files and misuse refused by name.
+# Args: <recprism> <source dir> <mpiexec>.
+set -u
+bin=$1; src=$2; mpiexec=$3
+py=/usr/bin/python3
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+fail=0
+check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
+data=${RECPRISM_DATA_DIR:-$src/../shared/data}
+[ -d "$data/ml-100k" ] || { echo "FAIL: the dataset mirror is missing ($data/ml-100k); set RECPRISM_DATA_DIR"; exit 1; }
+mpi=("$mpiexec" --oversubscribe --bind-to none)
+export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
+cfg=(--set data.dataset=ml-100k --set data.data_dir="$data" --set data.download=false
+     --set data.prepared="$work/ml.h5" --set data.negatives_per_positive=0 --set data.eval_negatives_per_positive=99
+     --set data.negative_pool=catalogue --set run.output_dir="$work/runs" --set run.name=ni --set run.seed=7
+     --set model.d_model=32 --set model.num_layers=1 --set model.causal=true --set eval.top_k=[10,5]
+     --set eval.bootstrap_replicates=50 --set runtime.threads_per_rank=1)
+"$bin" prepare "${cfg[@]}" >"$work/prep.log" 2>&1 || { cat "$work/prep.log"; exit 1; }
+
+# next_item needs a causal model: refused by name before anything runs.
+"$bin" train "${cfg[@]}" --set model.causal=false --set train.objective=next_item >"$work/bad.log" 2>&1; rc=$?
+check "next_item with model.causal false: config error naming both keys" \
+  '[ $rc = 3 ] && grep -q "train.objective: next_item needs model.causal: true" "$work/bad.log" || { cat "$work/bad.log"; false; }'
+
+"$bin" train "${cfg[@]}" --set train.objective=next_item --set train.epochs=15 --set train.validate_every=30 \
+  --set train.validation=heldout --set train.early_stop_metric=ctr_ndcg --set train.lr=0.003 >"$work/train.log" 2>&1; rc=$?
+check "next_item training with held-out validation: exit 0" '[ $rc = 0 ] || { tail -5 "$work/train.log"; false; }'
+ckpt=$work/runs/ni/checkpoints/best.pt
+check "validation logs NDCG and hit rate of the 943 valid positives" \
+  'grep -qE "validation at step 60: .*ndcg 0\.[0-9]+ hit rate 0\.[0-9]+.*\(943 samples\)" "$work/train.log" || { grep validation "$work/train.log"; false; }'
+check "the JSONL validation lines carry ctr_ndcg and ctr_hit_rate" \
+  'grep "\"type\":\"valid\"" "$work/runs/ni/train_log.jsonl" | grep -q "\"ctr_hit_rate\":0\."'
+
+# Full ranking at 1, 2 and 3 ranks: the same numbers.
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=full --output "$work/f1" >"$work/f1.log" 2>&1; rc=$?
+check "full ranking, 1 rank: exit 0, headline with an interval" \
+  '[ $rc = 0 ] && grep -q "protocol full_ranking over 943 queries" "$work/f1.log" && grep -qE "hit_rate@10 +0\.[0-9]+ \[0\.[0-9]+, 0\.[0-9]+\]" "$work/f1.log" || { cat "$work/f1.log"; false; }'
+for n in 2 3; do
+  "${mpi[@]}" -n $n "$bin" evaluate "${cfg[@]}" --set comm.backend=mpi --checkpoint "$ckpt" --set eval.protocol=full \
+    --output "$work/f$n" >"$work/f$n.log" 2>&1; rc=$?
+  check "full ranking, $n ranks: exit 0" '[ $rc = 0 ] || { tail -5 "$work/f$n.log"; false; }'
+  "$py" - "$work/f1/report.json" "$work/f$n/report.json" <<'PY' >"$work/same$n" 2>&1; rc=$?
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+key = lambda m: (m["model"], m["task"], m["name"], m["protocol"])
+ma, mb = ({key(m): m for m in r["metrics"]} for r in (a, b))
+assert ma.keys() == mb.keys() and len(ma) == 3 * 5, (len(ma), len(mb))
+for k in ma:
+    for x, y in ((ma[k]["value"], mb[k]["value"]), (ma[k]["n"], mb[k]["n"])) + tuple(zip(ma[k]["ci"], mb[k]["ci"])):
+        assert abs(x - y) <= 1e-12, (k, x, y)
+assert a["provenance"]["users_fingerprint"] == b["provenance"]["users_fingerprint"]
+print("identical:", len(ma), "metrics")
+PY
+  check "full ranking, $n ranks: the same values, intervals and users as 1 rank" '[ $rc = 0 ] || { cat "$work/same$n"; false; }'
+done
+"$py" "$src/tests/eval/heldout_check.py" baselines "$work/ml.h5" test "$work/f1/report.json" 7 >"$work/base_full" 2>&1; rc=$?
+cat "$work/base_full"
+check "full ranking: popularity and random rankers equal their definitions recomputed in Python (1e-12)" '[ $rc = 0 ]'
+check "full ranking: the model beats random (hit_rate@10 above 10 / 1682 by far)" \
+  '"$py" -c "import json,sys; m={(x[\"model\"],x[\"name\"]):x[\"value\"] for x in json.load(open(sys.argv[1]))[\"metrics\"]}; sys.exit(0 if m[(\"model\",\"hit_rate@10\")] > 0.02 and m[(\"random\",\"hit_rate@10\")] < 0.02 else 1)" "$work/f1/report.json"'
+
+# Sampled: 99 drawn negatives, written, verified, read back.
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.write_candidates="$work/drawn.txt" \
+  --output "$work/s1" >"$work/s1.log" 2>&1; rc=$?
+check "sampled, 1 rank: exit 0, 943 queries" '[ $rc = 0 ] && grep -q "protocol sampled_99 over 943 queries" "$work/s1.log" || { cat "$work/s1.log"; false; }'
+"$py" "$src/tests/eval/heldout_check.py" verify "$work/ml.h5" test "$work/drawn.txt" 99 >"$work/verify" 2>&1; rc=$?
+cat "$work/verify"
+check "drawn candidates: one line per test user, 99 distinct negatives none of which the user touched" '[ $rc = 0 ]'
+"${mpi[@]}" -n 2 "$bin" evaluate "${cfg[@]}" --set comm.backend=mpi --checkpoint "$ckpt" --set eval.protocol=sampled \
+  --set eval.write_candidates="$work/drawn2.txt" --output "$work/s2" >"$work/s2.log" 2>&1; rc=$?
+check "sampled, 2 ranks: the same candidates file as 1 rank (draws keyed by user, not rank)" \
+  '[ $rc = 0 ] && cmp -s <(sort "$work/drawn.txt") <(sort "$work/drawn2.txt") || { tail -3 "$work/s2.log"; false; }'
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.candidates_file="$work/drawn.txt" \
+  --output "$work/s3" >"$work/s3.log" 2>&1; rc=$?
+check "sampled from the written candidates file: exit 0, protocol candidates_file" \
+  '[ $rc = 0 ] && grep -q "protocol candidates_file" "$work/s3.log" || { cat "$work/s3.log"; false; }'
+"$py" - "$work/s1/report.json" "$work/s3/report.json" <<'PY' >"$work/same_s" 2>&1; rc=$?
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ma = {(m["model"], m["name"]): m["value"] for m in a["metrics"]}
+mb = {(m["model"], m["name"]): m["value"] for m in b["metrics"]}
+assert ma.keys() == mb.keys()
+for k in ma:
+    assert abs(ma[k] - mb[k]) <= 1e-12, (k, ma[k], mb[k])
+print("identical:", len(ma))
+PY
+check "the candidates file read back gives the drawn protocol's numbers" '[ $rc = 0 ] || { cat "$work/same_s"; false; }'
+"$py" "$src/tests/eval/heldout_check.py" baselines "$work/ml.h5" test "$work/s3/report.json" 7 "$work/drawn.txt" >"$work/base_s" 2>&1; rc=$?
+cat "$work/base_s"
+check "sampled: popularity and random rankers equal their definitions recomputed in Python (1e-12)" '[ $rc = 0 ]'
+
+# The prepared file's own test negatives as a candidates file against the row evaluator.
+"$py" "$src/tests/eval/heldout_check.py" candidates "$work/ml.h5" test "$work/rows.txt" >/dev/null || fail=1
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.candidates_file="$work/rows.txt" \
+  --output "$work/c" >"$work/c.log" 2>&1 &&
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --output "$work/rows" >"$work/rows.log" 2>&1; rc=$?
+"$py" - "$work/c/report.json" "$work/rows/report.json" <<'PY' >"$work/same_r" 2>&1; rc2=$?
+import json, sys
+c, r = (json.load(open(p)) for p in sys.argv[1:3])
+mc = {m["name"]: m["value"] for m in c["metrics"] if m["model"] == "model"}
+mr = {m["name"]: m["value"] for m in r["metrics"] if m["model"] == "model" and m["task"] == "ctr" and m["slice"] == "all"}
+for k in ("hit_rate@10", "ndcg@10", "hit_rate@5", "ndcg@5"):
+    assert abs(mc[k] - mr[k]) <= 1e-9, (k, mc[k], mr[k])
+print("held-out ranking = row evaluator:", {k: round(mc[k], 4) for k in ("hit_rate@10", "ndcg@10")})
+PY
+check "the file's own test negatives as candidates: held-out ranking equals the row evaluator's hit rate and NDCG" \
+  '[ $rc = 0 ] && [ $rc2 = 0 ] && cat "$work/same_r" || { cat "$work/same_r" "$work/c.log"; false; }'
+
+# compare pairs two held-out reports of the same users (full: 1 rank against 3 ranks, no difference).
+"$bin" compare "$work/f1" "$work/f3" --output "$work/cmp" >"$work/cmp.log" 2>&1; rc=$?
+check "compare pairs two full-ranking reports: nothing differs" \
+  '[ $rc = 0 ] && grep -q "0 differ" "$work/cmp.log" || { cat "$work/cmp.log"; false; }'
+
+# Bad candidates files and misuse: named errors, no report.
+printf '1 5 6\n999999 1 2\n' >"$work/bad_user.txt"
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.candidates_file="$work/bad_user.txt" \
+  --output "$work/bad1" >"$work/bad1.log" 2>&1; rc=$?
+check "a candidates file naming an unknown user: exit 4, file:line and the id, no report" \
+  '[ $rc = 4 ] && grep -q "bad_user.txt:2: user .999999. is not a user" "$work/bad1.log" && [ ! -e "$work/bad1/report.json" ] || { cat "$work/bad1.log"; false; }'
+printf '1 5 x9\n' >"$work/bad_item.txt"
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.candidates_file="$work/bad_item.txt" \
+  --output "$work/bad2" >"$work/bad2.log" 2>&1; rc=$?
+check "a candidates file naming an unknown item: exit 4, file:line, field and id" \
+  '[ $rc = 4 ] && grep -q "bad_item.txt:1: item .x9. (field 3) is not an item" "$work/bad2.log" || { cat "$work/bad2.log"; false; }'
+head -5 "$work/drawn.txt" >"$work/short.txt"
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.candidates_file="$work/short.txt" \
+  --output "$work/bad3" >"$work/bad3.log" 2>&1; rc=$?
+check "a candidates file missing users: exit 4 naming users without a line" \
+  '[ $rc = 4 ] && grep -q "short.txt: no line for user" "$work/bad3.log" || { cat "$work/bad3.log"; false; }'
+"$bin" evaluate "${cfg[@]}" --set eval.protocol=full --predictions "$work/drawn.txt" >"$work/bad4.log" 2>&1; rc=$?
+check "eval.protocol full with --predictions: refused, naming the protocol" \
+  '[ $rc != 0 ] && grep -q "eval.protocol: full ranks held-out items with a model" "$work/bad4.log" || { cat "$work/bad4.log"; false; }'
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.candidates_file="$work/drawn.txt" >"$work/bad5.log" 2>&1; rc=$?
+check "eval.candidates_file with protocol rows: config error" \
+  '[ $rc = 3 ] && grep -q "eval.candidates_file is set" "$work/bad5.log" || { cat "$work/bad5.log"; false; }'
+exit $fail
