@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One run of a sweep: train (resuming from the run's own checkpoints when it has them), then
-# evaluate --checkpoint best.pt on the valid split. Writes DONE, or FAILED with the exit code and
+# evaluate --checkpoint best.pt on the valid split. The sweep's pipeline (sweep.meta: pretrain,
+# eval_split, protocols) adds pretraining first, the test split, and one report per protocol
+# (report-<protocol>/, the first also copied to report/). Writes DONE, or FAILED with the exit code and
 # the last error line, into the run directory. Called by `recprism sweep` (locally) and by
 # launchers/slurm/sweep_array.sbatch (one array task per run).
 #
@@ -40,9 +42,24 @@ fail() {  # fail <step> <rc> <log>
   echo "sweep_run.sh: run $id: $1 exited with $2 (log $3)" >&2
   exit "$2"
 }
+meta() { sed -n "s/^$1=//p" "$dir/sweep.meta"; }
+pretrain=$(meta pretrain); split=$(meta eval_split); protocols=$(meta protocols)
 resume=()
 ls "$run/checkpoints/"step-*.pt >/dev/null 2>&1 && resume=(--resume)
+if [ "${pretrain:-0}" = 1 ] && [ ${#resume[@]} -eq 0 ]; then
+  # The pipeline's pretraining (its own resume is not needed: encoder.pt is written at its end).
+  if [ ! -f "$run/pretrain/encoder.pt" ]; then
+    "${launch[@]}" pretrain "${common[@]}" >>"$run/pretrain.out" 2>&1 || fail pretrain $? "$run/pretrain.out"
+  fi
+  resume=(--init-from "$run/pretrain/encoder.pt")
+fi
 "${launch[@]}" train "${common[@]}" "${resume[@]}" >>"$run/train.out" 2>&1 || fail train $? "$run/train.out"
-"${launch[@]}" evaluate "${common[@]}" --checkpoint "$run/checkpoints/best.pt" --split valid \
-  --output "$run/report" >"$run/evaluate.out" 2>&1 || fail evaluate $? "$run/evaluate.out"
+first=1
+IFS=, read -r -a plist <<<"${protocols:-rows}"
+for p in "${plist[@]}"; do
+  "${launch[@]}" evaluate "${common[@]}" --set eval.protocol="$p" --checkpoint "$run/checkpoints/best.pt" \
+    --split "${split:-valid}" --output "$run/report-$p" >"$run/evaluate-$p.out" 2>&1 ||
+    fail "evaluate ($p)" $? "$run/evaluate-$p.out"
+  if [ $first = 1 ]; then rm -rf "$run/report" && cp -r "$run/report-$p" "$run/report"; first=0; fi
+done
 date -u +%FT%TZ >"$run/DONE"

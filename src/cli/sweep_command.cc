@@ -28,7 +28,10 @@ constexpr const char* kSweepHelp = R"(usage: recprism sweep FILE [--slurm] [--ra
 Expands a sweep file (base config, grid and random axes, seeds, metric; docs/sweeps.md) into runs
 with stable ids, validates every run's config before anything starts (one invalid key stops the
 sweep, naming the run and the key), then runs each run's pipeline: train (resuming from its own
-checkpoints when it has them), then evaluate --checkpoint best.pt on the valid split.
+checkpoints when it has them), then evaluate --checkpoint best.pt on the valid split. A sweep file's
+`pipeline` changes that: `pretrain: true` runs recprism pretrain first and trains --init-from its
+encoder; `split: test` evaluates the test split; `protocols: [full, sampled]` evaluates under each
+eval.protocol, into report/ (the first) and report-<protocol>/ (every one).
 
 Runs go to <output_dir>/<name>/runs/<id>/. A run with a DONE marker is skipped, so re-running a
 sweep finishes what is missing and reruns failed runs. `recprism leaderboard <output_dir>/<name>`
@@ -43,12 +46,15 @@ options:
   --dry-run           expand and validate only: print the runs and exit
 )";
 
-constexpr const char* kLeaderboardHelp = R"(usage: recprism leaderboard DIR [--metric TASK/NAME] [--mode max|min] [--output DIR]
+constexpr const char* kLeaderboardHelp = R"(usage: recprism leaderboard DIR [--metric TASK/NAME] [--mode max|min] [--report NAME] [--output DIR]
 
 Ranks every run of a sweep directory (or any directory of run directories holding report/report.json)
-by the sweep's metric (or --metric, e.g. ctr/auc or ctr/ndcg@10) with its confidence interval, the
-swept values beside it, and lists failed runs with their error. Writes leaderboard.md,
+by the sweep's metric (or --metric, e.g. ctr/auc, ctr/ndcg@10 or heldout/ndcg@10) with its confidence
+interval, the swept values beside it, and lists failed runs with their error. Writes leaderboard.md,
 leaderboard.csv and a self-contained leaderboard.html into DIR (or --output).
+
+  --report NAME   rank by each run's NAME/report.json (default report; a pipeline with several
+                  protocols also writes report-<protocol>/, e.g. --report report-sampled)
 )";
 
 std::string LaunchersDir() {
@@ -124,6 +130,8 @@ int RunSweepCommand(const std::vector<std::string>& args) {
   meta = fmt::format("name={}\nfile={}\nbase={}\nmetric_task={}\nmetric_name={}\nmetric_mode={}\nswept_keys={}\nruns={}\n",
                      sweep.name, fs::absolute(sweep.file).string(), fs::absolute(sweep.base).string(), sweep.metric_task,
                      sweep.metric_name, sweep.metric_mode, keys, sweep.runs.size());
+  meta += fmt::format("pretrain={}\neval_split={}\nprotocols={}\n", sweep.pretrain ? 1 : 0, sweep.eval_split,
+                      fmt::join(sweep.protocols, ","));
   WriteFileAtomic((dir / "runs.tsv").string(), tsv);
   WriteFileAtomic((dir / "sweep.meta").string(), meta);
   std::vector<int> todo;
@@ -206,7 +214,7 @@ std::string Csv(const std::string& s) {
 
 int RunLeaderboardCommand(const std::vector<std::string>& args) {
   log::Init(0, 1, LogOptions{});
-  ParsedArgs a = ParseArgs(args, {"--metric", "--mode", "--output"}, {}, "recprism leaderboard");
+  ParsedArgs a = ParseArgs(args, {"--metric", "--mode", "--output", "--report"}, {}, "recprism leaderboard");
   if (a.help || a.positional.size() != 1) {
     std::cout << kLeaderboardHelp;
     return a.help ? 0 : 2;
@@ -225,6 +233,8 @@ int RunLeaderboardCommand(const std::vector<std::string>& args) {
     name = m.substr(slash + 1);
   }
   if (a.Has("--mode")) mode = a.Get("--mode");
+  // Which of a run's reports: report/ (the pipeline's first protocol) or report-<protocol>/.
+  const std::string report_name = a.Has("--report") ? a.Get("--report") : "report";
   RP_REQUIRE(mode == "max" || mode == "min", StatusCode::kInvalidArgument, "--mode: expected max or min, found '{}'", mode);
   // Runs: the sweep's expansion when there is one, else every subdirectory with a report.
   std::vector<Row> rows;
@@ -252,7 +262,7 @@ int RunLeaderboardCommand(const std::vector<std::string>& args) {
     }
   } else {
     for (const auto& e : fs::directory_iterator(dir)) {
-      if (e.is_directory() && fs::exists(e.path() / "report" / "report.json")) {
+      if (e.is_directory() && fs::exists(e.path() / report_name / "report.json")) {
         Row r;
         r.id = e.path().filename().string();
         rows.push_back(r);
@@ -262,7 +272,7 @@ int RunLeaderboardCommand(const std::vector<std::string>& args) {
   }
   for (auto& r : rows) {
     const fs::path rd = runs_dir / r.id;
-    const fs::path report = rd / "report" / "report.json";
+    const fs::path report = rd / report_name / "report.json";
     if (fs::exists(rd / "FAILED")) {
       r.status = "failed";
       std::ifstream in(rd / "FAILED");

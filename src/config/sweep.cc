@@ -46,12 +46,13 @@ Sweep LoadSweep(const std::string& path) {
   if (!root.IsMap()) Bad(path, root, "a sweep file is a mapping (name, base, grid, random, seeds, metric)");
   Sweep s;
   s.file = path;
-  static const std::vector<std::string> kKnown = {"name", "base", "output_dir", "set", "grid", "random", "seeds", "metric"};
+  static const std::vector<std::string> kKnown = {"name", "base", "output_dir", "set", "grid", "random", "seeds", "metric",
+                                                  "pipeline"};
   for (const auto& kv : root) {
     const auto key = kv.first.as<std::string>();
     if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
       Bad(path, kv.first, fmt::format("unknown sweep key '{}' (expected one of name, base, output_dir, set, grid, "
-                                      "random, seeds, metric)", key));
+                                      "random, seeds, metric, pipeline)", key));
     }
   }
   if (!root["name"] || !root["name"].IsScalar()) Bad(path, root, "missing 'name' (the sweep directory's name)");
@@ -157,6 +158,37 @@ Sweep LoadSweep(const std::string& path) {
     if (m["name"]) s.metric_name = m["name"].as<std::string>();
     if (m["mode"]) s.metric_mode = m["mode"].as<std::string>();
     if (s.metric_mode != "max" && s.metric_mode != "min") Bad(path, m, "metric.mode: expected max or min");
+  }
+  if (const auto pl = root["pipeline"]) {
+    if (!pl.IsMap()) Bad(path, pl, "'pipeline' is {pretrain: false, split: valid, protocols: [rows]}");
+    for (const auto& kv : pl) {
+      const auto key = kv.first.as<std::string>();
+      if (key != "pretrain" && key != "split" && key != "protocols") {
+        Bad(path, kv.first, fmt::format("unknown pipeline key '{}' (expected pretrain, split, protocols)", key));
+      }
+    }
+    if (pl["pretrain"]) {
+      const auto v = Scalar(pl["pretrain"]);
+      if (v != "true" && v != "false") Bad(path, pl["pretrain"], fmt::format("pipeline.pretrain: expected true or false, found '{}'", v));
+      s.pretrain = v == "true";
+    }
+    if (pl["split"]) {
+      s.eval_split = Scalar(pl["split"]);
+      if (s.eval_split != "valid" && s.eval_split != "test") {
+        Bad(path, pl["split"], fmt::format("pipeline.split: expected valid or test, found '{}'", s.eval_split));
+      }
+    }
+    if (const auto pr = pl["protocols"]) {
+      if (!pr.IsSequence() || pr.size() == 0) Bad(path, pr, "pipeline.protocols is a non-empty list of rows, full, sampled");
+      s.protocols.clear();
+      for (const auto& v : pr) {
+        const auto x = Scalar(v);
+        if (x != "rows" && x != "full" && x != "sampled") {
+          Bad(path, v, fmt::format("pipeline.protocols: expected rows, full or sampled, found '{}'", x));
+        }
+        s.protocols.push_back(x);
+      }
+    }
   }
   int index = 0;
   for (const auto& p : points) {

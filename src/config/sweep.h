@@ -40,6 +40,10 @@ struct SweepRun {
 struct Sweep {
   std::string name, file, base, output_dir = "runs/sweeps";
   std::string metric_task = "ctr", metric_name = "auc", metric_mode = "max";
+  // pipeline: what each run does after its config is resolved (launchers/sweep_run.sh).
+  bool pretrain = false;                        // recprism pretrain, then train --init-from its encoder
+  std::string eval_split = "valid";             // the split evaluate --checkpoint best.pt scores
+  std::vector<std::string> protocols = {"rows"};  // eval.protocol of each evaluation (the first: report/)
   std::vector<std::string> swept_keys;  // in file order
   std::vector<SweepRun> runs;
   std::string Dir() const { return output_dir + "/" + name; }
