@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <sstream>
 
 #include "cli/args.h"
@@ -21,6 +22,7 @@
 #include "eval/heldout_ranking.h"
 #include "eval/model_scoring.h"
 #include "eval/report_io.h"
+#include "model/checkpoint.h"
 
 namespace recprism::cli {
 namespace {
@@ -91,6 +93,61 @@ const char* Headline(const eval::Report& r, const char* task, const char* name, 
   return out->c_str();
 }
 
+// The report's efficiency section, from the run that wrote the checkpoint (its train_log.jsonl
+// next to checkpoints/) and from this evaluation: training throughput, the share of step time in
+// gradient communication, the world size, and evaluation throughput. Nothing when the log is absent.
+void AddEfficiency(eval::Report* report, const std::string& checkpoint, double eval_units, double eval_seconds,
+                   int eval_world) {
+  namespace fs = std::filesystem;
+  auto add = [&](const std::string& task, const std::string& name, double value, double n, const std::string& method) {
+    eval::MetricValue m;
+    m.dimension = "efficiency";
+    m.task = task;
+    m.name = name;
+    m.value = value;
+    m.lo = m.hi = std::nan("");
+    m.n = n;
+    m.method = method;
+    m.protocol = "measured";
+    report->metrics.push_back(m);
+  };
+  const fs::path log = fs::path(checkpoint).parent_path().parent_path() / "train_log.jsonl";
+  std::ifstream in(log);
+  if (in.good()) {
+    static const std::regex kind("\"type\":\"step\",\"kind\":\"train\"");
+    auto field = [](const std::string& line, const char* key) {
+      const std::string k = std::string("\"") + key + "\":";
+      const auto at = line.find(k);
+      return at == std::string::npos ? std::nan("") : std::strtod(line.c_str() + at + k.size(), nullptr);
+    };
+    double samples = 0, step_s = 0, comm_s = 0, steps = 0;
+    for (std::string line; std::getline(in, line);) {
+      if (!std::regex_search(line, kind)) continue;
+      const double a = field(line, "samples"), b = field(line, "step_s"), c = field(line, "comm_s");
+      if (!std::isfinite(a) || !std::isfinite(b)) continue;
+      samples += a;
+      step_s += b;
+      comm_s += std::isfinite(c) ? c : 0;
+      steps += 1;
+    }
+    if (steps > 0 && step_s > 0) {
+      auto ckpt = model::LoadCheckpoint(checkpoint);
+      const double world = ckpt.numbers.count("world_size") ? ckpt.numbers["world_size"] : 1;
+      add("train", "samples_per_s", samples / step_s, steps, "train_log.jsonl: samples / step time (rank 0's clock)");
+      add("train", "samples_per_s_per_rank", samples / step_s / world, steps, "samples_per_s / world size");
+      add("train", "communication_share", comm_s / step_s, steps, "gradient-sync time / step time (rank 0)");
+      add("train", "step_ms", 1000 * step_s / steps, steps, "mean step time");
+      add("train", "world_size", world, steps, "ranks of the training run");
+      report->provenance["train_log"] = log.string();
+    }
+  }
+  if (eval_seconds > 0) {
+    add("evaluate", "units_per_s", eval_units / eval_seconds, eval_units,
+        "scored samples (rows protocol) or ranked queries (held-out protocols) per second, all ranks");
+    add("evaluate", "world_size", eval_world, eval_units, "ranks of this evaluation");
+  }
+}
+
 // evaluate --checkpoint with eval.protocol full or sampled (eval/heldout_ranking.h).
 int RunHeldOutRanking(Job& job, const ParsedArgs& a, const std::string& checkpoint, const std::string& out_dir,
                       std::chrono::steady_clock::time_point t0) {
@@ -105,6 +162,8 @@ int RunHeldOutRanking(Job& job, const ParsedArgs& a, const std::string& checkpoi
                                           static_cast<uint64_t>(opt.run.seed), &stats);
   RP_LOG_INFO("ranked {} held-out items of the {} split on this rank with {} ({}) in {:.2f} s", stats.queries, split,
               checkpoint, stats.model, stats.seconds);
+  const double queries = static_cast<double>(AllReduceScalar<int64_t>(comm, stats.queries, ReduceOp::kSum));
+  AddEfficiency(&report, checkpoint, queries, stats.seconds, comm.WorldSize());
   report.provenance["input"] = checkpoint;
   report.provenance["prepared"] = prepared;
   report.provenance["config_hash"] = job.config.hash;
@@ -182,6 +241,10 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
              max_rows);
 
   eval::Report report = eval::EvaluatePredictions(comm, opt.eval, rows, static_cast<uint64_t>(opt.run.seed));
+  if (model_path) {
+    const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    AddEfficiency(&report, input, static_cast<double>(rows.file_rows), eval_s, comm.WorldSize());
+  }
   report.provenance["input"] = input;
   if (model_path) report.provenance["scored_split"] = a.Has("--split") ? a.Get("--split") : "test";
   report.provenance["input_md5"] = rows.md5.empty() ? "n/a (HDF5)" : rows.md5;

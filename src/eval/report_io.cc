@@ -200,6 +200,7 @@ std::string ReportToMarkdown(const Report& r) {
   table("User satisfaction", [&](const MetricValue& m) { return headline(m) && m.dimension == "satisfaction"; });
   table("Business value", [&](const MetricValue& m) { return headline(m) && m.dimension == "business"; });
   table("Baselines (quality)", [&](const MetricValue& m) { return headline(m) && m.dimension == "quality" && m.model != "model"; });
+  table("Efficiency", [&](const MetricValue& m) { return m.dimension == "efficiency"; });
   if (!compare) {
     std::set<std::string> shown = {"auc", "logloss", "calibration", "gauc"};
     if (!r.top_k.empty()) {
