@@ -46,6 +46,41 @@ check "leaderboard: 2 ranked runs with intervals, 2 failed runs with their error
 check "leaderboard.csv has a header and 4 runs" '[ $(wc -l <"$work/sweeps/local/leaderboard.csv") = 5 ]'
 "$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d3" 2>&1
 check "re-running: the 2 finished runs are skipped, the 2 failed ones rerun" 'grep -q "(2 finished, 2 to run)" "$work/d3"'
+# A pipeline: pretrain first, train from its encoder, evaluate the test split under two protocols.
+cat >"$work/pipe.yaml" <<YAML
+name: pipe
+base: $src/configs/quickstart.yaml
+output_dir: $work/sweeps
+set: {pretrain.max_steps: 4, train.max_steps: 6, train.validate_every: 3, model.num_layers: 1, model.d_model: 16,
+      eval.bootstrap_replicates: 10, comm.backend: local, data.prepared: $work/ml.h5}
+seeds: [5]
+metric: {task: heldout, name: ndcg@10, mode: max}
+pipeline: {pretrain: true, split: test, protocols: [sampled, rows]}
+YAML
+"$bin" sweep "$work/pipe.yaml" >"$work/pipe.log" 2>&1; rc=$?
+pr=$(ls -d "$work"/sweeps/pipe/runs/r000-* 2>/dev/null | head -1)
+check "pipeline sweep: pretrain, train --init-from, test reports per protocol (report/ is the first)" \
+  '[ $rc = 0 ] && [ -s "$pr/pretrain/encoder.pt" ] && grep -q "initialised .* from .*pretrain/encoder.pt" "$pr/train.out" &&
+   grep -q "\"scored_split\": \"test\"" "$pr/report-sampled/report.json" && [ -s "$pr/report-rows/report.json" ] &&
+   cmp -s "$pr/report/report.json" "$pr/report-sampled/report.json" || { tail -5 "$work/pipe.log"; ls "$pr"; false; }'
+"$bin" leaderboard "$work/sweeps/pipe" >"$work/lbp.log" 2>&1 &&
+"$bin" leaderboard "$work/sweeps/pipe" --report report-rows --metric ctr/auc --output "$work/lbr" >"$work/lbr.log" 2>&1; rc=$?
+check "leaderboard ranks by the held-out metric, and by another report with --report" \
+  '[ $rc = 0 ] && grep -qE "^\| 1 \| r000-[0-9a-f]{8} \| 0\.[0-9]+" "$work/lbp.log" && grep -qE "^\| 1 \| r000-[0-9a-f]{8} \| 0\.[0-9]+" "$work/lbr.log" || { cat "$work/lbp.log" "$work/lbr.log"; false; }'
+printf 'name: x\nbase: %s\npipeline: {protocols: [fulll]}\n' "$src/configs/quickstart.yaml" >"$work/badpipe.yaml"
+"$bin" sweep "$work/badpipe.yaml" --dry-run >"$work/badpipe.log" 2>&1; rc=$?
+check "an unknown pipeline protocol: exit 3 naming it" '[ $rc = 3 ] && grep -q "fulll" "$work/badpipe.log" || { cat "$work/badpipe.log"; false; }'
+
+# Every shipped config and sweep validates (the benchmark study's included).
+bad=0
+for f in "$src"/configs/*.yaml "$src"/configs/benchmarks/*.yaml; do
+  case $f in *.sweep.yaml) continue ;; esac
+  "$bin" config check "$f" >"$work/cc.log" 2>&1 || { echo "invalid: $f"; cat "$work/cc.log"; bad=1; }
+done
+for f in "$src"/configs/sweeps/*.yaml "$src"/configs/benchmarks/*.sweep.yaml; do
+  (cd "$work" && "$bin" sweep "$f" --dry-run) >"$work/cs.log" 2>&1 || { echo "invalid sweep: $f"; cat "$work/cs.log"; bad=1; }
+done
+check "every config under configs/ and every sweep file validates" '[ $bad = 0 ]'
 if command -v chromium >/dev/null; then
   timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$work/sweeps/local/leaderboard.html" \
     >"$work/dom.html" 2>/dev/null
