@@ -22,7 +22,6 @@
 #include "eval/heldout_ranking.h"
 #include "eval/model_scoring.h"
 #include "eval/report_io.h"
-#include "model/checkpoint.h"
 
 namespace recprism::cli {
 namespace {
@@ -131,8 +130,7 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
       steps += 1;
     }
     if (steps > 0 && step_s > 0) {
-      auto ckpt = model::LoadCheckpoint(checkpoint);
-      const double world = ckpt.numbers.count("world_size") ? ckpt.numbers["world_size"] : 1;
+      const double world = eval::CheckpointWorldSize(checkpoint);
       add("train", "samples_per_s", samples / step_s, steps, "train_log.jsonl: samples / step time (rank 0's clock)");
       add("train", "samples_per_s_per_rank", samples / step_s / world, steps, "samples_per_s / world size");
       add("train", "communication_share", comm_s / step_s, steps, "gradient-sync time / step time (rank 0)");

@@ -48,6 +48,12 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
   return rows;
 }
 
+int CheckpointWorldSize(const std::string& checkpoint) {
+  auto c = model::LoadCheckpoint(checkpoint);
+  auto it = c.numbers.find("world_size");
+  return it == c.numbers.end() ? 1 : static_cast<int>(it->second);
+}
+
 Scoring ScoringOf(const std::string& objective) {
   return objective == "next_item" ? Scoring::kNextItem : Scoring::kHeads;
 }

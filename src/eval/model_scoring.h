@@ -35,6 +35,9 @@ enum class Scoring { kHeads, kNextItem };
 // The scoring a checkpoint was trained for (its "objective" string; older checkpoints: heads).
 Scoring ScoringOf(const std::string& objective);
 
+// The world size of the training run that wrote a checkpoint (1 when it does not say).
+int CheckpointWorldSize(const std::string& checkpoint);
+
 // Model options come from the checkpoint (model_fallback for keys it lacks). Collective (the
 // loader agrees the number of steps). Throws Error naming the checkpoint on a mismatch.
 data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
