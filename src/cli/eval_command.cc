@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <regex>
 #include <sstream>
 
 #include "cli/args.h"
@@ -113,7 +112,7 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
   const fs::path log = fs::path(checkpoint).parent_path().parent_path() / "train_log.jsonl";
   std::ifstream in(log);
   if (in.good()) {
-    static const std::regex kind("\"type\":\"step\",\"kind\":\"train\"");
+    const std::string train_step = "\"type\":\"step\",\"kind\":\"train\"";
     auto field = [](const std::string& line, const char* key) {
       const std::string k = std::string("\"") + key + "\":";
       const auto at = line.find(k);
@@ -121,7 +120,7 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
     };
     double samples = 0, step_s = 0, comm_s = 0, steps = 0;
     for (std::string line; std::getline(in, line);) {
-      if (!std::regex_search(line, kind)) continue;
+      if (line.find(train_step) == std::string::npos) continue;
       const double a = field(line, "samples"), b = field(line, "step_s"), c = field(line, "comm_s");
       if (!std::isfinite(a) || !std::isfinite(b)) continue;
       samples += a;

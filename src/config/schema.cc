@@ -553,6 +553,19 @@ std::vector<std::string> ValidateCrossKeys(const RunOptions& o) {
     errors.push_back("train.objective: next_item needs model.causal: true (every position predicts the item after it, "
                      "so it may not see that item); found model.causal: false");
   }
+  if (o.train.objective == "next_item" && o.train.validation == "sums") {
+    errors.push_back("train.validation: sums measures the task heads, which train.objective: next_item does not train; "
+                     "use train.validation: heldout (or evaluator)");
+  }
+  const std::string& esm = o.train.early_stop_metric;
+  if (o.train.validation == "heldout" && esm != "ctr_ndcg" && esm != "ctr_hit_rate") {
+    errors.push_back(fmt::format("train.validation: heldout measures ranking only; train.early_stop_metric must be "
+                                 "ctr_ndcg or ctr_hit_rate, found {}", esm));
+  }
+  if (o.train.validation == "sums" && (esm == "ctr_ndcg" || esm == "ctr_hit_rate" || esm == "ctr_gauc")) {
+    errors.push_back(fmt::format("train.early_stop_metric: {} needs train.validation: evaluator or heldout (sums has "
+                                 "no per-user metrics)", esm));
+  }
   if (!o.eval.candidates_file.empty() && o.eval.protocol != "sampled") {
     errors.push_back(fmt::format("eval.candidates_file is set ({}) but eval.protocol is {}; candidates files belong to "
                                  "protocol sampled", o.eval.candidates_file, o.eval.protocol));

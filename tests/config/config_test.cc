@@ -171,6 +171,22 @@ TEST_F(ConfigTest, CrossKeyRuleNamesBothKeys) {
   EXPECT_NE(m.find("model.num_heads (3) must divide model.d_model (10)"), std::string::npos) << m;
 }
 
+TEST_F(ConfigTest, ObjectiveValidationAndProtocolRulesNameTheirKeys) {
+  std::string f = Write("a.yaml", kMinimal);
+  std::string m = Rejected(f, {"train.objective=next_item"});
+  EXPECT_NE(m.find("train.objective: next_item needs model.causal: true"), std::string::npos) << m;
+  m = Rejected(f, {"train.objective=next_item", "model.causal=true", "train.validation=sums"});
+  EXPECT_NE(m.find("train.validation: sums measures the task heads"), std::string::npos) << m;
+  m = Rejected(f, {"train.validation=heldout"});
+  EXPECT_NE(m.find("train.early_stop_metric must be ctr_ndcg or ctr_hit_rate, found ctr_auc"), std::string::npos) << m;
+  m = Rejected(f, {"train.validation=sums", "train.early_stop_metric=ctr_ndcg"});
+  EXPECT_NE(m.find("train.early_stop_metric: ctr_ndcg needs train.validation: evaluator or heldout"), std::string::npos) << m;
+  m = Rejected(f, {"eval.candidates_file=c.txt"});
+  EXPECT_NE(m.find("eval.candidates_file is set (c.txt) but eval.protocol is rows"), std::string::npos) << m;
+  m = Rejected(f, {"eval.protocol=sampled", "eval.candidates_file=c.txt", "eval.write_candidates=d.txt"});
+  EXPECT_NE(m.find("eval.write_candidates and eval.candidates_file are both set"), std::string::npos) << m;
+}
+
 TEST_F(ConfigTest, EffectiveConfigRoundTripsWithTheSameHash) {
   std::string f = Write("a.yaml", "data:\n  dataset: jd\n  generic:\n    user: \"user id: special\"\ntrain:\n  lr: 0.0003\n");
   LoadedConfig c = LoadConfig(f, {"eval.top_k=[1,2,3]", "run.name=123", "data.split_ratios=[0.8,0.1,0.1]"});

@@ -50,7 +50,7 @@ for n in 2 3; do
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 key = lambda m: (m["model"], m["task"], m["name"], m["protocol"])
-ma, mb = ({key(m): m for m in r["metrics"]} for r in (a, b))
+ma, mb = ({key(m): m for m in r["metrics"] if m["dimension"] == "quality"} for r in (a, b))
 assert ma.keys() == mb.keys() and len(ma) == 3 * 5, (len(ma), len(mb))
 for k in ma:
     for x, y in ((ma[k]["value"], mb[k]["value"]), (ma[k]["n"], mb[k]["n"])) + tuple(zip(ma[k]["ci"], mb[k]["ci"])):
@@ -60,6 +60,16 @@ print("identical:", len(ma), "metrics")
 PY
   check "full ranking, $n ranks: the same values, intervals and users as 1 rank" '[ $rc = 0 ] || { cat "$work/same$n"; false; }'
 done
+"$py" - "$work/f1/report.json" "$work/f2/report.json" <<'PY' >"$work/eff" 2>&1; rc=$?
+import json, sys
+for path, world in ((sys.argv[1], 1), (sys.argv[2], 2)):
+    e = {(m["task"], m["name"]): m["value"] for m in json.load(open(path))["metrics"] if m["dimension"] == "efficiency"}
+    assert e[("train", "samples_per_s")] > 0 and e[("train", "world_size")] == 1, e
+    assert 0 <= e[("train", "communication_share")] < 1 and e[("train", "step_ms")] > 0, e
+    assert e[("evaluate", "units_per_s")] > 0 and e[("evaluate", "world_size")] == world, e
+print("efficiency:", {k[1]: round(v, 4) for k, v in e.items() if k[0] == "train"})
+PY
+check "the report's efficiency section: training throughput, communication share, world sizes" '[ $rc = 0 ] && cat "$work/eff" || { cat "$work/eff"; false; }'
 "$py" "$src/tests/eval/heldout_check.py" baselines "$work/ml.h5" test "$work/f1/report.json" 7 >"$work/base_full" 2>&1; rc=$?
 cat "$work/base_full"
 check "full ranking: popularity and random rankers equal their definitions recomputed in Python (1e-12)" '[ $rc = 0 ]'
@@ -84,8 +94,8 @@ check "sampled from the written candidates file: exit 0, protocol candidates_fil
 "$py" - "$work/s1/report.json" "$work/s3/report.json" <<'PY' >"$work/same_s" 2>&1; rc=$?
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
-ma = {(m["model"], m["name"]): m["value"] for m in a["metrics"]}
-mb = {(m["model"], m["name"]): m["value"] for m in b["metrics"]}
+ma = {(m["model"], m["name"]): m["value"] for m in a["metrics"] if m["dimension"] == "quality"}
+mb = {(m["model"], m["name"]): m["value"] for m in b["metrics"] if m["dimension"] == "quality"}
 assert ma.keys() == mb.keys()
 for k in ma:
     assert abs(ma[k] - mb[k]) <= 1e-12, (k, ma[k], mb[k])
