@@ -25,6 +25,10 @@ def main():
     print("|---|---|" + "---|" * len(metrics) + "---|")
     for sweep in a.sweeps:
         runs = sorted(glob.glob(os.path.join(sweep, "runs", "*")))
+        planned = len(runs)
+        tsv = os.path.join(sweep, "runs.tsv")
+        if os.path.exists(tsv):
+            planned = sum(1 for line in open(tsv) if line.strip())
         done = [r for r in runs if os.path.exists(os.path.join(r, "DONE")) and
                 os.path.exists(os.path.join(r, a.report, "report.json"))]
         cells, protocol = [], ""
@@ -42,7 +46,7 @@ def main():
             mean = statistics.mean(v for v, _ in vals)
             per = ", ".join(f"{v:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" for v, ci in vals)
             cells.append(f"**{mean:.4f}** ({per})")
-        print(f"| {os.path.basename(sweep.rstrip('/'))} | {len(done)} of {len(runs)} | " + " | ".join(cells) +
+        print(f"| {os.path.basename(sweep.rstrip('/'))} | {len(done)} of {planned} | " + " | ".join(cells) +
               f" | {protocol} |")
     return 0
 
