@@ -131,10 +131,10 @@ std::unordered_map<int64_t, std::vector<int64_t>> ReadCandidates(const std::stri
   return out;
 }
 
-// Ranks one query's scores for every ranker; fills rank[m].
+// One ranker (the model, popularity or random) and the rank of each query's item under it.
 struct Ranker {
   std::string name;
-  std::vector<int64_t> ranks;     // per query
+  std::vector<int64_t> ranks;  // per query, in query order
 };
 
 }  // namespace
@@ -270,7 +270,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
       RP_REQUIRE(missing_users.empty(), StatusCode::kDataError,
                  "{}: no line for user{} {} of the {} split (the candidates file must cover every evaluated user)",
                  eo.candidates_file, missing_users.size() == 1 ? "" : "s", fmt::join(missing_users, ", "), split);
-      // Ragged lists (a shortfall) are padded with the query's item, masked out below.
+      // Ragged lists (a shortfall) are padded with -1: scored as item 1, then excluded from the rank.
       cand.assign(static_cast<size_t>(Q * K), 0);
       for (size_t j = 0; j < q.size(); ++j) {
         for (int64_t k = 0; k < K; ++k) {
@@ -459,10 +459,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   if (stats != nullptr) {
     stats->queries = static_cast<int64_t>(query_user.size());
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    stats->model = scoring == Scoring::kNextItem
-                       ? fmt::format("next_item, d {}, {} layers", options.d_model, options.num_layers)
-                       : fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
-                                     options.num_layers);
+    stats->model = DescribeModel(options, scoring);
   }
   return rep;
 }

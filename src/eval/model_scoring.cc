@@ -40,10 +40,7 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
   if (stats != nullptr) {
     stats->samples = static_cast<int64_t>(rows.size());
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    stats->model = scoring == Scoring::kNextItem
-                       ? fmt::format("next_item, d {}, {} layers", options.d_model, options.num_layers)
-                       : fmt::format("{}/{}, d {}, {} layers", options.heads, options.interaction, options.d_model,
-                                     options.num_layers);
+    stats->model = DescribeModel(options, scoring);
   }
   return rows;
 }
@@ -52,6 +49,12 @@ int CheckpointWorldSize(const std::string& checkpoint) {
   auto c = model::LoadCheckpoint(checkpoint);
   auto it = c.numbers.find("world_size");
   return it == c.numbers.end() ? 1 : static_cast<int>(it->second);
+}
+
+std::string DescribeModel(const ModelOptions& o, Scoring scoring) {
+  return scoring == Scoring::kNextItem ? fmt::format("next_item, d {}, {} layers", o.d_model, o.num_layers)
+                                       : fmt::format("{}/{}, d {}, {} layers", o.heads, o.interaction, o.d_model,
+                                                     o.num_layers);
 }
 
 Scoring ScoringOf(const std::string& objective) {

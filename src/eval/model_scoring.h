@@ -32,6 +32,9 @@ struct ScoringStats {
 // item's embedding, written to all three columns (a ranking score, not a calibrated probability).
 enum class Scoring { kHeads, kNextItem };
 
+// "<heads>/<interaction>, d <d>, <layers> layers", or "next_item, d <d>, <layers> layers".
+std::string DescribeModel(const ModelOptions& options, Scoring scoring);
+
 // The scoring a checkpoint was trained for (its "objective" string; older checkpoints: heads).
 Scoring ScoringOf(const std::string& objective);
 
