@@ -94,6 +94,7 @@ const char* Headline(const eval::Report& r, const char* task, const char* name, 
 // The report's efficiency section, from the run that wrote the checkpoint (its train_log.jsonl
 // next to checkpoints/) and from this evaluation: training throughput, the share of step time in
 // gradient communication, the world size, and evaluation throughput. Nothing when the log is absent.
+// Also the DP-SGD guarantee of the checkpoint, into the provenance.
 void AddEfficiency(eval::Report* report, const std::string& checkpoint, double eval_units, double eval_seconds,
                    int eval_world) {
   namespace fs = std::filesystem;
@@ -137,6 +138,11 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
       add("train", "world_size", world, steps, "ranks of the training run");
       report->provenance["train_log"] = log.string();
     }
+  }
+  double epsilon = 0;
+  if (const std::string privacy = eval::CheckpointPrivacy(checkpoint, &epsilon); !privacy.empty()) {
+    report->provenance["privacy"] = privacy;
+    report->provenance["dp_epsilon"] = fmt::format("{:.6g}", epsilon);
   }
   if (eval_seconds > 0) {
     add("evaluate", "units_per_s", eval_units / eval_seconds, eval_units,

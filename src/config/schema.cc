@@ -320,6 +320,19 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(Range(Field("train.num_sampled", &R::train, &T::num_sampled,
                           "next_item sampled softmax: negatives per step, drawn by popularity, log-Q corrected."),
                     1, 1 << 24));
+  s.push_back(Nested("train.privacy.dp_sgd", &R::train, &T::privacy, &PrivacyOptions::dp_sgd,
+                     "Differentially private training (DP-SGD): per-sample gradient clipping and Gaussian noise added "
+                     "once across ranks; epsilon at train.privacy.delta from a Renyi-DP accountant goes to the log, "
+                     "the checkpoints and the report's provenance. Histories are not shared between samples."));
+  s.push_back(Range(Nested("train.privacy.noise_multiplier", &R::train, &T::privacy, &PrivacyOptions::noise_multiplier,
+                           "DP-SGD: noise standard deviation / max_grad_norm (sigma)."),
+                    1e-3, 1e4));
+  s.push_back(Range(Nested("train.privacy.max_grad_norm", &R::train, &T::privacy, &PrivacyOptions::max_grad_norm,
+                           "DP-SGD: each sample's gradient is clipped to this L2 norm (C)."),
+                    1e-9, 1e9));
+  s.push_back(Range(Nested("train.privacy.delta", &R::train, &T::privacy, &PrivacyOptions::delta,
+                           "DP-SGD: the delta of the (epsilon, delta) guarantee reported (keep it below 1 / train samples)."),
+                    1e-30, 0.5));
   // pretrain
   using P = PretrainOptions;
   s.push_back(Range(Field("pretrain.epochs", &R::pretrain, &P::epochs, "Passes over the train histories."), 0, 100000));
@@ -556,6 +569,10 @@ std::vector<std::string> ValidateCrossKeys(const RunOptions& o) {
   if (o.train.objective == "next_item" && o.train.validation == "sums") {
     errors.push_back("train.validation: sums measures the task heads, which train.objective: next_item does not train; "
                      "use train.validation: heldout (or evaluator)");
+  }
+  if (o.train.privacy.dp_sgd && o.train.sparse_embeddings == "sparse") {
+    errors.push_back("train.privacy.dp_sgd adds noise to every row of the item table, so its gradient is dense; "
+                     "train.sparse_embeddings must be auto or dense, found sparse");
   }
   const std::string& esm = o.train.early_stop_metric;
   if (o.train.validation == "heldout" && esm != "ctr_ndcg" && esm != "ctr_hit_rate") {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "core/check.h"
 #include "core/hash.h"
@@ -49,6 +50,17 @@ int CheckpointWorldSize(const std::string& checkpoint) {
   auto c = model::LoadCheckpoint(checkpoint);
   auto it = c.numbers.find("world_size");
   return it == c.numbers.end() ? 1 : static_cast<int>(it->second);
+}
+
+std::string CheckpointPrivacy(const std::string& checkpoint, double* epsilon) {
+  auto c = model::LoadCheckpoint(checkpoint);
+  if (epsilon != nullptr) *epsilon = std::nan("");
+  if (!c.numbers.count("dp.epsilon")) return "";
+  if (epsilon != nullptr) *epsilon = c.numbers["dp.epsilon"];
+  return fmt::format("DP-SGD: epsilon {:.4g} at delta {:g} (noise multiplier {:g}, max grad norm {:g}, sample rate {:.4g}, "
+                     "{:.0f} steps; Renyi-DP accountant, sampling assumed Poisson)",
+                     c.numbers["dp.epsilon"], c.numbers["dp.delta"], c.numbers["dp.noise_multiplier"],
+                     c.numbers["dp.max_grad_norm"], c.numbers["dp.sample_rate"], c.numbers["dp.steps"]);
 }
 
 std::string DescribeModel(const ModelOptions& o, Scoring scoring) {

@@ -41,6 +41,10 @@ Scoring ScoringOf(const std::string& objective);
 // The world size of the training run that wrote a checkpoint (1 when it does not say).
 int CheckpointWorldSize(const std::string& checkpoint);
 
+// The DP-SGD guarantee a checkpoint was trained under, in words ("" when it was not trained with
+// train.privacy.dp_sgd), and its epsilon (NaN then).
+std::string CheckpointPrivacy(const std::string& checkpoint, double* epsilon = nullptr);
+
 // Model options come from the checkpoint (model_fallback for keys it lacks). Collective (the
 // loader agrees the number of steps). Throws Error naming the checkpoint on a mismatch.
 data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,

@@ -8,10 +8,41 @@
 #include <mutex>
 
 #include "core/check.h"
+#include "model/per_sample.h"
 
 namespace recprism::model {
 
 namespace F = torch::nn::functional;
+
+torch::Tensor Apply(torch::nn::LinearImpl& m, const torch::Tensor& x, const torch::Tensor& sample) {
+  auto y = m.forward(x);
+  if (auto* norms = PerSampleNorms::Active()) norms->Linear(m.weight, m.bias, x, y, sample);
+  return y;
+}
+
+torch::Tensor Apply(torch::nn::LayerNormImpl& m, const torch::Tensor& x, const torch::Tensor& sample) {
+  auto y = m.forward(x);
+  if (auto* norms = PerSampleNorms::Active()) norms->LayerNorm(m.weight, m.bias, x, y, m.options.eps(), sample);
+  return y;
+}
+
+torch::Tensor Apply(torch::nn::EmbeddingImpl& m, const torch::Tensor& ids) {
+  auto y = m.forward(ids);
+  if (auto* norms = PerSampleNorms::Active()) norms->Embedding(m.weight, ids, y, m.options.padding_idx().value_or(-1));
+  return y;
+}
+
+torch::Tensor Apply(torch::nn::SequentialImpl& m, const torch::Tensor& x) {
+  auto h = x;
+  for (auto& child : m) {
+    if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(child.ptr())) {
+      h = Apply(*linear, h);
+    } else {
+      h = child.forward(h);
+    }
+  }
+  return h;
+}
 
 torch::Tensor Dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0) return x;
@@ -62,12 +93,12 @@ EncoderLayerImpl::EncoderLayerImpl(int d, int heads, int ffn, double dropout) : 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   const int64_t n = x.size(0), len = x.size(1), d = x.size(2), dh = d / heads_;
   // One projection for q, k and v: [N, L, 3D] -> [3, N, H, L, dh].
-  auto qkv_t = qkv(ln1(x)).view({n, len, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
+  auto qkv_t = Apply(*qkv, Apply(*ln1, x)).view({n, len, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
   auto o = Attention(qkv_t[0], qkv_t[1], qkv_t[2], mask, dropout_, is_training());
   o = o.transpose(1, 2).reshape({n, len, d});
   const bool train = is_training();
-  auto h = x + Dropout(out(o), dropout_, train);
-  auto f = ff2(Dropout(torch::gelu(ff1(ln2(h))), dropout_, train));
+  auto h = x + Dropout(Apply(*out, o), dropout_, train);
+  auto f = Apply(*ff2, Dropout(torch::gelu(Apply(*ff1, Apply(*ln2, h))), dropout_, train));
   return h + Dropout(f, dropout_, train);
 }
 
@@ -87,7 +118,7 @@ torch::Tensor EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
   if (causal) mask = mask | torch::triu(torch::ones({len, len}, mask.options()), 1).unsqueeze(0).unsqueeze(0);
   auto h = x;
   for (const auto& layer : *layers) h = layer->as<EncoderLayer>()->forward(h, mask);
-  return ln_f(h);
+  return Apply(*ln_f, h);
 }
 
 TargetAttentionImpl::TargetAttentionImpl(int d, int heads, double dropout) : heads_(heads), dropout_(dropout) {
@@ -111,14 +142,20 @@ torch::Tensor TargetAttentionImpl::forward(const torch::Tensor& target, const to
   std::fill(fill.begin(), fill.end(), 0);
   for (int64_t i = 0; i < b; ++i) slot[i] = gp[i] * n + fill[gp[i]]++;
   auto pos = torch::tensor(slot, torch::kLong).to(target.device());
-  auto q_rows = torch::zeros({g * n, d}, target.options()).index_copy(0, pos, q(target));
+  auto q_rows = torch::zeros({g * n, d}, target.options()).index_copy(0, pos, Apply(*q, target));
   auto q_g = q_rows.view({g, n, heads_, dh}).transpose(1, 2);  // [G, H, n, dh]
-  auto kv_h = torch::cat({null_kv.view({1, 1, 2 * d}).expand({g, 1, 2 * d}), kv(history)}, 1)
+  auto null = null_kv.view({1, 1, 2 * d}).expand({g, 1, 2 * d});
+  if (auto* norms = PerSampleNorms::Active()) {
+    // One copy per history (one per sample when histories are not shared), so its gradient is per sample.
+    null = null.contiguous();
+    norms->Broadcast(null_kv, null);
+  }
+  auto kv_h = torch::cat({null, Apply(*kv, history)}, 1)
                   .view({g, len + 1, 2, heads_, dh})
                   .permute({2, 0, 3, 1, 4});  // [2, G, H, L+1, dh]
   auto mask = torch::cat({torch::zeros({g, 1}, pad.options()), pad}, 1).view({g, 1, 1, len + 1});
   auto o = Attention(q_g, kv_h[0], kv_h[1], mask, dropout_, is_training());  // [G, H, n, dh]
-  return out(o.transpose(1, 2).reshape({g * n, d}).index_select(0, pos));
+  return Apply(*out, o.transpose(1, 2).reshape({g * n, d}).index_select(0, pos));
 }
 
 TaskHeadsImpl::TaskHeadsImpl(const ModelOptions& o, int in) : kind_(o.heads), dropout_(o.dropout) {
@@ -151,19 +188,19 @@ TaskHeadsImpl::TaskHeadsImpl(const ModelOptions& o, int in) : kind_(o.heads), dr
 
 TaskLogits TaskHeadsImpl::forward(const torch::Tensor& x) {
   if (kind_ == "shared_bottom") {
-    auto z = bottom_->forward(x);
-    return {ctr_tower_->forward(z).squeeze(1), cvr_tower_->forward(z).squeeze(1)};
+    auto z = Apply(*bottom_, x);
+    return {Apply(*ctr_tower_, z).squeeze(1), Apply(*cvr_tower_, z).squeeze(1)};
   }
   if (kind_ == "mmoe") {
     std::vector<torch::Tensor> outs;
-    for (const auto& e : *experts_) outs.push_back(e->as<torch::nn::SequentialImpl>()->forward(x));
+    for (const auto& e : *experts_) outs.push_back(Apply(*e->as<torch::nn::SequentialImpl>(), x));
     auto experts = torch::stack(outs, 1);  // [B, K, H]
     auto mix = [&](torch::nn::Linear& gate) {
-      return torch::bmm(torch::softmax(gate(x), -1).unsqueeze(1), experts).squeeze(1);
+      return torch::bmm(torch::softmax(Apply(*gate, x), -1).unsqueeze(1), experts).squeeze(1);
     };
-    return {ctr_tower_->forward(mix(ctr_gate_)).squeeze(1), cvr_tower_->forward(mix(cvr_gate_)).squeeze(1)};
+    return {Apply(*ctr_tower_, mix(ctr_gate_)).squeeze(1), Apply(*cvr_tower_, mix(cvr_gate_)).squeeze(1)};
   }
-  return {ctr_tower_->forward(x).squeeze(1), cvr_tower_->forward(x).squeeze(1)};
+  return {Apply(*ctr_tower_, x).squeeze(1), Apply(*cvr_tower_, x).squeeze(1)};
 }
 
 }  // namespace recprism::model

@@ -10,10 +10,20 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/embedding.h>
 
 #include "model/options.h"
 
 namespace recprism::model {
+
+// Module calls that also record the use for per-sample gradient norms (per_sample.h) while a
+// PerSampleNorms is active; plain module calls otherwise. sample [R], when given, names the sample
+// of each row of x (x [R, ...]); otherwise x's leading dimension is the sample.
+torch::Tensor Apply(torch::nn::LinearImpl& m, const torch::Tensor& x, const torch::Tensor& sample = {});
+torch::Tensor Apply(torch::nn::LayerNormImpl& m, const torch::Tensor& x, const torch::Tensor& sample = {});
+torch::Tensor Apply(torch::nn::EmbeddingImpl& m, const torch::Tensor& ids);
+// Linear layers inside are recorded; other children (activations, dropout) are called as they are.
+torch::Tensor Apply(torch::nn::SequentialImpl& m, const torch::Tensor& x);
 
 // Inverted dropout. On the CPU the mask comes from a SplitMix64 stream seeded by one draw of
 // LibTorch's generator, four 16-bit draws per word (p is rounded to a multiple of 1/65536); on other

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/check.h"
+#include "model/per_sample.h"
 
 namespace recprism::model {
 
@@ -50,24 +51,28 @@ EmbeddingsImpl::EmbeddingsImpl(const ModelOptions& o, const DatasetShape& s) : d
 torch::Tensor EmbeddingsImpl::History(const ModelInput& in, const torch::Tensor& item_ids) {
   const int64_t len = in.hist_item.size(1);
   auto positions = torch::arange(len, in.hist_item.options());
-  auto x = item(item_ids.defined() ? item_ids : in.hist_item) + category(in.hist_category) + event(in.hist_event) +
-           position(positions).unsqueeze(0) + gap(in.hist_gap_bucket);
+  // Recording per-sample norms, every history looks its positions up itself (one copy per sample).
+  auto pos = PerSampleNorms::Active() != nullptr
+                 ? Apply(*position, positions.unsqueeze(0).expand({in.hist_item.size(0), len}))
+                 : position(positions).unsqueeze(0);
+  auto x = Apply(*item, item_ids.defined() ? item_ids : in.hist_item) + Apply(*category, in.hist_category) +
+           Apply(*event, in.hist_event) + pos + Apply(*gap, in.hist_gap_bucket);
   return x.masked_fill(in.hist_pad.unsqueeze(-1), 0.0);
 }
 
 torch::Tensor EmbeddingsImpl::Target(const ModelInput& in) {
-  return item(in.target_item) + category(in.target_category);
+  return Apply(*item, in.target_item) + Apply(*category, in.target_category);
 }
 
 torch::Tensor EmbeddingsImpl::Context(const ModelInput& in) {
   auto c = torch::zeros({in.size, d_model}, torch::TensorOptions().device(in.target_item.device()));
   if (!user_features.is_empty() && in.user_features.size(1) > 0) {
-    c = c + user_features(in.user_features + user_offsets.unsqueeze(0)).sum(1);
+    c = c + Apply(*user_features, in.user_features + user_offsets.unsqueeze(0)).sum(1);
   }
   if (!row_features.is_empty() && in.cat_features.size(1) > 0) {
-    c = c + row_features(in.cat_features + row_offsets.unsqueeze(0)).sum(1);
+    c = c + Apply(*row_features, in.cat_features + row_offsets.unsqueeze(0)).sum(1);
   }
-  if (!numeric.is_empty() && in.num_features.size(1) > 0) c = c + numeric(in.num_features);
+  if (!numeric.is_empty() && in.num_features.size(1) > 0) c = c + Apply(*numeric, in.num_features);
   return c;
 }
 
@@ -99,8 +104,8 @@ TaskLogits RecommenderImpl::forward(const ModelInput& in) {
   } else {
     auto tokens = embed->History(in).index_select(0, in.group);  // [B, L, D]
     auto ids = torch::full({in.size}, kTargetEvent, in.target_item.options());
-    auto tt = t + embed->event(ids) + embed->position(torch::full({in.size}, len, in.target_item.options())) +
-              embed->gap(torch::zeros_like(ids));
+    auto tt = t + Apply(*embed->event, ids) + Apply(*embed->position, torch::full({in.size}, len, in.target_item.options())) +
+              Apply(*embed->gap, torch::zeros_like(ids));
     auto seq = torch::cat({tokens, tt.unsqueeze(1)}, 1);
     auto pad = torch::cat({in.hist_pad.index_select(0, in.group), torch::zeros({in.size, 1}, in.hist_pad.options())}, 1);
     auto h = encoder(seq, pad, options_.causal);          // [B, L + 1, D]: once per sample
@@ -110,8 +115,8 @@ TaskLogits RecommenderImpl::forward(const ModelInput& in) {
   return heads(torch::cat({t, a, u, embed->Context(in)}, 1));
 }
 
-torch::Tensor RecommenderImpl::Cloze(const torch::Tensor& encoded) {
-  return cloze_norm(torch::gelu(cloze_proj(encoded)));
+torch::Tensor RecommenderImpl::Cloze(const torch::Tensor& encoded, const torch::Tensor& sample) {
+  return Apply(*cloze_norm, torch::gelu(Apply(*cloze_proj, encoded, sample)), sample);
 }
 
 torch::Tensor RecommenderImpl::UserVectors(const ModelInput& in) {
@@ -119,8 +124,16 @@ torch::Tensor RecommenderImpl::UserVectors(const ModelInput& in) {
   return Cloze(h.select(1, h.size(1) - 1));
 }
 
-torch::Tensor RecommenderImpl::ScoreItems(const torch::Tensor& h, const torch::Tensor& items) {
-  if (!items.defined()) return torch::matmul(h, embed->item->weight.narrow(0, 1, shape_.num_items).t());
+torch::Tensor RecommenderImpl::ScoreItems(const torch::Tensor& h, const torch::Tensor& items, const torch::Tensor& sample) {
+  if (!items.defined()) {
+    auto logits = torch::matmul(h, embed->item->weight.narrow(0, 1, shape_.num_items).t());
+    // The tied output layer: a Linear without bias over the table (its rows 1..N; the rest get no gradient).
+    if (auto* norms = PerSampleNorms::Active()) norms->Linear(embed->item->weight, {}, h, logits, sample);
+    return logits;
+  }
+  RP_REQUIRE(PerSampleNorms::Active() == nullptr, StatusCode::kInvalidConfig,
+             "per-sample gradient norms cover the full softmax only (the sampled softmax shares its negatives across "
+             "the batch); raise train.full_softmax_max_items above the catalogue size");
   auto w = embed->item(items);  // [K, D] or [N, K, D]
   if (w.dim() == 2) return torch::matmul(h, w.t());
   return torch::bmm(w, h.unsqueeze(-1)).squeeze(-1);
@@ -133,7 +146,8 @@ NextItemPositions NextItemTargets(RecommenderImpl& m, const ModelInput& in) {
   auto labels = torch::cat({hist.narrow(1, 1, L - 1), in.target_item.unsqueeze(1)}, 1);
   auto mask = in.hist_pad.index_select(0, in.group).logical_not();
   mask.select(1, L - 1).logical_and_(in.click > 0.5);
-  return {m.Cloze(h.index({mask})), labels.index({mask})};
+  auto sample = mask.nonzero().select(1, 0);  // row-major, as index({mask}) orders the positions
+  return {m.Cloze(h.index({mask}), sample), labels.index({mask}), sample};
 }
 
 bool IsEncoderParameter(const std::string& name) {
@@ -158,6 +172,8 @@ LossSums TaskLoss(const TaskLogits& l, const torch::Tensor& click, const torch::
   auto [log_p, log_q] = LogCtcvr(l);
   s.ctcvr = -(conversion * log_p + (1 - conversion) * log_q).sum();
   s.total = o.ctr_loss_weight * s.ctr + o.ctcvr_loss_weight * s.ctcvr;
+  s.per_sample = o.ctr_loss_weight * torch::binary_cross_entropy_with_logits(l.ctr, click, {}, {}, at::Reduction::None) -
+                 o.ctcvr_loss_weight * (conversion * log_p + (1 - conversion) * log_q);
   return s;
 }
 

@@ -59,9 +59,10 @@ class RecommenderImpl : public torch::nn::Module {
   torch::Tensor UserVectors(const ModelInput& in);
   // h [N, D] (cloze-head output) -> logits over items 1..num_items [N, num_items] (one matrix
   // product with the item table), or over the given items [N, K] / [K] when items is defined.
-  torch::Tensor ScoreItems(const torch::Tensor& h, const torch::Tensor& items = {});
-  // The cloze head: Linear -> GELU -> LayerNorm over encoder outputs [..., D].
-  torch::Tensor Cloze(const torch::Tensor& encoded);
+  // sample [N]: each row's sample, for per-sample gradient norms (per_sample.h) only.
+  torch::Tensor ScoreItems(const torch::Tensor& h, const torch::Tensor& items = {}, const torch::Tensor& sample = {});
+  // The cloze head: Linear -> GELU -> LayerNorm over encoder outputs [..., D] (sample as above).
+  torch::Tensor Cloze(const torch::Tensor& encoded, const torch::Tensor& sample = {});
 
   const ModelOptions& options() const { return options_; }
   const DatasetShape& shape() const { return shape_; }
@@ -83,9 +84,9 @@ TORCH_MODULE(Recommender);
 // history predicts position j + 1, and the last position predicts the sample's own item when it is
 // a positive (click = 1). Padding positions predict nothing (left padding: a real position's
 // successor is real). Returns the cloze-head outputs of the predicting positions h [M, D] and
-// their items [M]; the loss is a softmax over items of ScoreItems(h).
+// their items [M], and the sample of each [M]; the loss is a softmax over items of ScoreItems(h).
 struct NextItemPositions {
-  torch::Tensor h, target;
+  torch::Tensor h, target, sample;
 };
 NextItemPositions NextItemTargets(RecommenderImpl& model, const ModelInput& in);
 
@@ -99,6 +100,7 @@ struct LossSums {
   torch::Tensor total;  // ctr_weight x ctr + ctcvr_weight x ctcvr (scalar, differentiable)
   torch::Tensor ctr;    // sum of BCE(pCTR, click) over impressions
   torch::Tensor ctcvr;  // sum of BCE(pCTR x pCVR, conversion) over impressions
+  torch::Tensor per_sample;  // [B] each sample's weighted loss (DP-SGD's clipping weights these)
 };
 LossSums TaskLoss(const TaskLogits& logits, const torch::Tensor& click, const torch::Tensor& conversion,
                   const ModelOptions& options);

@@ -6,6 +6,16 @@
 
 namespace recprism {
 
+// DP-SGD (Abadi et al. 2016): each sample's gradient is clipped to max_grad_norm, Gaussian noise of
+// standard deviation noise_multiplier x max_grad_norm is added once to the step's sum over all
+// ranks, and the Renyi-DP accountant (train/privacy.h) reports epsilon at delta.
+struct PrivacyOptions {
+  bool dp_sgd = false;
+  double noise_multiplier = 1.0;  // sigma
+  double max_grad_norm = 1.0;     // C, the per-sample clipping norm
+  double delta = 1e-5;
+};
+
 struct TrainOptions {
   std::string device = "auto";    // auto (cuda when present), cpu or cuda
   bool bf16 = false;              // bf16 autocast of the forward pass (cuda only)
@@ -42,6 +52,7 @@ struct TrainOptions {
   std::string objective = "multitask";
   int64_t full_softmax_max_items = 50000;  // next_item: catalogues up to this size use the full softmax
   int num_sampled = 1024;         // next_item, larger catalogues: popularity-sampled negatives per step, log-Q corrected
+  PrivacyOptions privacy;
 };
 
 struct PretrainOptions {

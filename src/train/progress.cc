@@ -57,13 +57,19 @@ void Progress::Step(const StepResult& r, int epoch, int64_t steps_per_epoch) {
   jsonl_ << fmt::format(
       "{{\"type\":\"step\",\"kind\":\"{}\",\"step\":{},\"epoch\":{},\"samples\":{},\"loss\":{},\"ctr_loss\":{},"
       "\"ctcvr_loss\":{},\"lr\":{},\"grad_norm\":{},\"sparse_item_grad\":{},\"comm_bytes\":{},\"comm_s\":{},"
-      "\"step_s\":{}}}\n",
+      "\"step_s\":{}{}}}\n",
       kind_, r.step, epoch, Num(r.global_samples), Num(r.loss), Num(r.ctr_loss), Num(r.ctcvr_loss), Num(r.lr),
-      Num(r.grad_norm), r.sparse ? "true" : "false", Num(r.comm_bytes), Num(r.comm_seconds), Num(r.step_seconds));
+      Num(r.grad_norm), r.sparse ? "true" : "false", Num(r.comm_bytes), Num(r.comm_seconds), Num(r.step_seconds),
+      std::isnan(r.dp_epsilon) ? std::string()
+                               : fmt::format(",\"dp_epsilon\":{},\"dp_clipped\":{}", Num(r.dp_epsilon), Num(r.dp_clipped)));
   jsonl_.flush();
   events_->Scalar(kind_ + "/loss", r.step, r.loss);
   events_->Scalar(kind_ + "/lr", r.step, r.lr);
   events_->Scalar(kind_ + "/grad_norm", r.step, r.grad_norm);
+  if (!std::isnan(r.dp_epsilon)) {
+    events_->Scalar(kind_ + "/dp_epsilon", r.step, r.dp_epsilon);
+    events_->Scalar(kind_ + "/dp_clipped", r.step, r.dp_clipped);
+  }
   if (kind_ == "train") {
     events_->Scalar("train/ctr_loss", r.step, r.ctr_loss);
     events_->Scalar("train/ctcvr_loss", r.step, r.ctcvr_loss);
@@ -88,8 +94,9 @@ void Progress::Step(const StepResult& r, int epoch, int64_t steps_per_epoch) {
   if (r.step % log_every_ == 0 || r.step == total_steps_) {
     if (!tty_) {
       RP_LOG_INFO("{} step {}/{} epoch {} | loss {:.5f} | {:.0f} samples/s | {:.2f} MB communicated/step | lr {:.3g} | "
-                  "ETA {}", kind_, r.step, total_steps_, epoch, window_loss_ / std::max(window_samples_, 1.0), rate,
-                  window_comm_ / window_steps_ / 1e6, r.lr, Duration(eta));
+                  "ETA {}{}", kind_, r.step, total_steps_, epoch, window_loss_ / std::max(window_samples_, 1.0), rate,
+                  window_comm_ / window_steps_ / 1e6, r.lr, Duration(eta),
+                  std::isnan(r.dp_epsilon) ? std::string() : fmt::format(" | DP epsilon {:.3g}, {:.0f}% clipped", r.dp_epsilon, 100 * r.dp_clipped));
     }
     window_samples_ = window_loss_ = window_comm_ = window_time_ = 0;
     window_steps_ = 0;

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 
 #include "comm/collectives.h"
@@ -22,9 +23,11 @@
 #include "eval/model_scoring.h"
 #include "metrics/binary.h"
 #include "model/checkpoint.h"
+#include "model/per_sample.h"
 #include "model/recommender.h"
 #include "train/grad_sync.h"
 #include "train/optimizer.h"
+#include "train/privacy.h"
 #include "train/progress.h"
 #include "train/tensor_collectives.h"
 
@@ -77,6 +80,8 @@ struct Trainer::State {
   TrainJob job;
   bool pretraining;
   bool next_item = false;  // train.objective: next_item (not pretraining)
+  bool dp = false;         // train.privacy.dp_sgd (not pretraining)
+  double dp_sample_rate = 0;  // DP-SGD: global batch / global train samples
   torch::Device device{torch::kCPU};
   std::unique_ptr<data::ShardLoader> loader;
   model::Recommender model{nullptr};
@@ -106,6 +111,11 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
   s.next_item = !pretraining && o.objective == "next_item";
   RP_REQUIRE(!s.next_item || job.model.causal, StatusCode::kInvalidConfig,
              "train.objective: next_item needs model.causal: true (found false)");
+  s.dp = !pretraining && o.privacy.dp_sgd;
+  RP_REQUIRE(!pretraining || !o.privacy.dp_sgd, StatusCode::kInvalidConfig,
+             "train.privacy.dp_sgd is set, but recprism pretrain does not train privately: a model pretrained on the "
+             "private data without DP-SGD voids the guarantee of its fine-tuning. Pretrain on public data with a "
+             "config without train.privacy.dp_sgd, or train from scratch");
   auto loader_options = data::MakeLoaderOptions(job.data, data::Split::kTrain, batch, job.seed, true);
   loader_options.last_positive_per_user = s.next_item || (pretraining && job.pretrain.histories == "last_per_user");
   s.loader = std::make_unique<data::ShardLoader>(job.prepared_path, comm, loader_options);
@@ -134,7 +144,9 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
   comm.Broadcast(s.flat->params().data_ptr(), static_cast<size_t>(s.flat->size()), DType::kFloat32, 0,
                  s.device.is_cuda() ? BufferPlace{DeviceType::kCUDA, s.device.index()} : BufferPlace{});
   s.adam = std::make_unique<FlatAdam>(*s.flat, o);
-  s.sync = std::make_unique<GradientSync>(comm, *s.flat, "embed.item.weight", o.sparse_embeddings, o.bucket_mb);
+  // DP-SGD's noise makes the item table's gradient dense: no row exchange.
+  s.sync = std::make_unique<GradientSync>(comm, *s.flat, "embed.item.weight", s.dp ? "dense" : o.sparse_embeddings,
+                                          o.bucket_mb);
   const int64_t softmax_max = pretraining ? job.pretrain.full_softmax_max_items : o.full_softmax_max_items;
   if ((pretraining || s.next_item) && shape.num_items > softmax_max) {
     const auto& pop = s.loader->reader().items().popularity;
@@ -142,6 +154,22 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
     for (auto& x : q) x += 1;  // unseen items keep a little mass
     s.popularity_q = torch::tensor(q, torch::kDouble);
     s.popularity_q /= s.popularity_q.sum();
+  }
+  if (s.dp) {
+    RP_REQUIRE(!s.popularity_q.defined(), StatusCode::kInvalidConfig,
+               "train.privacy.dp_sgd with train.objective: next_item needs the full softmax (its negatives are shared "
+               "across the batch, so per-sample gradients of a sampled softmax are not separable): the catalogue has {} "
+               "items, above train.full_softmax_max_items ({})", shape.num_items, o.full_softmax_max_items);
+    const auto samples = AllReduceScalar<int64_t>(comm, s.loader->local_samples(), ReduceOp::kSum);
+    RP_REQUIRE(samples > 0, StatusCode::kDataError, "train.privacy.dp_sgd: the train split of {} has no samples",
+               job.prepared_path);
+    s.dp_sample_rate = std::min(1.0, static_cast<double>(batch) * comm.WorldSize() / static_cast<double>(samples));
+    RP_LOG_INFO("DP-SGD: noise multiplier {}, max grad norm {}, sample rate {:.4g} ({} x {} of {} samples), delta {:g}{}",
+                o.privacy.noise_multiplier, o.privacy.max_grad_norm, s.dp_sample_rate, batch, comm.WorldSize(),
+                samples, o.privacy.delta,
+                o.privacy.delta * static_cast<double>(samples) >= 1
+                    ? fmt::format(" (warning: delta >= 1 / {} samples; choose delta well below it)", samples)
+                    : "");
   }
   // Resume: every rank reads the same checkpoint.
   if (!job.resume.empty()) {
@@ -207,6 +235,13 @@ std::vector<float> Trainer::Parameters() const {
 
 void Trainer::set_total_steps(int64_t steps) { s_->total_steps = steps; }
 
+double Trainer::PrivacyEpsilon() const {
+  const auto& s = *s_;
+  if (!s.dp) return std::nan("");
+  const auto& p = s.job.train.privacy;
+  return DpSgdEpsilon(s.dp_sample_rate, p.noise_multiplier, s.step, p.delta).epsilon;
+}
+
 StepResult Trainer::Step(const data::Batch& batch) {
   auto& s = *s_;
   const auto t0 = Clock::now();
@@ -215,11 +250,19 @@ StepResult Trainer::Step(const data::Batch& batch) {
   torch::manual_seed(Mix64(s.job.seed ^ Mix64(static_cast<uint64_t>(s.step) * 1000003ULL + rank)));
   s.model->train();
   s.flat->ZeroGrad();
-  // [samples, loss, ctr, ctcvr, touched rows]
-  std::vector<double> local(5, 0.0);
+  // [samples, loss, ctr, ctcvr, touched rows, clipped samples (DP-SGD)]
+  std::vector<double> local(6, 0.0);
   torch::Tensor touched = torch::empty({0}, torch::kLong);
   if (batch.size > 0) {
-    auto in = model::MakeModelInput(batch, s.job.model.time_gap_buckets).To(s.device);
+    // DP-SGD: every sample encodes its own history, so each output row belongs to one sample.
+    auto in = model::MakeModelInput(batch, s.job.model.time_gap_buckets, /*dedupe_histories=*/!s.dp).To(s.device);
+    std::unique_ptr<model::PerSampleNorms> norms;
+    std::optional<model::PerSampleNorms::Scope> recording;
+    if (s.dp) {
+      norms = std::make_unique<model::PerSampleNorms>(*s.model, batch.size);
+      recording.emplace(norms.get());
+    }
+    torch::Tensor per_sample;  // [B] each sample's loss (DP-SGD)
     const bool bf16 = s.job.train.bf16 && s.device.is_cuda();
     if (bf16) {
       at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
@@ -235,6 +278,7 @@ StepResult Trainer::Step(const data::Batch& batch) {
         ids.push_back(torch::arange(1, s.model->shape().num_items + 1, in.hist_item.options()));
         return torch::cross_entropy_loss(s.model->ScoreItems(h).to(torch::kFloat), target - 1, {}, at::Reduction::Sum);
       }
+      RP_REQUIRE(!s.dp, StatusCode::kInternal, "DP-SGD reached the sampled softmax");
       const int64_t S = num_sampled;
       auto neg = (torch::multinomial(s.popularity_q, S, true) + 1).to(s.device);
       auto log_sq = (s.popularity_q.to(s.device) * S).log().to(torch::kFloat);
@@ -252,11 +296,21 @@ StepResult Trainer::Step(const data::Batch& batch) {
       total = sums.total;
       ctr = sums.ctr;
       ctcvr = sums.ctcvr;
+      per_sample = sums.per_sample;
     } else if (s.next_item) {
-      auto [h, target] = model::NextItemTargets(*s.model, in);  // [M, D], [M]
+      auto [h, target, sample] = model::NextItemTargets(*s.model, in);  // [M, D], [M], [M]
       count = static_cast<double>(target.numel());
       ids = {in.hist_item.flatten(), in.target_item};
-      total = target.numel() > 0 ? item_softmax(h, target, s.job.train.num_sampled) : (h.sum() * 0.0);
+      if (s.dp) {
+        // Full softmax (the constructor refused the sampled one), per position, summed per sample.
+        ids.push_back(torch::arange(1, s.model->shape().num_items + 1, in.hist_item.options()));
+        auto ce = torch::cross_entropy_loss(s.model->ScoreItems(h, {}, sample).to(torch::kFloat), target - 1, {},
+                                            at::Reduction::None);
+        per_sample = torch::zeros({batch.size}, ce.options()).index_add(0, sample, ce);
+        total = per_sample.sum();
+      } else {
+        total = target.numel() > 0 ? item_softmax(h, target, s.job.train.num_sampled) : (h.sum() * 0.0);
+      }
       ctr = total.detach();
       ctcvr = torch::zeros({}, total.options());
     } else {
@@ -281,8 +335,28 @@ StepResult Trainer::Step(const data::Batch& batch) {
         fault != nullptr && std::atoll(fault) == s.step + 1 && rank == 0) {
       total = total * std::nan("");
     }
-    total.backward();
-    local = {count, total.item<double>(), ctr.item<double>(), ctcvr.item<double>(), 0.0};
+    recording.reset();
+    double clipped = 0;
+    if (s.dp) {
+      // DP-SGD: each sample's gradient norm from one batched pass (model/per_sample.h), then the
+      // backward of sum_i min(1, C / ||g_i||) loss_i gives the sum of the clipped gradients.
+      const double c = s.job.train.privacy.max_grad_norm;
+      auto norm = norms->Compute(per_sample.sum());
+      clipped = (norm > c).sum().item<double>();
+      auto scale = (c / (norm + 1e-6)).clamp_max(1.0).to(per_sample.options());
+      (per_sample * scale).sum().backward();
+      // Every parameter with a gradient must have had its per-sample norm measured.
+      for (const auto& name : norms->Unrecorded()) {
+        const auto* slot = s.flat->Find(name);
+        RP_REQUIRE(slot == nullptr || s.flat->grads().narrow(0, slot->offset, slot->numel).abs().max().item<double>() == 0,
+                   StatusCode::kInternal,
+                   "DP-SGD: parameter {} received a gradient but no per-sample norm covers it (model/per_sample.h); "
+                   "its clipping would not hold", name);
+      }
+    } else {
+      total.backward();
+    }
+    local = {count, total.item<double>(), ctr.item<double>(), ctcvr.item<double>(), 0.0, clipped};
     touched = std::get<0>(at::_unique(torch::cat(ids).to(torch::kCPU), false, false));
     local[4] = static_cast<double>(touched.numel());
     if (!std::isfinite(local[1])) {
@@ -303,6 +377,16 @@ StepResult Trainer::Step(const data::Batch& batch) {
              s.last_checkpoint.empty() ? std::string("(none yet)") : s.last_checkpoint);
   }
   if (local[0] > 0) {
+    if (s.dp && rank == 0) {
+      // The noise of the whole step, added once (rank 0) before the sum over ranks: N(0, (sigma C)^2)
+      // on every trainable coordinate, so the guarantee holds at any world size.
+      const auto& p = s.job.train.privacy;
+      for (const auto& slot : s.flat->slots()) {
+        if (!slot.trainable) continue;
+        auto g = s.flat->grads().narrow(0, slot.offset, slot.numel);
+        g.add_(torch::randn({slot.numel}, g.options()) * (p.noise_multiplier * p.max_grad_norm));
+      }
+    }
     const auto sync = s.sync->Synchronize(local[0], touched, static_cast<int64_t>(local[4]));
     r.sparse = sync.sparse;
     r.comm_bytes = sync.payload_bytes + 5 * 8;
@@ -314,9 +398,11 @@ StepResult Trainer::Step(const data::Batch& batch) {
     r.loss = local[1] / local[0];
     r.ctr_loss = local[2] / local[0];
     r.ctcvr_loss = local[3] / local[0];
+    if (s.dp) r.dp_clipped = local[5] / local[0];
   }
   ++s.step;
   r.step = s.step;
+  if (s.dp) r.dp_epsilon = PrivacyEpsilon();
   const int64_t every = s.job.train.check_replicas_every;
   if (every > 0 && s.step % every == 0) {
     auto p = s.flat->params().to(torch::kCPU, torch::kDouble);
@@ -464,6 +550,16 @@ std::string Trainer::SaveCheckpoint(const std::string& name) {
                {"total_steps", static_cast<double>(s.total_steps)}};
   if (!std::isnan(s.best)) c.numbers["best"] = s.best;
   c.numbers["data.max_seq_len"] = s.job.data.max_seq_len;
+  if (s.dp) {
+    // What the report's provenance states: the guarantee of the weights after s.step steps.
+    const auto& p = s.job.train.privacy;
+    c.numbers["dp.epsilon"] = PrivacyEpsilon();
+    c.numbers["dp.delta"] = p.delta;
+    c.numbers["dp.noise_multiplier"] = p.noise_multiplier;
+    c.numbers["dp.max_grad_norm"] = p.max_grad_norm;
+    c.numbers["dp.sample_rate"] = s.dp_sample_rate;
+    c.numbers["dp.steps"] = static_cast<double>(s.step);
+  }
   model::AddModelOptions(s.job.model, &c);
   c.strings = {{"kind", s.pretraining ? "pretrain" : "train"},
                {"config_hash", s.job.config_hash},

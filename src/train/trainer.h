@@ -53,6 +53,8 @@ struct StepResult {
   bool sparse = false;         // item-table rows exchanged instead of all-reduced
   double comm_bytes = 0;       // payload bytes this rank put into collectives
   double comm_seconds = 0, step_seconds = 0;
+  double dp_epsilon = std::nan("");  // DP-SGD: epsilon at train.privacy.delta after this step
+  double dp_clipped = std::nan("");  // DP-SGD: share of the step's samples whose gradient was clipped
 };
 
 struct Validation {
@@ -94,6 +96,8 @@ class Trainer {
   model::RecommenderImpl& model();
   // The flat parameter vector (a copy on the CPU): what replica checks and tests compare.
   std::vector<float> Parameters() const;
+  // DP-SGD's epsilon at train.privacy.delta after the steps taken so far (NaN without DP-SGD).
+  double PrivacyEpsilon() const;
   // Sets the total step count the schedule decays over (Run sets it from the loader).
   void set_total_steps(int64_t steps);
 

@@ -138,7 +138,9 @@ int main(int argc, char** argv) {
     m.train();
     if (job.train.objective == "next_item") {
       // The trainer's next-item positions with the full softmax, summed, then / M.
-      auto [h, target] = model::NextItemTargets(m, in);
+      const auto next = model::NextItemTargets(m, in);
+      const auto& h = next.h;
+      const auto& target = next.target;
       auto total = torch::cross_entropy_loss(m.ScoreItems(h), target - 1, {}, at::Reduction::Sum);
       (total / static_cast<double>(target.numel())).backward();
       AddTensor(&arrays, "out.loss_total", total.view({1}));
