@@ -94,7 +94,8 @@ const char* Headline(const eval::Report& r, const char* task, const char* name, 
 // The report's efficiency section, from the run that wrote the checkpoint (its train_log.jsonl
 // next to checkpoints/) and from this evaluation: training throughput, the share of step time in
 // gradient communication, the world size, and evaluation throughput. Nothing when the log is absent.
-// Also the DP-SGD guarantee of the checkpoint, into the provenance.
+// Also the DP-SGD guarantee into the provenance: the checkpoint's, or the whole run's when the log
+// shows more steps (a checkpoint chosen among the run's iterates, like best.pt, carries that one).
 void AddEfficiency(eval::Report* report, const std::string& checkpoint, double eval_units, double eval_seconds,
                    int eval_world) {
   namespace fs = std::filesystem;
@@ -111,6 +112,7 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
     report->metrics.push_back(m);
   };
   const fs::path log = fs::path(checkpoint).parent_path().parent_path() / "train_log.jsonl";
+  double run_epsilon = std::nan(""), run_steps = 0;  // DP-SGD: the log's last step
   std::ifstream in(log);
   if (in.good()) {
     const std::string train_step = "\"type\":\"step\",\"kind\":\"train\"";
@@ -122,6 +124,10 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
     double samples = 0, step_s = 0, comm_s = 0, steps = 0;
     for (std::string line; std::getline(in, line);) {
       if (line.find(train_step) == std::string::npos) continue;
+      if (const double e = field(line, "dp_epsilon"); std::isfinite(e)) {
+        run_epsilon = e;
+        run_steps = field(line, "step");
+      }
       const double a = field(line, "samples"), b = field(line, "step_s"), c = field(line, "comm_s");
       if (!std::isfinite(a) || !std::isfinite(b)) continue;
       samples += a;
@@ -140,7 +146,12 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
     }
   }
   double epsilon = 0;
-  if (const std::string privacy = eval::CheckpointPrivacy(checkpoint, &epsilon); !privacy.empty()) {
+  if (std::string privacy = eval::CheckpointPrivacy(checkpoint, &epsilon); !privacy.empty()) {
+    if (std::isfinite(run_epsilon) && run_epsilon > epsilon) {
+      privacy += fmt::format("; the run took {:.0f} steps, epsilon {:.4g}: a checkpoint chosen among its iterates "
+                             "(best.pt) has the run's guarantee, stated here", run_steps, run_epsilon);
+      epsilon = run_epsilon;
+    }
     report->provenance["privacy"] = privacy;
     report->provenance["dp_epsilon"] = fmt::format("{:.6g}", epsilon);
   }

@@ -161,7 +161,9 @@ std::string ReportToMarkdown(const Report& r) {
     << prov("world_size") << " (" << prov("backend") << ")\n";
   o << "- intervals: " << static_cast<int>(r.ci_level * 100) << "% Poisson bootstrap clustered on users, "
     << r.replicates << " replicates, seed " << prov("seed") << "; config hash " << prov("config_hash") << ", commit "
-    << prov("commit") << "\n\n";
+    << prov("commit") << "\n";
+  if (r.provenance.count("privacy")) o << "- privacy: " << prov("privacy") << "\n";
+  o << "\n";
   if (!r.warnings.empty()) {
     o << "## Warnings\n\n";
     for (const auto& w : r.warnings) o << "- " << Cell(w) << "\n";
