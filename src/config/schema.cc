@@ -382,6 +382,11 @@ std::vector<KeySpec> BuildSchema() {
                     1, 100000));
   s.push_back(Field("eval.baselines", &R::eval, &EvalOptions::baselines,
                     "Also score popularity and random recommenders on the same users and candidates."));
+  s.push_back(Field("eval.feature_importance", &R::eval, &EvalOptions::feature_importance,
+                    "evaluate --checkpoint (protocol rows): permutation importance of each feature group (history, "
+                    "target item, time gaps, events, user and row features): the drop in AUC and the rise in logloss "
+                    "when the group is shuffled across samples, with paired bootstrap intervals (explainability). "
+                    "Costs one more scoring pass of the split per group."));
   s.push_back(Range(Field("eval.max_exposure_cells", &R::eval, &EvalOptions::max_exposure_cells,
                           "Largest items x replicates exposure array; above it exposure metrics get no interval."),
                     0, 1e12));

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <memory>
 
 #include "core/check.h"
 #include "core/hash.h"
@@ -15,35 +17,132 @@
 
 namespace recprism::eval {
 
-data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
-                                const DataOptions& data_options, const ModelOptions& fallback, const std::string& split,
-                                int batch_size, uint64_t seed, ScoringStats* stats) {
-  const auto t0 = std::chrono::steady_clock::now();
+namespace {
+// A checkpoint made ready to score a split: the network, its options, the split's loader and the
+// evaluator keys of users and items.
+struct Scorer {
+  ModelOptions options;
+  DataOptions data;
+  Scoring scoring = Scoring::kHeads;
+  std::unique_ptr<data::PreparedReader> names;
+  model::Recommender net{nullptr};
+  std::vector<uint64_t> user_key, item_key;
+};
+
+Scorer LoadScorer(const std::string& prepared_path, const std::string& checkpoint, const DataOptions& data_options,
+                  const ModelOptions& fallback, const data::PreparedReader& shape_of) {
+  Scorer s;
   auto ckpt = model::LoadCheckpoint(checkpoint);
   RP_REQUIRE(ckpt.strings["kind"] == "train", StatusCode::kInvalidArgument,
              "{} is a {} checkpoint; evaluate needs one written by recprism train (with task heads)", checkpoint,
              ckpt.strings["kind"]);
-  const auto options = model::ModelOptionsFrom(ckpt, fallback);
+  s.options = model::ModelOptionsFrom(ckpt, fallback);
+  s.data = data_options;
+  if (auto it = ckpt.numbers.find("data.max_seq_len"); it != ckpt.numbers.end()) s.data.max_seq_len = static_cast<int>(it->second);
+  s.names = std::make_unique<data::PreparedReader>(prepared_path, /*load_raw_ids=*/true);
+  const auto& items = s.names->items();
+  s.net = model::Recommender(s.options, model::ShapeOf(shape_of, s.data.max_seq_len));
+  model::LoadModelState(*s.net, ckpt, checkpoint, /*strict=*/true);
+  s.user_key.resize(s.names->users().num_users);
+  s.item_key.resize(items.num_items + 1);
+  for (size_t u = 0; u < s.user_key.size(); ++u) s.user_key[u] = data::IdKey(s.names->users().raw_id[u]);
+  for (size_t i = 1; i < s.item_key.size(); ++i) s.item_key[i] = data::IdKey(items.raw_id[i]);
+  s.scoring = ScoringOf(ckpt.strings["objective"]);
+  return s;
+}
+
+int64_t MaxSeqLenOf(const std::string& checkpoint, const DataOptions& d) {
+  auto ckpt = model::LoadCheckpoint(checkpoint);
+  auto it = ckpt.numbers.find("data.max_seq_len");
+  return it != ckpt.numbers.end() ? static_cast<int64_t>(it->second) : d.max_seq_len;
+}
+
+// Row j of donor's `group` columns into row i of b.
+void CopyGroup(data::Batch* b, int64_t i, const data::Batch& d, int64_t j, const std::string& group) {
+  auto block = [&](auto& to, const auto& from) {
+    const int64_t w = b->size > 0 ? static_cast<int64_t>(to.size()) / b->size : 0;
+    std::copy(from.begin() + j * w, from.begin() + (j + 1) * w, to.begin() + i * w);
+  };
+  if (group == "history") {
+    block(b->hist_item, d.hist_item);
+    block(b->hist_category, d.hist_category);
+    block(b->hist_event, d.hist_event);
+    block(b->hist_gap, d.hist_gap);
+    block(b->hist_row, d.hist_row);
+    b->hist_len[i] = d.hist_len[j];
+  } else if (group == "target") {
+    b->target_item[i] = d.target_item[j];
+    b->target_category[i] = d.target_category[j];
+  } else if (group == "time_gaps") {
+    block(b->hist_gap, d.hist_gap);
+  } else if (group == "events") {
+    block(b->hist_event, d.hist_event);
+  } else if (group == "user_features") {
+    block(b->user_features, d.user_features);
+  } else if (group == "row_features") {
+    block(b->cat_features, d.cat_features);
+    block(b->num_features, d.num_features);
+  }
+}
+}  // namespace
+
+data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
+                                const DataOptions& data_options, const ModelOptions& fallback, const std::string& split,
+                                int batch_size, uint64_t seed, ScoringStats* stats) {
+  const auto t0 = std::chrono::steady_clock::now();
   DataOptions d = data_options;
-  if (auto it = ckpt.numbers.find("data.max_seq_len"); it != ckpt.numbers.end()) d.max_seq_len = static_cast<int>(it->second);
+  d.max_seq_len = static_cast<int>(MaxSeqLenOf(checkpoint, data_options));
   data::ShardLoader loader(prepared_path, comm, data::MakeLoaderOptions(d, data::ParseSplit(split), batch_size, seed, false));
-  data::PreparedReader names(prepared_path, /*load_raw_ids=*/true);
-  const auto& items = names.items();
-  model::Recommender net(options, model::ShapeOf(loader.reader(), d.max_seq_len));
-  model::LoadModelState(*net, ckpt, checkpoint, /*strict=*/true);
-  std::vector<uint64_t> user_key(names.users().num_users), item_key(items.num_items + 1);
-  for (size_t u = 0; u < user_key.size(); ++u) user_key[u] = data::IdKey(names.users().raw_id[u]);
-  for (size_t i = 1; i < item_key.size(); ++i) item_key[i] = data::IdKey(items.raw_id[i]);
+  Scorer s = LoadScorer(prepared_path, checkpoint, d, fallback, loader.reader());
   loader.StartEpoch(0);
-  const Scoring scoring = ScoringOf(ckpt.strings["objective"]);
-  data::PredictionRows rows = ScoreLoader(*net, loader, items, options.time_gap_buckets, &user_key, &item_key, scoring);
+  data::PredictionRows rows = ScoreLoader(*s.net, loader, s.names->items(), s.options.time_gap_buckets, &s.user_key,
+                                          &s.item_key, s.scoring);
   rows.file_rows = static_cast<int64_t>(rows.size());
   if (stats != nullptr) {
     stats->samples = static_cast<int64_t>(rows.size());
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    stats->model = DescribeModel(options, scoring);
+    stats->model = DescribeModel(s.options, s.scoring);
   }
   return rows;
+}
+
+std::vector<PermutedScores> ScorePermutedGroups(Communicator& comm, const std::string& prepared_path,
+                                                const std::string& checkpoint, const DataOptions& data_options,
+                                                const ModelOptions& fallback, const std::string& split, int batch_size,
+                                                uint64_t seed) {
+  DataOptions d = data_options;
+  d.max_seq_len = static_cast<int>(MaxSeqLenOf(checkpoint, data_options));
+  const auto split_id = data::ParseSplit(split);
+  data::ShardLoader shape_loader(prepared_path, comm, data::MakeLoaderOptions(d, split_id, batch_size, seed, false));
+  Scorer s = LoadScorer(prepared_path, checkpoint, d, fallback, shape_loader.reader());
+  const auto shape = model::ShapeOf(shape_loader.reader(), d.max_seq_len);
+  std::vector<std::string> groups = {"history", "target", "time_gaps", "events"};
+  if (!shape.user_feature_cardinality.empty()) groups.push_back("user_features");
+  if (!shape.cat_feature_cardinality.empty() || shape.num_numeric_features > 0) groups.push_back("row_features");
+  std::vector<PermutedScores> out;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    data::ShardLoader base(prepared_path, comm, data::MakeLoaderOptions(d, split_id, batch_size, seed, false));
+    data::ShardLoader donor(prepared_path, comm,
+                            data::MakeLoaderOptions(d, split_id, batch_size, Mix64(seed ^ (0x5eed + g)), true));
+    base.StartEpoch(0);
+    donor.StartEpoch(0);
+    data::Batch from;
+    auto next = [&](data::Batch* b) {
+      if (!base.Next(b)) return false;
+      // The donor walks the same shard in a shuffled order; its batch k has batch k's size
+      // except, possibly, the last ones (then its rows are reused cyclically).
+      if (!donor.Next(&from)) from.size = 0;
+      if (from.size > 0) {
+        for (int64_t i = 0; i < b->size; ++i) CopyGroup(b, i, from, i % from.size, groups[g]);
+      }
+      return true;
+    };
+    auto rows = ScoreBatches(*s.net, next, s.names->items(), s.options.time_gap_buckets, &s.user_key, &s.item_key,
+                             s.scoring);
+    rows.file_rows = static_cast<int64_t>(rows.size());
+    out.push_back({groups[g], std::move(rows)});
+  }
+  return out;
 }
 
 int CheckpointWorldSize(const std::string& checkpoint) {
@@ -76,6 +175,14 @@ Scoring ScoringOf(const std::string& objective) {
 data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader& loader, const data::ItemTable& items,
                                  int time_gap_buckets, const std::vector<uint64_t>* user_keys,
                                  const std::vector<uint64_t>* item_keys, Scoring scoring) {
+  return ScoreBatches(net, [&](data::Batch* b) { return loader.Next(b); }, items, time_gap_buckets, user_keys, item_keys,
+                      scoring);
+}
+
+data::PredictionRows ScoreBatches(model::RecommenderImpl& net, const std::function<bool(data::Batch*)>& next,
+                                  const data::ItemTable& items, int time_gap_buckets,
+                                  const std::vector<uint64_t>* user_keys, const std::vector<uint64_t>* item_keys,
+                                  Scoring scoring) {
   const bool was_training = net.is_training();
   net.eval();
   torch::NoGradGuard no_grad;
@@ -85,7 +192,7 @@ data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader&
   rows.has_value = true;
   rows.has_category = items.num_categories > 1;
   data::Batch b;
-  while (loader.Next(&b)) {
+  while (next(&b)) {
     if (b.size == 0) continue;
     auto in = model::MakeModelInput(b, time_gap_buckets).To(device);
     model::TaskProbabilities p;

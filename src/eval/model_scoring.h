@@ -4,7 +4,9 @@
 // ids, as in a predictions file, so a checkpoint's report pairs with a predictions file's.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "comm/communicator.h"
 #include "data/options.h"
@@ -13,6 +15,7 @@
 
 namespace recprism::data {
 class ShardLoader;
+struct Batch;
 struct ItemTable;
 }  // namespace recprism::data
 namespace recprism::model {
@@ -51,11 +54,31 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
                                 const DataOptions& data, const ModelOptions& model_fallback, const std::string& split,
                                 int batch_size, uint64_t seed, ScoringStats* stats = nullptr);
 
+// Permutation feature importance (Breiman 2001; scikit-learn's permutation_importance): the split
+// scored again once per feature group, with that group's columns taken from another sample of this
+// rank's shard (the same shard read in a seeded shuffled order, batch by batch), labels and users
+// untouched. Groups: history (the whole behaviour sequence), target (item and category),
+// time_gaps, events, and user_features / row_features where the dataset has them. Rows come in
+// the order ScoreSplit gives, so a user's bootstrap weights pair them with its report. Collective.
+struct PermutedScores {
+  std::string group;
+  data::PredictionRows rows;
+};
+std::vector<PermutedScores> ScorePermutedGroups(Communicator& comm, const std::string& prepared_path,
+                                                const std::string& checkpoint, const DataOptions& data,
+                                                const ModelOptions& model_fallback, const std::string& split,
+                                                int batch_size, uint64_t seed);
+
 // Scores every batch `loader` yields on this rank (its epoch must be started) with `net` in eval
 // mode, without gradients, on the model's device. user_keys / item_keys map dense ids to evaluator
 // keys; when null, the keys are Mix64 of the dense ids. The loader's StartEpoch is the caller's.
 data::PredictionRows ScoreLoader(model::RecommenderImpl& net, data::ShardLoader& loader, const data::ItemTable& items,
                                  int time_gap_buckets, const std::vector<uint64_t>* user_keys = nullptr,
                                  const std::vector<uint64_t>* item_keys = nullptr, Scoring scoring = Scoring::kHeads);
+// The same over the batches `next` yields (false when done).
+data::PredictionRows ScoreBatches(model::RecommenderImpl& net, const std::function<bool(data::Batch*)>& next,
+                                  const data::ItemTable& items, int time_gap_buckets,
+                                  const std::vector<uint64_t>* user_keys = nullptr,
+                                  const std::vector<uint64_t>* item_keys = nullptr, Scoring scoring = Scoring::kHeads);
 
 }  // namespace recprism::eval

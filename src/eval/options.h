@@ -40,6 +40,9 @@ struct EvalOptions {
   int sampled_negatives = 99;
   std::string candidates_file;            // sampled: `user neg neg ...` (source ids), one line per user
   std::string write_candidates;           // sampled: also write the drawn candidates in that layout here
+  // evaluate --checkpoint, protocol rows: permutation importance of each feature group (the
+  // report's explainability dimension); one more scoring pass of the split per group
+  bool feature_importance = false;
   EvalColumns columns;
 };
 

@@ -202,6 +202,8 @@ std::string ReportToMarkdown(const Report& r) {
   table("User satisfaction", [&](const MetricValue& m) { return headline(m) && m.dimension == "satisfaction"; });
   table("Business value", [&](const MetricValue& m) { return headline(m) && m.dimension == "business"; });
   table("Baselines (quality)", [&](const MetricValue& m) { return headline(m) && m.dimension == "quality" && m.model != "model"; });
+  table("Explainability (permutation importance of feature groups)",
+        [&](const MetricValue& m) { return m.dimension == "explainability"; });
   table("Efficiency", [&](const MetricValue& m) { return m.dimension == "efficiency"; });
   if (!compare) {
     std::set<std::string> shown = {"auc", "logloss", "calibration", "gauc"};
