@@ -122,8 +122,12 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
       const auto at = line.find(k);
       return at == std::string::npos ? std::nan("") : std::strtod(line.c_str() + at + k.size(), nullptr);
     };
-    double samples = 0, step_s = 0, comm_s = 0, steps = 0;
+    double samples = 0, step_s = 0, comm_s = 0, steps = 0, single = std::nan("");
     for (std::string line; std::getline(in, line);) {
+      if (line.find("\"type\":\"probe\",\"kind\":\"train\"") != std::string::npos) {
+        single = field(line, "single_rank_samples_per_s");
+        continue;
+      }
       if (line.find(train_step) == std::string::npos) continue;
       if (const double e = field(line, "dp_epsilon"); std::isfinite(e)) {
         run_epsilon = e;
@@ -143,6 +147,13 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
       add("train", "communication_share", comm_s / step_s, steps, "gradient-sync time / step time (rank 0)");
       add("train", "step_ms", 1000 * step_s / steps, steps, "mean step time");
       add("train", "world_size", world, steps, "ranks of the training run");
+      if (std::isfinite(single) && single > 0) {
+        add("train", "single_rank_samples_per_s", single, steps,
+            "train.scaling_probe_steps: one rank training alone, mean over the ranks");
+        add("train", "speedup", samples / step_s / single, steps, "samples_per_s / single_rank_samples_per_s");
+        add("train", "scaling_efficiency", samples / step_s / (world * single), steps,
+            "samples_per_s / (world size x single_rank_samples_per_s); 1 = linear scaling");
+      }
       report->provenance["train_log"] = log.string();
     }
   }

@@ -320,6 +320,11 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(Range(Field("train.num_sampled", &R::train, &T::num_sampled,
                           "next_item sampled softmax: negatives per step, drawn by popularity, log-Q corrected."),
                     1, 1 << 24));
+  s.push_back(Range(Field("train.scaling_probe_steps", &R::train, &T::scaling_probe_steps,
+                          "Steps each rank first trains alone (timed, then undone) so the report's efficiency section "
+                          "gives the scaling efficiency: the run's samples/s / (world size x one rank's samples/s); "
+                          "0 = no probe."),
+                    0, 1e9));
   s.push_back(Nested("train.privacy.dp_sgd", &R::train, &T::privacy, &PrivacyOptions::dp_sgd,
                      "Differentially private training (DP-SGD): per-sample gradient clipping and Gaussian noise added "
                      "once across ranks; epsilon at train.privacy.delta from a Renyi-DP accountant goes to the log, "

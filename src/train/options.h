@@ -52,6 +52,9 @@ struct TrainOptions {
   std::string objective = "multitask";
   int64_t full_softmax_max_items = 50000;  // next_item: catalogues up to this size use the full softmax
   int num_sampled = 1024;         // next_item, larger catalogues: popularity-sampled negatives per step, log-Q corrected
+  // Steps each rank first trains alone, timed and then undone, for the report's scaling
+  // efficiency (samples/s of the run / (world size x one rank's samples/s)); 0 = no probe
+  int64_t scaling_probe_steps = 0;
   PrivacyOptions privacy;
 };
 

@@ -104,6 +104,13 @@ void Progress::Step(const StepResult& r, int epoch, int64_t steps_per_epoch) {
   (void)steps_per_epoch;
 }
 
+void Progress::Probe(int64_t steps, double samples_per_s, int world_size) {
+  jsonl_ << fmt::format("{{\"type\":\"probe\",\"kind\":\"{}\",\"steps\":{},\"single_rank_samples_per_s\":{},"
+                        "\"world_size\":{}}}\n",
+                        kind_, steps, Num(samples_per_s), world_size);
+  jsonl_.flush();
+}
+
 void Progress::Validation(int64_t step, int epoch, const train::Validation& v, const std::string& metric, double best,
                           bool improved) {
   jsonl_ << fmt::format(

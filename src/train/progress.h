@@ -26,6 +26,8 @@ class Progress {
   void Validation(int64_t step, int epoch, const train::Validation& v, const std::string& metric, double best,
                   bool improved);
   void Finish(int64_t steps, double samples, double seconds);
+  // The scaling probe's result: one rank's samples/s alone.
+  void Probe(int64_t steps, double samples_per_s, int world_size);
 
  private:
   std::string kind_;

@@ -95,6 +95,7 @@ struct Trainer::State {
   int64_t best_step = 0;
   int since_best = 0;
   int64_t resumed_skip = 0;
+  bool probing = false;  // the scaling probe: steps on this rank's batches alone, no collective
   std::string last_checkpoint, best_checkpoint;
   std::unique_ptr<Progress> progress;
 
@@ -235,6 +236,44 @@ std::vector<float> Trainer::Parameters() const {
 
 void Trainer::set_total_steps(int64_t steps) { s_->total_steps = steps; }
 
+void Trainer::ScalingProbe() {
+  auto& s = *s_;
+  const int64_t n = s.job.train.scaling_probe_steps;
+  // Its own loader (another shuffle of this rank's shard), so training's data order is untouched;
+  // parameters, optimizer state and the step counter are restored after.
+  auto lo = data::MakeLoaderOptions(s.job.data, data::Split::kTrain, s.job.train.batch_size, Mix64(s.job.seed ^ 0x9e0b),
+                                    true);
+  lo.last_positive_per_user = s.next_item;
+  data::ShardLoader loader(s.job.prepared_path, s.comm, lo);
+  loader.StartEpoch(0);
+  const auto params = s.flat->params().clone(), m = s.adam->exp_avg().clone(), v = s.adam->exp_avg_sq().clone();
+  const int64_t step = s.step, t = s.adam->steps();
+  s.probing = true;
+  s.comm.Barrier();
+  data::Batch b;
+  double samples = 0, seconds = 0;
+  for (int64_t i = 0; i < n + 1 && loader.Next(&b); ++i) {
+    const auto t0 = Clock::now();
+    auto r = Step(b);
+    // The first step warms up allocators and caches: not counted.
+    if (i > 0) {
+      samples += r.global_samples;
+      seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+  }
+  s.probing = false;
+  s.flat->params().copy_(params);
+  s.adam->exp_avg().copy_(m);
+  s.adam->exp_avg_sq().copy_(v);
+  s.adam->set_steps(t);
+  s.step = step;
+  std::vector<double> rate{seconds > 0 ? samples / seconds : 0.0, seconds > 0 ? 1.0 : 0.0};
+  AllReduce(s.comm, rate, ReduceOp::kSum);
+  const double single = rate[1] > 0 ? rate[0] / rate[1] : std::nan("");
+  RP_LOG_INFO("scaling probe: {} steps on each rank alone (no gradient exchange): {:.0f} samples/s per rank", n, single);
+  if (s.progress) s.progress->Probe(n, single, s.comm.WorldSize());
+}
+
 double Trainer::PrivacyEpsilon() const {
   const auto& s = *s_;
   if (!s.dp) return std::nan("");
@@ -366,7 +405,7 @@ StepResult Trainer::Step(const data::Batch& batch) {
                    rank, s.step + 1, users);
     }
   }
-  AllReduce(s.comm, local, ReduceOp::kSum);
+  if (!s.probing) AllReduce(s.comm, local, ReduceOp::kSum);
   StepResult r;
   r.global_samples = local[0];
   if (!std::isfinite(local[1])) {
@@ -377,7 +416,7 @@ StepResult Trainer::Step(const data::Batch& batch) {
              s.last_checkpoint.empty() ? std::string("(none yet)") : s.last_checkpoint);
   }
   if (local[0] > 0) {
-    if (s.dp && rank == 0) {
+    if (s.dp && (rank == 0 || s.probing)) {
       // The noise of the whole step, added once (rank 0) before the sum over ranks: N(0, (sigma C)^2)
       // on every trainable coordinate, so the guarantee holds at any world size.
       const auto& p = s.job.train.privacy;
@@ -387,10 +426,14 @@ StepResult Trainer::Step(const data::Batch& batch) {
         g.add_(torch::randn({slot.numel}, g.options()) * (p.noise_multiplier * p.max_grad_norm));
       }
     }
-    const auto sync = s.sync->Synchronize(local[0], touched, static_cast<int64_t>(local[4]));
-    r.sparse = sync.sparse;
-    r.comm_bytes = sync.payload_bytes + 5 * 8;
-    r.comm_seconds = sync.seconds;
+    if (s.probing) {
+      s.flat->grads().div_(local[0]);  // what a one-rank job's sync does
+    } else {
+      const auto sync = s.sync->Synchronize(local[0], touched, static_cast<int64_t>(local[4]));
+      r.sparse = sync.sparse;
+      r.comm_bytes = sync.payload_bytes + 6 * 8;
+      r.comm_seconds = sync.seconds;
+    }
     r.grad_norm = ClipGradNorm(s.flat->grads(), s.job.train.grad_clip);
     const double peak = s.pretraining ? s.job.pretrain.lr : s.job.train.lr;
     r.lr = ScheduledLr(s.job.train, peak, s.step, std::max<int64_t>(s.total_steps, s.step + 1));
@@ -404,7 +447,7 @@ StepResult Trainer::Step(const data::Batch& batch) {
   r.step = s.step;
   if (s.dp) r.dp_epsilon = PrivacyEpsilon();
   const int64_t every = s.job.train.check_replicas_every;
-  if (every > 0 && s.step % every == 0) {
+  if (every > 0 && s.step % every == 0 && !s.probing) {
     auto p = s.flat->params().to(torch::kCPU, torch::kDouble);
     const double sum = p.sum().item<double>(), weighted = (p * torch::arange(p.numel(), p.options())).sum().item<double>();
     std::vector<double> hi{sum, weighted}, lo{-sum, -weighted};
@@ -627,6 +670,7 @@ TrainSummary Trainer::Run() {
       stop = true;
     }
   };
+  if (o.scaling_probe_steps > 0 && !s.pretraining && start_step == 0) ScalingProbe();
   const char* kill_env = std::getenv("RECPRISM_FAULT_KILL_AFTER_STEP");
   const int64_t kill_after = kill_env ? std::atoll(kill_env) : -1;
   data::Batch b;

@@ -96,6 +96,10 @@ class Trainer {
   model::RecommenderImpl& model();
   // The flat parameter vector (a copy on the CPU): what replica checks and tests compare.
   std::vector<float> Parameters() const;
+  // train.scaling_probe_steps steps on every rank alone (its own batches, no collective in the
+  // step), then the state is restored: what one rank trains per second without the others, the
+  // reference of the report's scaling efficiency. Collective around the probe. Run calls it.
+  void ScalingProbe();
   // DP-SGD's epsilon at train.privacy.delta after the steps taken so far (NaN without DP-SGD).
   double PrivacyEpsilon() const;
   // Sets the total step count the schedule decays over (Run sets it from the loader).

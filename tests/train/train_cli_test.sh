@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `recprism pretrain` / `train` / `evaluate --checkpoint` as a user runs them, on the mirror's
 # MovieLens-100K under real MPI: replicas identical at 2 and 3 ranks; exact resume after a kill -9;
-# a kill -9 in the middle of a checkpoint write leaves the previous one loadable; a NaN loss stops
+# the scaling probe changes no weight; a kill -9 in the middle of a checkpoint write leaves the previous one loadable; a NaN loss stops
 # the run naming the step and the last good checkpoint; a mismatched --init-from names the tensor;
 # pretrain -> fine-tune; TensorBoard files read by an independent decoder; a short run beats the
 # popularity baseline on CTR AUC of the valid split. Args: <recprism> <source dir> <mpiexec>.
@@ -50,6 +50,37 @@ assert a.attrs["recprism.step"] == b"20" or a.attrs["recprism.step"] == "20", a.
 print(f"{len(a.keys())} tensors bit-identical at step 20")
 PY
 check "resumed run's weights at step 20 equal the uninterrupted run's bit for bit" '[ $? = 0 ] && cat "$work/cmp.log" || { cat "$work/cmp.log"; false; }'
+
+# The scaling probe (train.scaling_probe_steps) trains each rank alone first, then undoes it: the
+# weights equal the unprobed run's bit for bit, and the report's efficiency section gets the
+# one-rank throughput, the speedup and the scaling efficiency.
+"${run[@]}" --set run.name=probed --set train.scaling_probe_steps=5 >"$work/probed.log" 2>&1; rc=$?
+check "probed 20-step run: exit 0, the probe logged" \
+  '[ $rc = 0 ] && grep -q "scaling probe: 5 steps on each rank alone" "$work/probed.log" && grep -q "\"type\":\"probe\"" "$work/runs/probed/train_log.jsonl" || { tail -5 "$work/probed.log"; false; }'
+"$py" - "$work/runs/full/weights.h5" "$work/runs/probed/weights.h5" >"$work/cmp2.log" 2>&1 <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+bad = [k for k in a.keys() if not np.array_equal(a[k][...], b[k][...])]
+assert not bad and len(a.keys()) > 10, f"differ: {bad[:5]}"
+print(f"{len(a.keys())} tensors bit-identical with and without the probe")
+PY
+check "the probe leaves training untouched (weights bit-identical)" '[ $? = 0 ] && cat "$work/cmp2.log" || { cat "$work/cmp2.log"; false; }'
+"${mpi[@]}" -n 2 "$bin" evaluate "${base[@]}" --set comm.backend=mpi --checkpoint "$work/runs/probed/checkpoints/best.pt" \
+  --split valid --set eval.bootstrap_replicates=0 --output "$work/probed_report" >"$work/probed_eval.log" 2>&1
+"$py" - "$work/probed_report/report.json" "$work/runs/probed/train_log.jsonl" >"$work/scal.log" 2>&1 <<'PY'
+import json, sys
+e = {m["name"]: m["value"] for m in json.load(open(sys.argv[1]))["metrics"] if m["dimension"] == "efficiency" and m["task"] == "train"}
+probe = [json.loads(l) for l in open(sys.argv[2]) if '"type":"probe"' in l]
+assert len(probe) == 1 and probe[0]["world_size"] == 2, probe
+single = probe[0]["single_rank_samples_per_s"]
+assert abs(e["single_rank_samples_per_s"] - single) < 1e-6 * single, (e, single)
+assert abs(e["speedup"] - e["samples_per_s"] / single) < 1e-9 * e["speedup"], e
+assert abs(e["scaling_efficiency"] - e["samples_per_s"] / (2 * single)) < 1e-9, e
+assert 0 < e["scaling_efficiency"] < 2, e
+print({k: round(v, 3) for k, v in e.items()})
+PY
+check "the report's efficiency: one-rank samples/s from the probe, speedup and scaling efficiency at 2 ranks" \
+  '[ $? = 0 ] && cat "$work/scal.log" || { cat "$work/scal.log"; tail -3 "$work/probed_eval.log"; false; }'
 
 # kill -9 during the second checkpoint write (step 10): step 5 stays loadable and the run resumes.
 ck=("${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi --set train.max_steps=15 --set train.checkpoint_every=5
