@@ -23,7 +23,7 @@ namespace recprism::cli {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr const char* kSweepHelp = R"(usage: recprism sweep FILE [--slurm] [--ranks N] [--max-parallel M] [--sbatch-args "..."] [--dry-run]
+constexpr const char* kSweepHelp = R"(usage: recprism sweep FILE [--slurm] [--ranks N] [--max-parallel M] [--sbatch-args "..."] [--only KEY=VALUE]... [--dry-run]
 
 Expands a sweep file (base config, grid and random axes, seeds, metric; docs/sweeps.md) into runs
 with stable ids, validates every run's config before anything starts (one invalid key stops the
@@ -43,6 +43,8 @@ options:
   --ranks N           MPI ranks per run (default 1; under Slurm the array tasks' --ntasks)
   --max-parallel M    Slurm: at most M array tasks at once (--array=...%M; default 4)
   --sbatch-args "..." extra sbatch options, e.g. "--partition=gpu --gpus-per-node=1 --time=2:00:00"
+  --only KEY=VALUE    run only the runs whose swept KEY has VALUE (repeatable: all must hold), e.g.
+                      --only run.seed=1 runs the first seed of every grid point; the others stay pending
   --dry-run           expand and validate only: print the runs and exit
 )";
 
@@ -101,7 +103,8 @@ int RunShell(const std::string& command) {
 
 int RunSweepCommand(const std::vector<std::string>& args) {
   log::Init(0, 1, LogOptions{});
-  ParsedArgs a = ParseArgs(args, {"--ranks", "--max-parallel", "--sbatch-args"}, {"--slurm", "--dry-run"}, "recprism sweep");
+  ParsedArgs a = ParseArgs(args, {"--ranks", "--max-parallel", "--sbatch-args", "--only"}, {"--slurm", "--dry-run"},
+                           "recprism sweep");
   if (a.help || a.positional.size() != 1) {
     std::cout << kSweepHelp;
     return a.help ? 0 : 2;
@@ -134,17 +137,42 @@ int RunSweepCommand(const std::vector<std::string>& args) {
                       fmt::join(sweep.protocols, ","));
   WriteFileAtomic((dir / "runs.tsv").string(), tsv);
   WriteFileAtomic((dir / "sweep.meta").string(), meta);
+  // --only KEY=VALUE filters: a run is selected when each KEY it sweeps has VALUE.
+  std::vector<std::pair<std::string, std::string>> only;
+  for (const auto& f : a.GetAll("--only")) {
+    const auto eq = f.find('=');
+    RP_REQUIRE(eq != std::string::npos && eq > 0, StatusCode::kInvalidArgument,
+               "recprism sweep --only: expected KEY=VALUE (e.g. run.seed=1), found '{}'", f);
+    const std::string key = f.substr(0, eq);
+    RP_REQUIRE(key == "run.seed" || std::find(sweep.swept_keys.begin(), sweep.swept_keys.end(), key) != sweep.swept_keys.end(),
+               StatusCode::kInvalidArgument, "recprism sweep --only {}: {} is not swept by {} (swept: {})", f, key,
+               sweep.file, sweep.swept_keys.empty() ? std::string("run.seed") : fmt::format("{}", fmt::join(sweep.swept_keys, ", ")));
+    only.emplace_back(key, f.substr(eq + 1));
+  }
+  auto selected = [&](const auto& r) {
+    for (const auto& [k, v] : only) {
+      bool match = false;
+      for (const auto& [rk, rv] : r.assignment) match = match || (rk == k && rv == v);
+      if (!match) return false;
+    }
+    return true;
+  };
   std::vector<int> todo;
   for (const auto& r : sweep.runs) {
-    if (!fs::exists(dir / "runs" / r.id / "DONE")) todo.push_back(r.index);
+    if (!fs::exists(dir / "runs" / r.id / "DONE") && selected(r)) todo.push_back(r.index);
   }
-  std::cout << fmt::format("sweep {}: {} runs ({} finished, {} to run) in {}\n", sweep.name, sweep.runs.size(),
-                           sweep.runs.size() - todo.size(), todo.size(), dir.string());
+  RP_REQUIRE(only.empty() || std::any_of(sweep.runs.begin(), sweep.runs.end(), selected), StatusCode::kInvalidArgument,
+             "recprism sweep --only: no run of {} matches {}", sweep.file, fmt::join(a.GetAll("--only"), " and "));
+  const auto finished = std::count_if(sweep.runs.begin(), sweep.runs.end(),
+                                      [&](const auto& r) { return fs::exists(dir / "runs" / r.id / "DONE"); });
+  std::cout << fmt::format("sweep {}: {} runs ({} finished, {} to run) in {}\n", sweep.name, sweep.runs.size(), finished,
+                           todo.size(), dir.string());
   for (const auto& r : sweep.runs) {
     std::string assign;
     for (const auto& [k, v] : r.assignment) assign += fmt::format(" {}={}", k, v);
-    const bool done = std::find(todo.begin(), todo.end(), r.index) == todo.end();
-    std::cout << fmt::format("  {} {}{}\n", r.id, done ? "done   " : "pending", assign);
+    const bool pending = std::find(todo.begin(), todo.end(), r.index) != todo.end();
+    const bool done = fs::exists(dir / "runs" / r.id / "DONE");
+    std::cout << fmt::format("  {} {}{}\n", r.id, done ? "done   " : pending ? "pending" : "skipped (--only)", assign);
   }
   if (a.Has("--dry-run") || todo.empty()) return 0;
   const std::string launchers = LaunchersDir();

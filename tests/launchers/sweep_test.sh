@@ -46,6 +46,12 @@ check "leaderboard: 2 ranked runs with intervals, 2 failed runs with their error
 check "leaderboard.csv has a header and 4 runs" '[ $(wc -l <"$work/sweeps/local/leaderboard.csv") = 5 ]'
 "$bin" sweep "$work/sweep.yaml" --dry-run >"$work/d3" 2>&1
 check "re-running: the 2 finished runs are skipped, the 2 failed ones rerun" 'grep -q "(2 finished, 2 to run)" "$work/d3"'
+"$bin" sweep "$work/sweep.yaml" --only "data.prepared=$work/missing.h5" --dry-run >"$work/d4" 2>&1; rc=$?
+check "--only KEY=VALUE: the 2 runs without data are the ones to run, the others are skipped" \
+  '[ $rc = 0 ] && grep -q "(2 finished, 2 to run)" "$work/d4" && [ $(grep -c "missing.h5" "$work/d4") = 2 ] && ! grep -q "pending.*ml.h5" "$work/d4" || { cat "$work/d4"; false; }'
+"$bin" sweep "$work/sweep.yaml" --only model.dropout=0.1 --dry-run >"$work/d5" 2>&1; rc=$?
+check "--only with a key the sweep does not vary: exit 2 naming it and the swept keys" \
+  '[ $rc = 2 ] && grep -q "model.dropout is not swept by .*(swept: data.prepared, train.lr)" "$work/d5" || { cat "$work/d5"; false; }'
 # A pipeline: pretrain first, train from its encoder, evaluate the test split under two protocols.
 cat >"$work/pipe.yaml" <<YAML
 name: pipe

@@ -1,16 +1,31 @@
 """Markdown tables for docs/results.md from finished sweep runs.
 
-usage: results_table.py SWEEP_DIR [SWEEP_DIR ...] [--report report-full] [--metrics heldout/hit_rate@10,heldout/ndcg@10]
+usage: results_table.py SWEEP_DIR [SWEEP_DIR ...] [--report report-full]
+                        [--metrics heldout/hit_rate@10,heldout/ndcg@10] [--by KEY] [--privacy]
 
-One row per sweep: each metric's mean over the finished runs (seeds), the per-seed values with the
-evaluator's 95% interval, and the wall time of the runs (first file to DONE marker). Reads only
-<run>/<report>/report.json and the run directories; runs without DONE are listed as missing.
+One row per sweep (per value of the swept KEY with --by, read from runs.tsv): each metric's mean
+over the finished runs (seeds), the per-seed values with the evaluator's 95% interval. --privacy
+adds the DP-SGD epsilon of each row's runs (report provenance dp_epsilon; "none" without DP-SGD).
+Reads only <run>/<report>/report.json and the run directories; runs without DONE are counted as
+missing.
 """
 import argparse
-import glob
 import json
 import os
 import statistics
+
+
+def runs_of(sweep):
+    """[(run dir, {key: value})] from runs.tsv (index, id, key=value...)."""
+    out = []
+    tsv = os.path.join(sweep, "runs.tsv")
+    for line in open(tsv):
+        cols = line.rstrip("\n").split("\t")
+        if len(cols) < 2:
+            continue
+        values = dict(c.split("=", 1) for c in cols[2:] if "=" in c)
+        out.append((os.path.join(sweep, "runs", cols[1]), values))
+    return out
 
 
 def main():
@@ -19,35 +34,40 @@ def main():
     ap.add_argument("--report", default="report")
     ap.add_argument("--metrics", default="heldout/hit_rate@10,heldout/ndcg@10")
     ap.add_argument("--model", default="model")
+    ap.add_argument("--by", default="")
+    ap.add_argument("--privacy", action="store_true")
     a = ap.parse_args()
     metrics = [m.split("/", 1) for m in a.metrics.split(",")]
-    print("| sweep | runs | " + " | ".join(f"{t}/{n} mean (per seed [95% CI])" for t, n in metrics) + " | protocol |")
-    print("|---|---|" + "---|" * len(metrics) + "---|")
+    head = "| sweep | runs | " + ("epsilon (mean) | " if a.privacy else "")
+    print(head + " | ".join(f"{t}/{n} mean (per seed [95% CI])" for t, n in metrics) + " | protocol |")
+    print("|---|---|" + ("---|" if a.privacy else "") + "---|" * len(metrics) + "---|")
     for sweep in a.sweeps:
-        runs = sorted(glob.glob(os.path.join(sweep, "runs", "*")))
-        planned = len(runs)
-        tsv = os.path.join(sweep, "runs.tsv")
-        if os.path.exists(tsv):
-            planned = sum(1 for line in open(tsv) if line.strip())
-        done = [r for r in runs if os.path.exists(os.path.join(r, "DONE")) and
-                os.path.exists(os.path.join(r, a.report, "report.json"))]
-        cells, protocol = [], ""
-        for t, n in metrics:
-            vals = []
-            for r in done:
-                rep = json.load(open(os.path.join(r, a.report, "report.json")))
-                for m in rep["metrics"]:
-                    if m["model"] == a.model and m["task"] == t and m["name"] == n and m["slice"] == "all":
-                        vals.append((m["value"], m["ci"]))
-                        protocol = m["protocol"]
-            if not vals:
-                cells.append("—")
-                continue
-            mean = statistics.mean(v for v, _ in vals)
-            per = ", ".join(f"{v:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" for v, ci in vals)
-            cells.append(f"**{mean:.4f}** ({per})")
-        print(f"| {os.path.basename(sweep.rstrip('/'))} | {len(done)} of {planned} | " + " | ".join(cells) +
-              f" | {protocol} |")
+        rows = {}
+        for run, values in runs_of(sweep):
+            rows.setdefault(values.get(a.by, "") if a.by else "", []).append(run)
+        for key, runs in rows.items():
+            done = [r for r in runs if os.path.exists(os.path.join(r, "DONE")) and
+                    os.path.exists(os.path.join(r, a.report, "report.json"))]
+            reports = [json.load(open(os.path.join(r, a.report, "report.json"))) for r in done]
+            cells, protocol = [], ""
+            if a.privacy:
+                eps = [float(rep["provenance"]["dp_epsilon"]) for rep in reports if "dp_epsilon" in rep["provenance"]]
+                cells.append(f"{statistics.mean(eps):.2f}" if eps else ("none" if reports else "—"))
+            for t, n in metrics:
+                vals = []
+                for rep in reports:
+                    for m in rep["metrics"]:
+                        if m["model"] == a.model and m["task"] == t and m["name"] == n and m["slice"] == "all":
+                            vals.append((m["value"], m["ci"]))
+                            protocol = m["protocol"]
+                if not vals:
+                    cells.append("—")
+                    continue
+                mean = statistics.mean(v for v, _ in vals)
+                per = ", ".join(f"{v:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" for v, ci in vals)
+                cells.append(f"**{mean:.4f}** ({per})")
+            name = os.path.basename(sweep.rstrip("/")) + (f" {a.by}={key}" if a.by and key else "")
+            print(f"| {name} | {len(done)} of {len(runs)} | " + " | ".join(cells) + f" | {protocol} |")
     return 0
 
 
