@@ -347,6 +347,9 @@ StepResult Trainer::Step(const data::Batch& batch) {
                                             at::Reduction::None);
         per_sample = torch::zeros({batch.size}, ce.options()).index_add(0, sample, ce);
         total = per_sample.sum();
+        // The mean is over samples, a public count, not over their positions (a data-dependent
+        // one): the loss logged is then per sample.
+        count = static_cast<double>(batch.size);
       } else {
         total = target.numel() > 0 ? item_softmax(h, target, s.job.train.num_sampled) : (h.sum() * 0.0);
       }
