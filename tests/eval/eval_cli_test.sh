@@ -3,15 +3,7 @@
 # the mirror's MovieLens-100K: agreement with scikit-learn at 1, 2 and 3 MPI ranks, the same report
 # at every world size and for CSV, gzip and HDF5 input, bad input named by file:line and column
 # with nothing written, one rank's failure ending the job. Args: <recprism> <source dir> <mpiexec>.
-set -u
-bin=$1; src=$2; mpiexec=$3
-py=/usr/bin/python3
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-data=${RECPRISM_DATA_DIR:-$src/../shared/data}
-[ -d "$data/ml-100k" ] || { echo "FAIL: the dataset mirror is missing ($data/ml-100k); set RECPRISM_DATA_DIR"; exit 1; }
-mpi=("$mpiexec" --oversubscribe --bind-to none)
+source "$2/tests/support/script_test.sh" "$@"
 common=(--set run.output_dir="$work/runs" --set eval.slices=[gender,age_group,daypart] --set eval.bootstrap_replicates=40)
 
 "$py" "$src/tools/make_demo_predictions.py" "$data" "$work/pred.csv" || exit 1

@@ -7,15 +7,7 @@
 # prepared file's own test negatives as a candidates file agreeing with the row evaluator; `compare`
 # pairing two protocol reports; bad candidates files and misuse refused by name.
 # Args: <recprism> <source dir> <mpiexec>.
-set -u
-bin=$1; src=$2; mpiexec=$3
-py=/usr/bin/python3
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-data=${RECPRISM_DATA_DIR:-$src/../shared/data}
-[ -d "$data/ml-100k" ] || { echo "FAIL: the dataset mirror is missing ($data/ml-100k); set RECPRISM_DATA_DIR"; exit 1; }
-mpi=("$mpiexec" --oversubscribe --bind-to none)
+source "$2/tests/support/script_test.sh" "$@"
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
 cfg=(--set data.dataset=ml-100k --set data.data_dir="$data" --set data.download=false
      --set data.prepared="$work/ml.h5" --set data.negatives_per_positive=0 --set data.eval_negatives_per_positive=99

@@ -5,15 +5,7 @@
 # the run naming the step and the last good checkpoint; a mismatched --init-from names the tensor;
 # pretrain -> fine-tune; TensorBoard files read by an independent decoder; a short run beats the
 # popularity baseline on CTR AUC of the valid split. Args: <recprism> <source dir> <mpiexec>.
-set -u
-bin=$1; src=$2; mpiexec=$3
-py=/usr/bin/python3
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-data=${RECPRISM_DATA_DIR:-$src/../shared/data}
-[ -d "$data/ml-100k" ] || { echo "FAIL: the dataset mirror is missing ($data/ml-100k); set RECPRISM_DATA_DIR"; exit 1; }
-mpi=("$mpiexec" --oversubscribe --bind-to none)
+source "$2/tests/support/script_test.sh" "$@"
 base=(--set data.dataset=ml-100k --set data.data_dir="$data" --set data.download=false
       --set data.prepared="$work/ml.h5" --set run.output_dir="$work/runs" --set comm.timeout_s=60
       --set data.max_seq_len=20 --set model.d_model=32 --set model.num_layers=1 --set model.tower_hidden=32
