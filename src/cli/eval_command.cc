@@ -235,6 +235,7 @@ int RunHeldOutRanking(Job& job, const ParsedArgs& a, const std::string& checkpoi
   RP_REQUIRE(split == "valid" || split == "test", StatusCode::kInvalidArgument,
              "recprism evaluate --split: expected valid or test, found '{}'", split);
   const std::string prepared = data::PreparedPath(opt.data);
+  data::CheckPreparedMatches(opt.data, prepared);
   eval::HeldOutStats stats;
   eval::Report report = eval::RankHeldOut(comm, prepared, checkpoint, opt.data, opt.model, opt.eval, split,
                                           static_cast<uint64_t>(opt.run.seed), &stats);
@@ -300,6 +301,7 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
     RP_REQUIRE(split == "valid" || split == "test", StatusCode::kInvalidArgument,
                "recprism evaluate --split: expected valid or test, found '{}'", split);
     const std::string prepared = data::PreparedPath(opt.data);
+    data::CheckPreparedMatches(opt.data, prepared);
     eval::ScoringStats stats;
     rows = eval::ScoreSplit(comm, prepared, input, opt.data, opt.model, split, opt.eval.batch_size,
                             static_cast<uint64_t>(opt.run.seed), &stats);

@@ -49,6 +49,7 @@ train::TrainJob MakeTrainJob(const Job& job) {
   RP_REQUIRE(std::filesystem::is_regular_file(t.prepared_path), StatusCode::kIoError,
              "prepared file {} for data.dataset '{}' does not exist: run `recprism prepare` with the same config first "
              "(or set data.prepared)", t.prepared_path, o.data.dataset);
+  data::CheckPreparedMatches(o.data, t.prepared_path);
   t.run_dir = job.run_dir;
   t.config_hash = job.config.hash;
   t.seed = static_cast<uint64_t>(o.run.seed);

@@ -6,9 +6,11 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <unordered_map>
 #include <unistd.h>
 #include <unordered_set>
@@ -829,6 +831,41 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
 }
 
 }  // namespace
+
+void CheckPreparedMatches(const DataOptions& o, const std::string& path) {
+  PreparedReader reader(path, /*load_raw_ids=*/false);
+  auto parse = [](const std::string& text) {
+    std::map<std::string, std::string> kv;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      const auto eq = line.find('=');
+      if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    return kv;
+  };
+  const auto file = parse(reader.metadata().params);
+  if (file.empty()) return;  // written before the parameters were recorded
+  auto split = file.find("split");
+  auto seed = file.find("seed");
+  const auto want = parse(ParamsText(o, split == file.end() ? "" : split->second,
+                                     seed == file.end() ? 0 : std::strtoull(seed->second.c_str(), nullptr, 10)));
+  std::string diffs;
+  for (const auto& [key, value] : want) {
+    if (key == "seed" || key == "split") continue;
+    // Split ratios only matter to the ratio-based splits.
+    if (key == "split_ratios" && split != file.end() && split->second.find("temporal") == std::string::npos &&
+        split->second != "random") {
+      continue;
+    }
+    auto it = file.find(key);
+    const std::string found = it == file.end() ? "(absent)" : it->second;
+    if (found != value) diffs += fmt::format("; {}: the file has {}, this config {}", key, found, value);
+  }
+  RP_REQUIRE(diffs.empty(), StatusCode::kDataError,
+             "{} was prepared with other data options than this config{}. Re-run `recprism prepare` with this config "
+             "(it overwrites the file), or give each preparation its own data.prepared path",
+             path, diffs);
+}
 
 std::string PreparedPath(const DataOptions& o) {
   if (!o.prepared.empty()) return ExpandUser(o.prepared);

@@ -22,6 +22,12 @@ struct PrepareReport {
 // The prepared file path in effect: data.prepared, or <cache_dir>/prepared/<dataset>.h5.
 std::string PreparedPath(const DataOptions& options);
 
+// Throws Error(kDataError) naming the file and every differing key when the prepared file at `path`
+// was prepared with other preparation options than `options` (dataset, split ratios, negatives,
+// negative sampler and pool, user filter, synthetic shape; the seed and the split's name are not
+// compared). Two configs that share the default path would otherwise train on each other's data.
+void CheckPreparedMatches(const DataOptions& options, const std::string& path);
+
 // Prepares options.dataset into `output` (atomically: temporary name, then rename).
 // seed drives negative sampling, random splits and synthetic generation.
 PrepareReport Prepare(const DataOptions& options, const std::string& output, uint64_t seed);

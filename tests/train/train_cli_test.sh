@@ -12,6 +12,11 @@ base=(--set data.dataset=ml-100k --set data.data_dir="$data" --set data.download
       --set train.batch_size=128 --set train.lr=0.003 --set train.log_every=5)
 "$bin" prepare "${base[@]}" >"$work/prep.log" 2>&1 || { cat "$work/prep.log"; exit 1; }
 
+# A prepared file made with other data options is refused by name, before any step.
+"$bin" train "${base[@]}" --set run.name=mismatch --set data.negatives_per_positive=7 >"$work/mismatch.log" 2>&1; rc=$?
+check "train on a file prepared with other negatives: exit 4 naming the key and both values" \
+  '[ $rc = 4 ] && grep -q "was prepared with other data options than this config; negatives_per_positive: the file has [0-9]*, this config 7" "$work/mismatch.log" || { tail -3 "$work/mismatch.log"; false; }'
+
 # Replicas stay identical under real MPI at 2 and 3 ranks (a checksum all-reduce every step aborts on divergence).
 for n in 2 3; do
   "${mpi[@]}" -n $n "$bin" train "${base[@]}" --set comm.backend=mpi --set run.name=rep$n --set train.max_steps=6 \
