@@ -5,14 +5,31 @@ usage: results_table.py SWEEP_DIR [SWEEP_DIR ...] [--report report-full]
 
 One row per sweep (per value of the swept KEY with --by, read from runs.tsv): each metric's mean
 over the finished runs (seeds), the per-seed values with the evaluator's 95% interval. --privacy
-adds the DP-SGD epsilon of each row's runs (report provenance dp_epsilon; "none" without DP-SGD).
+adds the DP-SGD epsilon of each row's runs (report provenance dp_epsilon; "none" without DP-SGD);
+--delta D also gives epsilon at delta D, recomputed from the provenance's sample rate, sigma and
+steps with the same RDP accountant.
 Reads only <run>/<report>/report.json and the run directories; runs without DONE are counted as
 missing.
 """
 import argparse
 import json
+import math
 import os
+import re
 import statistics
+
+
+def sgm_epsilon(q, sigma, steps, delta):
+    """epsilon of `steps` sampled Gaussian mechanism steps at delta, from its RDP at integer orders
+    (Mironov, Talwar and Zhang 2019), minimised over the orders src/train/privacy.h searches."""
+    best = math.inf
+    for a in list(range(2, 65)) + [80, 96, 128, 256, 512]:
+        t = [math.lgamma(a + 1) - math.lgamma(i + 1) - math.lgamma(a - i + 1) + (a - i) * math.log1p(-q) +
+             i * math.log(q) + (i * i - i) / (2 * sigma * sigma) for i in range(a + 1)]
+        m = max(t)
+        rdp = (m + math.log(sum(math.exp(x - m) for x in t))) / (a - 1)
+        best = min(best, steps * rdp + math.log(1 / delta) / (a - 1))
+    return best
 
 
 def runs_of(sweep):
@@ -36,11 +53,13 @@ def main():
     ap.add_argument("--model", default="model")
     ap.add_argument("--by", default="")
     ap.add_argument("--privacy", action="store_true")
+    ap.add_argument("--delta", type=float, default=0,
+                    help="with --privacy: also epsilon at this delta, from each run's sample rate, sigma and steps")
     a = ap.parse_args()
     metrics = [m.split("/", 1) for m in a.metrics.split(",")]
-    head = "| sweep | runs | " + ("epsilon (mean) | " if a.privacy else "")
+    head = "| sweep | runs | " + ("epsilon (mean) | " if a.privacy else "") + (f"epsilon at delta {a.delta:g} | " if a.delta else "")
     print(head + " | ".join(f"{t}/{n} mean (per seed [95% CI])" for t, n in metrics) + " | protocol |")
-    print("|---|---|" + ("---|" if a.privacy else "") + "---|" * len(metrics) + "---|")
+    print("|---|---|" + ("---|" if a.privacy else "") + ("---|" if a.delta else "") + "---|" * len(metrics) + "---|")
     for sweep in a.sweeps:
         rows = {}
         for run, values in runs_of(sweep):
@@ -53,6 +72,14 @@ def main():
             if a.privacy:
                 eps = [float(rep["provenance"]["dp_epsilon"]) for rep in reports if "dp_epsilon" in rep["provenance"]]
                 cells.append(f"{statistics.mean(eps):.2f}" if eps else ("none" if reports else "—"))
+            if a.delta:
+                at = []
+                for rep in reports:
+                    text = rep["provenance"].get("privacy", "")
+                    m = re.search(r"noise multiplier ([0-9.e+-]+), .*sample rate ([0-9.e+-]+), ([0-9]+) steps", text)
+                    if m:
+                        at.append(sgm_epsilon(float(m.group(2)), float(m.group(1)), int(m.group(3)), a.delta))
+                cells.append(f"{statistics.mean(at):.2f}" if at else ("none" if reports else "—"))
             for t, n in metrics:
                 vals = []
                 for rep in reports:
