@@ -22,26 +22,28 @@ namespace {
 // evaluator keys of users and items.
 struct Scorer {
   ModelOptions options;
-  DataOptions data;
   Scoring scoring = Scoring::kHeads;
   std::unique_ptr<data::PreparedReader> names;
   model::Recommender net{nullptr};
   std::vector<uint64_t> user_key, item_key;
 };
 
-Scorer LoadScorer(const std::string& prepared_path, const std::string& checkpoint, const DataOptions& data_options,
-                  const ModelOptions& fallback, const data::PreparedReader& shape_of) {
+// The checkpoint's history length (the config's when it does not record one).
+int SeqLenOf(model::Checkpoint& ckpt, const DataOptions& d) {
+  auto it = ckpt.numbers.find("data.max_seq_len");
+  return it != ckpt.numbers.end() ? static_cast<int>(it->second) : d.max_seq_len;
+}
+
+Scorer LoadScorer(model::Checkpoint& ckpt, const std::string& checkpoint, const std::string& prepared_path,
+                  const ModelOptions& fallback, const data::PreparedReader& shape_of, int max_seq_len) {
   Scorer s;
-  auto ckpt = model::LoadCheckpoint(checkpoint);
   RP_REQUIRE(ckpt.strings["kind"] == "train", StatusCode::kInvalidArgument,
              "{} is a {} checkpoint; evaluate needs one written by recprism train (with task heads)", checkpoint,
              ckpt.strings["kind"]);
   s.options = model::ModelOptionsFrom(ckpt, fallback);
-  s.data = data_options;
-  if (auto it = ckpt.numbers.find("data.max_seq_len"); it != ckpt.numbers.end()) s.data.max_seq_len = static_cast<int>(it->second);
   s.names = std::make_unique<data::PreparedReader>(prepared_path, /*load_raw_ids=*/true);
   const auto& items = s.names->items();
-  s.net = model::Recommender(s.options, model::ShapeOf(shape_of, s.data.max_seq_len));
+  s.net = model::Recommender(s.options, model::ShapeOf(shape_of, max_seq_len));
   model::LoadModelState(*s.net, ckpt, checkpoint, /*strict=*/true);
   s.user_key.resize(s.names->users().num_users);
   s.item_key.resize(items.num_items + 1);
@@ -49,12 +51,6 @@ Scorer LoadScorer(const std::string& prepared_path, const std::string& checkpoin
   for (size_t i = 1; i < s.item_key.size(); ++i) s.item_key[i] = data::IdKey(items.raw_id[i]);
   s.scoring = ScoringOf(ckpt.strings["objective"]);
   return s;
-}
-
-int64_t MaxSeqLenOf(const std::string& checkpoint, const DataOptions& d) {
-  auto ckpt = model::LoadCheckpoint(checkpoint);
-  auto it = ckpt.numbers.find("data.max_seq_len");
-  return it != ckpt.numbers.end() ? static_cast<int64_t>(it->second) : d.max_seq_len;
 }
 
 // Row j of donor's `group` columns into row i of b.
@@ -90,10 +86,11 @@ data::PredictionRows ScoreSplit(Communicator& comm, const std::string& prepared_
                                 const DataOptions& data_options, const ModelOptions& fallback, const std::string& split,
                                 int batch_size, uint64_t seed, ScoringStats* stats) {
   const auto t0 = std::chrono::steady_clock::now();
+  auto ckpt = model::LoadCheckpoint(checkpoint);
   DataOptions d = data_options;
-  d.max_seq_len = static_cast<int>(MaxSeqLenOf(checkpoint, data_options));
+  d.max_seq_len = SeqLenOf(ckpt, data_options);
   data::ShardLoader loader(prepared_path, comm, data::MakeLoaderOptions(d, data::ParseSplit(split), batch_size, seed, false));
-  Scorer s = LoadScorer(prepared_path, checkpoint, d, fallback, loader.reader());
+  Scorer s = LoadScorer(ckpt, checkpoint, prepared_path, fallback, loader.reader(), d.max_seq_len);
   loader.StartEpoch(0);
   data::PredictionRows rows = ScoreLoader(*s.net, loader, s.names->items(), s.options.time_gap_buckets, &s.user_key,
                                           &s.item_key, s.scoring);
@@ -110,11 +107,12 @@ std::vector<PermutedScores> ScorePermutedGroups(Communicator& comm, const std::s
                                                 const std::string& checkpoint, const DataOptions& data_options,
                                                 const ModelOptions& fallback, const std::string& split, int batch_size,
                                                 uint64_t seed) {
+  auto ckpt = model::LoadCheckpoint(checkpoint);
   DataOptions d = data_options;
-  d.max_seq_len = static_cast<int>(MaxSeqLenOf(checkpoint, data_options));
+  d.max_seq_len = SeqLenOf(ckpt, data_options);
   const auto split_id = data::ParseSplit(split);
   data::ShardLoader shape_loader(prepared_path, comm, data::MakeLoaderOptions(d, split_id, batch_size, seed, false));
-  Scorer s = LoadScorer(prepared_path, checkpoint, d, fallback, shape_loader.reader());
+  Scorer s = LoadScorer(ckpt, checkpoint, prepared_path, fallback, shape_loader.reader(), d.max_seq_len);
   const auto shape = model::ShapeOf(shape_loader.reader(), d.max_seq_len);
   std::vector<std::string> groups = {"history", "target", "time_gaps", "events"};
   if (!shape.user_feature_cardinality.empty()) groups.push_back("user_features");
