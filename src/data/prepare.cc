@@ -833,6 +833,8 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
 }  // namespace
 
 void CheckPreparedMatches(const DataOptions& o, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return;  // the caller's own open names the missing file
   PreparedReader reader(path, /*load_raw_ids=*/false);
   auto parse = [](const std::string& text) {
     std::map<std::string, std::string> kv;

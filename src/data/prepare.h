@@ -26,6 +26,7 @@ std::string PreparedPath(const DataOptions& options);
 // was prepared with other preparation options than `options` (dataset, split ratios, negatives,
 // negative sampler and pool, user filter, synthetic shape; the seed and the split's name are not
 // compared). Two configs that share the default path would otherwise train on each other's data.
+// A missing file is left to the caller, whose own open reports it.
 void CheckPreparedMatches(const DataOptions& options, const std::string& path);
 
 // Prepares options.dataset into `output` (atomically: temporary name, then rename).
