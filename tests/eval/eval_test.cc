@@ -185,6 +185,28 @@ TEST(EvaluatePredictions, EverySliceReplicateIsARealResampleAndIntervalsBracketT
   EXPECT_GT(checked, 10u);
 }
 
+TEST(EvaluatePredictions, UserCountDependentExposureStatisticsHaveIntervalsAroundThePoint) {
+  // A replicate keeps about 63% of the users, so its coverage is lower and its Gini higher than
+  // the point: a percentile interval around the point would miss it. Centred on the replicate
+  // mean, the interval brackets the point.
+  const Report r = EvaluateAt(MakeSynthetic(400, 6), 2, TestOptions());
+  for (const char* name : {"coverage@5", "gini@5", "entropy@5", "personalization@5", "coverage@10"}) {
+    const auto* m = r.Find("model", "", name);
+    ASSERT_NE(m, nullptr) << name;
+    ASSERT_EQ(m->replicates.size(), 30u) << name;
+    double mean = 0;
+    for (double d : m->replicates) mean += d / 30;
+    EXPECT_NEAR(mean, 0, 1e-9) << name;
+    EXPECT_LT(m->lo, m->value) << name;
+    EXPECT_GT(m->hi, m->value) << name;
+    EXPECT_NE(m->method.find("replicate mean"), std::string::npos) << name;
+  }
+  // Means over exposures (novelty) keep the interval around the unit-weight value.
+  const auto* novelty = r.Find("model", "", "novelty@5");
+  ASSERT_NE(novelty, nullptr);
+  EXPECT_EQ(novelty->method.find("replicate mean"), std::string::npos);
+}
+
 TEST(EvaluatePredictions, ExactAucMatchesTheSingleScanAndTheIntervalBracketsIt) {
   const auto s = MakeSynthetic(300, 2);
   const Report r = EvaluateAt(s, 3, TestOptions());
