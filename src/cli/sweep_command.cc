@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "cli/args.h"
@@ -18,6 +19,7 @@
 #include "core/file_util.h"
 #include "core/log.h"
 #include "eval/report_io.h"
+#include "metrics/bootstrap.h"
 
 namespace recprism::cli {
 namespace {
@@ -52,8 +54,10 @@ constexpr const char* kLeaderboardHelp = R"(usage: recprism leaderboard DIR [--m
 
 Ranks every run of a sweep directory (or any directory of run directories holding report/report.json)
 by the sweep's metric (or --metric, e.g. ctr/auc, ctr/ndcg@10 or heldout/ndcg@10) with its confidence
-interval, the swept values beside it, and lists failed runs with their error. Writes leaderboard.md,
-leaderboard.csv and a self-contained leaderboard.html into DIR (or --output).
+interval, the swept values beside it, and lists failed runs with their error. A sweep with seeds also
+gets each configuration averaged over its seeds (mean, sd, t interval of the mean, range), ranked by
+the mean. Writes leaderboard.md, leaderboard.csv (and leaderboard-seeds.csv) and a self-contained
+leaderboard.html into DIR (or --output).
 
   --report NAME   rank by each run's NAME/report.json (default report; a pipeline with several
                   protocols also writes report-<protocol>/, e.g. --report report-sampled)
@@ -218,6 +222,47 @@ struct Row {
   std::map<std::string, std::string> swept;
 };
 
+// Runs that differ only in run.seed: one configuration of the grid, summarised over its seeds.
+struct SeedGroup {
+  std::vector<std::string> values;  // the other swept keys' values, in key order
+  std::vector<double> done;         // the metric of each finished seed
+  int runs = 0;
+  double mean = NAN, sd = NAN, lo = NAN, hi = NAN, min = NAN, max = NAN;
+};
+
+// Groups rows by every swept key but run.seed, in first-appearance order; each group's mean, sample
+// standard deviation, t interval of the mean (df = seeds - 1) and range over its finished seeds.
+std::vector<SeedGroup> GroupSeeds(const std::vector<Row>& rows, const std::vector<std::string>& keys) {
+  std::vector<SeedGroup> groups;
+  for (const auto& r : rows) {
+    std::vector<std::string> values;
+    for (const auto& k : keys) {
+      if (k == "run.seed") continue;
+      const auto it = r.swept.find(k);
+      values.push_back(it == r.swept.end() ? "" : it->second);
+    }
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const SeedGroup& x) { return x.values == values; });
+    if (g == groups.end()) g = groups.insert(groups.end(), SeedGroup{values, {}, 0});
+    ++g->runs;
+    if (std::isfinite(r.value)) g->done.push_back(r.value);
+  }
+  for (auto& g : groups) {
+    const auto n = static_cast<double>(g.done.size());
+    if (g.done.empty()) continue;
+    g.mean = std::accumulate(g.done.begin(), g.done.end(), 0.0) / n;
+    g.min = *std::min_element(g.done.begin(), g.done.end());
+    g.max = *std::max_element(g.done.begin(), g.done.end());
+    if (g.done.size() < 2) continue;
+    double sq = 0;
+    for (double v : g.done) sq += (v - g.mean) * (v - g.mean);
+    g.sd = std::sqrt(sq / (n - 1));
+    const double half = metrics::StudentTCritical(static_cast<int>(g.done.size()) - 1) * g.sd / std::sqrt(n);
+    g.lo = g.mean - half;
+    g.hi = g.mean + half;
+  }
+  return groups;
+}
+
 std::string Html(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -366,6 +411,60 @@ int RunLeaderboardCommand(const std::vector<std::string>& args) {
   }
   std::string ths = "<th>rank</th><th>run</th><th>" + Html(metric) + "</th><th>95% interval</th><th>status</th>";
   for (const auto& k : keys) ths += "<th>" + Html(k) + "</th>";
+  // Across seeds: each configuration's mean over its finished seeds, ranked by that mean.
+  std::string seeds_csv, seeds_html;
+  if (std::find(keys.begin(), keys.end(), "run.seed") != keys.end()) {
+    auto groups = GroupSeeds(rows, keys);
+    std::stable_sort(groups.begin(), groups.end(), [&](const SeedGroup& x, const SeedGroup& y) {
+      const bool fx = std::isfinite(x.mean), fy = std::isfinite(y.mean);
+      if (fx != fy) return fx;
+      if (!fx) return false;
+      return mode == "max" ? x.mean > y.mean : x.mean < y.mean;
+    });
+    std::vector<std::string> others;
+    for (const auto& k : keys) {
+      if (k != "run.seed") others.push_back(k);
+    }
+    md += fmt::format("\n## Across seeds: {} averaged over run.seed\n\nThe interval is the mean's t interval over the "
+                      "finished seeds (mean ± t(n−1)·sd/√n): seed-to-seed variation, not the evaluator's.\n\n| rank |",
+                      metric);
+    seeds_csv = "rank";
+    std::string sths = "<th>rank</th>";
+    for (const auto& k : others) {
+      md += " " + k + " |";
+      seeds_csv += "," + Csv(k);
+      sths += "<th>" + Html(k) + "</th>";
+    }
+    md += " seeds | mean | sd | 95% interval of the mean | min | max |\n|---|";
+    for (size_t i = 0; i < others.size(); ++i) md += "---|";
+    md += "---|---|---|---|---|---|\n";
+    seeds_csv += ",metric,seeds_done,seeds,mean,sd,lo,hi,min,max\n";
+    sths += "<th>seeds</th><th>mean</th><th>sd</th><th>95% interval of the mean</th><th>min</th><th>max</th>";
+    std::string strs;
+    int grank = 0;
+    for (const auto& g : groups) {
+      const std::string rk = std::isfinite(g.mean) ? std::to_string(++grank) : "-";
+      const std::string ci = std::isfinite(g.lo) ? fmt::format("[{}, {}]", Fmt(g.lo), Fmt(g.hi)) : "";
+      const std::string count = fmt::format("{} of {}", g.done.size(), g.runs);
+      md += "| " + rk + " |";
+      seeds_csv += rk;
+      strs += "<tr><td>" + rk + "</td>";
+      for (const auto& v : g.values) {
+        md += " " + v + " |";
+        seeds_csv += "," + Csv(v);
+        strs += "<td>" + Html(v) + "</td>";
+      }
+      md += fmt::format(" {} | {} | {} | {} | {} | {} |\n", count, Fmt(g.mean), Fmt(g.sd), ci, Fmt(g.min), Fmt(g.max));
+      seeds_csv += fmt::format(",{},{},{},{},{},{},{},{},{}\n", Csv(metric), g.done.size(), g.runs, Fmt(g.mean), Fmt(g.sd),
+                               Fmt(g.lo), Fmt(g.hi), Fmt(g.min), Fmt(g.max));
+      strs += fmt::format("<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", count, Fmt(g.mean),
+                          Fmt(g.sd), ci, Fmt(g.min), Fmt(g.max));
+    }
+    seeds_html = fmt::format("<h2>Across seeds: {} averaged over run.seed</h2>\n<p>The interval is the mean's t interval "
+                             "over the finished seeds: seed-to-seed variation, not the evaluator's.</p>\n"
+                             "<table id=\"seeds\"><thead><tr>{}</tr></thead><tbody>\n{}</tbody></table>\n",
+                             Html(metric), sths, strs);
+  }
   const std::string html = fmt::format(R"(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{0}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -374,10 +473,11 @@ tr.bad td{{color:#a00}}</style></head>
 <body><h1>{0}</h1><p id="summary">{1} runs, {2} ranked. Click a column to sort.</p>
 <table id="board"><thead><tr>{3}</tr></thead><tbody>
 {4}</tbody></table>
-<script>
-document.querySelectorAll('#board th').forEach(function (th, col) {{
+{5}<script>
+document.querySelectorAll('table').forEach(function (table) {{
+ table.querySelectorAll('th').forEach(function (th, col) {{
   th.addEventListener('click', function () {{
-    var body = document.querySelector('#board tbody');
+    var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
     rows.sort(function (a, b) {{
@@ -388,14 +488,17 @@ document.querySelectorAll('#board th').forEach(function (th, col) {{
     }});
     rows.forEach(function (r) {{ body.appendChild(r); }});
   }});
+ }});
 }});
 </script></body></html>
-)", Html(title), rows.size(), rank, ths, trs);
+)", Html(title), rows.size(), rank, ths, trs, seeds_html);
   fs::create_directories(out);
   WriteFileAtomic((out / "leaderboard.md").string(), md);
   WriteFileAtomic((out / "leaderboard.csv").string(), csv);
   WriteFileAtomic((out / "leaderboard.html").string(), html);
-  std::cout << md << fmt::format("\nleaderboard: {}/leaderboard.html (also .md, .csv)\n", out.string());
+  if (!seeds_csv.empty()) WriteFileAtomic((out / "leaderboard-seeds.csv").string(), seeds_csv);
+  std::cout << md << fmt::format("\nleaderboard: {}/leaderboard.html (also .md, .csv{})\n", out.string(),
+                                 seeds_csv.empty() ? "" : ", leaderboard-seeds.csv");
   return 0;
 }
 

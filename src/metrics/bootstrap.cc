@@ -40,6 +40,31 @@ Interval BootstrapInterval(double point, double center, std::vector<double> reps
   return {point + SortedQuantile(reps, a) - center, point + SortedQuantile(reps, 1.0 - a) - center};
 }
 
+double StudentTCentralMass(double t, int df) {
+  if (df < 1 || std::isnan(t)) return std::numeric_limits<double>::quiet_NaN();
+  const double theta = std::atan(std::fabs(t) / std::sqrt(static_cast<double>(df)));
+  const double c = std::cos(theta), c2 = c * c, s = std::sin(theta);
+  // Odd df: 2/pi (theta + sin(theta) (cos + 2/3 cos^3 + 2.4/(3.5) cos^5 + ... + cos^(df-2) term)).
+  // Even df: sin(theta) (1 + 1/2 cos^2 + 1.3/(2.4) cos^4 + ... + cos^(df-2) term).
+  double term = df % 2 == 1 ? c : 1.0, sum = df == 1 ? 0.0 : term;
+  for (int k = df % 2 == 1 ? 3 : 2; k <= df - 2; k += 2) {
+    term *= c2 * (k - 1) / k;
+    sum += term;
+  }
+  return df % 2 == 1 ? 2.0 / M_PI * (theta + s * sum) : s * sum;
+}
+
+double StudentTCritical(int df, double level) {
+  if (df < 1 || !(level > 0 && level < 1)) return std::numeric_limits<double>::quiet_NaN();
+  double lo = 0, hi = 1;
+  while (StudentTCentralMass(hi, df) < level && hi < 1e12) hi *= 2;
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (StudentTCentralMass(mid, df) < level ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 double PairedBootstrapPValue(double diff, const std::vector<double>& d) {
   double sum = 0, sq = 0;
   size_t n = 0;

@@ -33,6 +33,12 @@ double SortedQuantile(const std::vector<double>& sorted, double q);
 // passes.) NaN when fewer than 2 finite replicates; 0 or 1 when the standard error is 0.
 double PairedBootstrapPValue(double diff, const std::vector<double>& replicate_diffs);
 
+// Student's t with `df` degrees of freedom: P(|T| <= t), exact for integer df (Abramowitz and
+// Stegun 26.7.3-4), and the two-sided critical value t with P(|T| <= t) = level (bisection on it).
+// For a mean over a few seeds: mean +- t * sd / sqrt(n) with df = n - 1. NaN when df < 1.
+double StudentTCentralMass(double t, int df);
+double StudentTCritical(int df, double level = 0.95);
+
 // Holm-Bonferroni adjusted p-values (same order as the input); NaN stays NaN.
 std::vector<double> HolmAdjust(const std::vector<double>& p_values);
 

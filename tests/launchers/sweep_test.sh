@@ -73,6 +73,40 @@ check "pipeline sweep: pretrain, train --init-from, test reports per protocol (r
 "$bin" leaderboard "$work/sweeps/pipe" --report report-rows --metric ctr/auc --output "$work/lbr" >"$work/lbr.log" 2>&1; rc=$?
 check "leaderboard ranks by the held-out metric, and by another report with --report" \
   '[ $rc = 0 ] && grep -qE "^\| 1 \| r000-[0-9a-f]{8} \| 0\.[0-9]+" "$work/lbp.log" && grep -qE "^\| 1 \| r000-[0-9a-f]{8} \| 0\.[0-9]+" "$work/lbr.log" || { cat "$work/lbp.log" "$work/lbr.log"; false; }'
+# Seeds: each grid point averaged over its seeds (mean, sd, t interval), recomputed from the reports.
+cat >"$work/seeds.yaml" <<YAML
+name: seeds
+base: $src/configs/quickstart.yaml
+output_dir: $work/sweeps
+set: {train.max_steps: 6, train.validate_every: 3, model.num_layers: 1, model.d_model: 16,
+      eval.bootstrap_replicates: 10, comm.backend: local, data.prepared: $work/ml.h5}
+grid:
+  model.heads: [esmm, shared_bottom]
+seeds: [1, 2]
+metric: {task: ctr, name: auc, mode: max}
+YAML
+"$bin" sweep "$work/seeds.yaml" >"$work/seeds.log" 2>&1 && "$bin" leaderboard "$work/sweeps/seeds" >"$work/lbs.log" 2>&1; rc=$?
+check "leaderboard of a sweep with seeds: each head averaged over its 2 seeds, as the reports give" \
+  '[ $rc = 0 ] && [ $(grep -cE "^\| [12] \| (esmm|shared_bottom) \| 2 of 2 \|" "$work/lbs.log") = 2 ] &&
+   python3 - "$work/sweeps/seeds" <<PY || { cat "$work/seeds.log" "$work/lbs.log"; false; }
+import csv, json, math, statistics, sys
+d = sys.argv[1]
+runs = [l.rstrip("\n").split("\t") for l in open(d + "/runs.tsv")]
+by = {}
+for r in runs:
+    rep = json.load(open(f"{d}/runs/{r[1]}/report/report.json"))
+    v = [m["value"] for m in rep["metrics"] if m["model"] == "model" and m["task"] == "ctr" and m["name"] == "auc" and m["slice"] == "all"][0]
+    by.setdefault(dict(x.split("=", 1) for x in r[2:])["model.heads"], []).append(v)
+rows = list(csv.DictReader(open(d + "/leaderboard-seeds.csv")))
+assert len(rows) == 2, rows
+for row in rows:
+    v = by[row["model.heads"]]
+    mean, sd = statistics.mean(v), statistics.stdev(v)
+    half = 12.706204736 * sd / math.sqrt(2)
+    for key, want in (("mean", mean), ("sd", sd), ("lo", mean - half), ("hi", mean + half), ("min", min(v)), ("max", max(v))):
+        assert abs(float(row[key]) - want) < 6e-5, (row, key, want)
+assert float(rows[0]["mean"]) >= float(rows[1]["mean"]), rows
+PY'
 printf 'name: x\nbase: %s\npipeline: {protocols: [fulll]}\n' "$src/configs/quickstart.yaml" >"$work/badpipe.yaml"
 "$bin" sweep "$work/badpipe.yaml" --dry-run >"$work/badpipe.log" 2>&1; rc=$?
 check "an unknown pipeline protocol: exit 3 naming it" '[ $rc = 3 ] && grep -q "fulll" "$work/badpipe.log" || { cat "$work/badpipe.log"; false; }'
@@ -91,5 +125,9 @@ if command -v chromium >/dev/null; then
   timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$work/sweeps/local/leaderboard.html" \
     >"$work/dom.html" 2>/dev/null
   check "leaderboard.html renders in headless Chromium with 4 rows" '[ $(grep -o "<tr class=" "$work/dom.html" | wc -l) = 4 ]'
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$work/sweeps/seeds/leaderboard.html" \
+    >"$work/doms.html" 2>/dev/null
+  check "the seeds leaderboard.html renders its across-seeds table (2 heads, 2 of 2 seeds)" \
+    'grep -q "<table id=\"seeds\">" "$work/doms.html" && [ $(grep -o "<td>2 of 2</td>" "$work/doms.html" | wc -l) = 2 ]'
 fi
 exit $fail

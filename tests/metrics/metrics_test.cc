@@ -320,6 +320,18 @@ TEST(Bootstrap, ClusteredIntervalCoversTheTrueCtrNear95Percent) {
   EXPECT_LE(coverage, 0.985) << "coverage " << coverage;
 }
 
+TEST(Bootstrap, StudentTCriticalValuesMatchTheTables) {
+  // scipy.stats.t.ppf(0.975, df) and t.ppf(0.95, df).
+  const std::vector<std::pair<int, double>> t975 = {{1, 12.706204736}, {2, 4.302652730}, {3, 3.182446305},
+                                                    {4, 2.776445105}, {5, 2.570581837}, {8, 2.306004135},
+                                                    {30, 2.042272456}, {100, 1.983971518}};
+  for (const auto& [df, t] : t975) EXPECT_NEAR(StudentTCritical(df, 0.95), t, 1e-8) << "df " << df;
+  EXPECT_NEAR(StudentTCritical(3, 0.90), 2.353363435, 1e-8);
+  EXPECT_NEAR(StudentTCentralMass(0, 7), 0.0, 1e-15);
+  EXPECT_NEAR(StudentTCentralMass(1.0, 1), 0.5, 1e-15);  // Cauchy: P(|T| <= 1) = 1/2
+  EXPECT_TRUE(std::isnan(StudentTCritical(0)));
+}
+
 TEST(Bootstrap, HolmAdjustmentOfAWorkedExample) {
   // Sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06.
   const auto adj = HolmAdjust({0.01, 0.04, 0.03, 0.005});
