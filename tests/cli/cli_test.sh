@@ -10,6 +10,10 @@ mpi() { timeout 120 "$mpiexec" --oversubscribe --bind-to none "$@"; }
 
 "$bin" --version >"$work/v" 2>&1; rc=$?
 check "--version exits 0 and names the version" '[ $rc = 0 ] && grep -q "^recprism [0-9.]* (commit " "$work/v"'
+if head=$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null); then
+  # Stamped at build time: a binary rebuilt after a commit names that commit (-dirty with changes).
+  check "--version names the checkout's commit ($head)" 'grep -qE "\(commit $head(-dirty)?\)" "$work/v" || cat "$work/v"'
+fi
 "$bin" frobnicate >"$work/o" 2>&1; rc=$?
 check "unknown command exits 2 and says so" '[ $rc = 2 ] && grep -q "unknown command .frobnicate." "$work/o"'
 "$bin" comm check --sizemb 3 >"$work/o" 2>&1; rc=$?
