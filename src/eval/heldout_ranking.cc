@@ -48,7 +48,8 @@ struct UserPositives {
   }
 };
 
-UserPositives ReadPositives(const data::PreparedReader& reader, const data::ShardPlan& plan, int rank) {
+// split < 0: every split; else only that split's positives (the held-out sets of heldout_queries user).
+UserPositives ReadPositives(const data::PreparedReader& reader, const data::ShardPlan& plan, int rank, int split = -1) {
   const auto& users = reader.users();
   int64_t first = 0, last = users.num_users;
   if (plan.method == "contiguous") {
@@ -68,7 +69,8 @@ UserPositives ReadPositives(const data::PreparedReader& reader, const data::Shar
       const size_t start = p.items.size();
       if (plan.RankOf(u) == rank) {
         for (int64_t r = users.offsets[u] - row0; r < users.offsets[u + 1] - row0; ++r) {
-          if (rows.click[r] && rows.event[r] != static_cast<uint8_t>(data::Event::kSampledNegative)) {
+          if (rows.click[r] && rows.event[r] != static_cast<uint8_t>(data::Event::kSampledNegative) &&
+              (split < 0 || rows.split[r] == split)) {
             p.items.push_back(rows.item[r]);
           }
         }
@@ -131,10 +133,12 @@ std::unordered_map<int64_t, std::vector<int64_t>> ReadCandidates(const std::stri
   return out;
 }
 
-// One ranker (the model, popularity or random) and the rank of each query's item under it.
+// One ranker (the model, popularity or random) and, per query in query order, the positions of the
+// query's relevant items under it (sorted; one per query with heldout_queries item).
 struct Ranker {
   std::string name;
-  std::vector<int64_t> ranks;  // per query, in query order
+  std::vector<int64_t> positions;
+  std::vector<int64_t> offsets{0};
 };
 
 }  // namespace
@@ -153,6 +157,22 @@ int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::ve
     equal -= scores[e] == s;
   }
   return greater + static_cast<int64_t>(std::floor(u * static_cast<double>(equal + 1)));
+}
+
+std::vector<int64_t> PositionsWithTies(const double* scores, const double* tie, int64_t n,
+                                       const std::vector<int64_t>& relevant, const std::vector<int64_t>& excluded) {
+  auto above = [&](int64_t c, int64_t j) {
+    return scores[c] > scores[j] || (scores[c] == scores[j] && (tie[c] > tie[j] || (tie[c] == tie[j] && c < j)));
+  };
+  std::vector<int64_t> out;
+  for (int64_t j : relevant) {
+    int64_t p = 0;
+    for (int64_t c = 0; c < n; ++c) p += c != j && above(c, j);
+    for (int64_t e : excluded) p -= e != j && above(e, j);
+    out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 Report RankHeldOut(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
@@ -191,6 +211,12 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
 
   // Before the loader's prefetch thread starts: this thread's reads of the file come first.
   const UserPositives positives = ReadPositives(names, loader.plan(), rank);
+  // heldout_queries user: one query per user (its first positive row of the split gives the
+  // history), with all of the user's positives of the split relevant.
+  const bool per_user = eo.heldout_queries == "user";
+  UserPositives held;
+  if (per_user) held = ReadPositives(names, loader.plan(), rank, static_cast<int>(data::ParseSplit(split)));
+  std::vector<uint8_t> queried(per_user ? static_cast<size_t>(names.users().num_users) : 0, 0);
   const bool full = eo.protocol == "full";
   const bool from_file = !full && !eo.candidates_file.empty();
   int64_t foreign_lines = 0;
@@ -210,7 +236,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   for (int64_t i = 1; i <= N; ++i) first_category[i] = items.FirstCategory(i);
   first_category = first_category.to(device);
   auto all_items = torch::arange(1, N + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
-  int64_t shortfall_queries = 0, candidates_total = 0;
+  int64_t shortfall_queries = 0, candidates_total = 0, relevant_total = 0;
   std::string written;  // eval.write_candidates lines of this rank
   std::vector<std::string> missing_users;
 
@@ -220,22 +246,39 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
     if (b.size == 0) continue;
     std::vector<int64_t> q;
     for (int64_t i = 0; i < b.size; ++i) {
-      if (b.click[i]) q.push_back(i);
+      if (!b.click[i]) continue;
+      if (per_user) {
+        if (queried[static_cast<size_t>(b.user[i])] != 0) continue;
+        queried[static_cast<size_t>(b.user[i])] = 1;
+      }
+      q.push_back(i);
     }
     if (q.empty()) continue;
     auto in = model::MakeModelInput(b, options.time_gap_buckets, /*dedupe_histories=*/false).To(device);
     auto qidx = torch::tensor(q, torch::kLong).to(device);
     const int64_t Q = static_cast<int64_t>(q.size());
-    // Candidates [Q, K]: column 0 is the query's item. full: the catalogue in id order instead.
+    // Candidates [Q, K]: the query's relevant items first (its item, or with heldout_queries user
+    // the user's held-out positives), then the negatives. full: the catalogue in id order instead.
     int64_t K = N;
     std::vector<int64_t> cand;
+    std::vector<size_t> relevant_count(q.size(), 1);
     if (!full) {
       K = 0;
       std::vector<std::vector<int64_t>> per(q.size());
       for (size_t j = 0; j < q.size(); ++j) {
         const int64_t i = q[j], u = b.user[i], target = b.target_item[i];
         auto& c = per[j];
-        c.push_back(target);
+        if (per_user) {
+          const auto [hb, he] = held.Of(u);
+          c.assign(hb, he);
+        } else {
+          c.push_back(target);
+        }
+        relevant_count[j] = c.size();
+        const auto is_relevant = [&](int64_t x) {
+          return std::find(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(relevant_count[j]), x) !=
+                 c.begin() + static_cast<std::ptrdiff_t>(relevant_count[j]);
+        };
         if (from_file) {
           auto it = file_negatives.find(u);
           if (it == file_negatives.end()) {
@@ -245,15 +288,18 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
           c.insert(c.end(), it->second.begin(), it->second.end());
         } else {
           const auto [pb, pe] = positives.Of(u);
-          const int64_t pool = N - static_cast<int64_t>(pe - pb) - (std::binary_search(pb, pe, target) ? 0 : 1);
+          int64_t pool = N - static_cast<int64_t>(pe - pb);
+          for (size_t r = 0; r < relevant_count[j]; ++r) pool -= std::binary_search(pb, pe, c[r]) ? 0 : 1;
           const int64_t want = std::min<int64_t>(eo.sampled_negatives, std::max<int64_t>(pool, 0));
           if (want < eo.sampled_negatives) ++shortfall_queries;
-          std::mt19937_64 rng(Mix64(seed ^ Mix64(user_key[u] ^ Mix64(static_cast<uint64_t>(target)))));
+          // Seeded by the user and the query's item (item mode) or the user alone (user mode).
+          const uint64_t query_key = per_user ? 0 : static_cast<uint64_t>(target);
+          std::mt19937_64 rng(Mix64(seed ^ Mix64(user_key[u] ^ Mix64(query_key))));
           std::uniform_int_distribution<int64_t> pick(1, N);
           std::vector<int64_t> drawn;
           while (static_cast<int64_t>(drawn.size()) < want) {
             const int64_t x = pick(rng);
-            if (x == target || std::binary_search(pb, pe, x) || std::find(drawn.begin(), drawn.end(), x) != drawn.end()) {
+            if (is_relevant(x) || std::binary_search(pb, pe, x) || std::find(drawn.begin(), drawn.end(), x) != drawn.end()) {
               continue;
             }
             drawn.push_back(x);
@@ -262,7 +308,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
         }
         if (!eo.write_candidates.empty()) {
           written += names.users().raw_id[u];
-          for (size_t k = 1; k < c.size(); ++k) written += " " + items.raw_id[c[k]];
+          for (size_t k = relevant_count[j]; k < c.size(); ++k) written += " " + items.raw_id[c[k]];
           written += "\n";
         }
         K = std::max<int64_t>(K, static_cast<int64_t>(c.size()));
@@ -314,26 +360,34 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
     }
     scores = scores.to(torch::kCPU, torch::kDouble).contiguous();
     const double* sp = scores.data_ptr<double>();
-    std::vector<double> row(static_cast<size_t>(K));
-    std::vector<int64_t> excluded;
+    std::vector<double> row(static_cast<size_t>(K)), tie_keys(per_user ? static_cast<size_t>(K) : 0);
+    std::vector<int64_t> excluded, relevant;
     for (size_t j = 0; j < q.size(); ++j) {
       const int64_t i = q[j], u = b.user[i], target = b.target_item[i];
       const uint64_t uk = user_key[u];
-      int64_t pos = 0;
       excluded.clear();
+      relevant.clear();
       if (full) {
-        pos = target - 1;
+        // Relevant: the query's item, or the user's held-out positives; excluded: the user's other positives.
+        if (per_user) {
+          const auto [hb, he] = held.Of(u);
+          for (const int64_t* p = hb; p != he; ++p) relevant.push_back(*p - 1);
+        } else {
+          relevant.push_back(target - 1);
+        }
         const auto [pb, pe] = positives.Of(u);
         for (const int64_t* p = pb; p != pe; ++p) {
-          if (*p != target) excluded.push_back(*p - 1);
+          if (std::find(relevant.begin(), relevant.end(), *p - 1) == relevant.end()) excluded.push_back(*p - 1);
         }
         candidates_total += N - static_cast<int64_t>(excluded.size());
       } else {
+        for (size_t r = 0; r < relevant_count[j]; ++r) relevant.push_back(static_cast<int64_t>(r));
         for (int64_t k = 0; k < K; ++k) {
           if (cand[j * K + k] < 0) excluded.push_back(k);
         }
         candidates_total += K - static_cast<int64_t>(excluded.size());
       }
+      relevant_total += static_cast<int64_t>(relevant.size());
       auto item_at = [&](int64_t k) { return full ? k + 1 : cand[j * K + k]; };
       for (size_t m = 0; m < rankers.size(); ++m) {
         const double* s = sp + j * K;
@@ -344,29 +398,59 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
           for (int64_t k = 0; k < K; ++k) row[k] = Unit(Mix64(seed ^ Mix64(uk ^ Mix64(static_cast<uint64_t>(item_at(k)) + 0x9e37))));
           s = row.data();
         }
-        const double tie = Unit(Mix64(seed * 31 + m) ^ Mix64(uk + static_cast<uint64_t>(target) * 0x100000001b3ULL));
-        rankers[m].ranks.push_back(RankWithTies(s, K, pos, excluded, tie));
+        auto& ranker = rankers[m];
+        if (per_user) {
+          // Ties broken by a seeded key per (user, item): the same order for every relevant item.
+          for (int64_t k = 0; k < K; ++k) {
+            tie_keys[k] = Unit(Mix64(seed * 31 + m) ^ Mix64(uk + static_cast<uint64_t>(item_at(k)) * 0x100000001b3ULL));
+          }
+          const auto p = PositionsWithTies(s, tie_keys.data(), K, relevant, excluded);
+          ranker.positions.insert(ranker.positions.end(), p.begin(), p.end());
+        } else {
+          const double tie = Unit(Mix64(seed * 31 + m) ^ Mix64(uk + static_cast<uint64_t>(target) * 0x100000001b3ULL));
+          ranker.positions.push_back(RankWithTies(s, K, relevant[0], excluded, tie));
+        }
+        ranker.offsets.push_back(static_cast<int64_t>(ranker.positions.size()));
       }
       query_user.push_back(u);
     }
   }
-  // Metrics: per ranker, hit_rate@K and ndcg@K for each K, and mrr; replicate 0 is the point.
+  // Metrics: per ranker, for each K hit_rate@K and ndcg@K (and with heldout_queries user recall@K
+  // and precision@K), then mrr; replicate 0 is the point. Positions p (0 = top) of a query's R
+  // relevant items: hit = [min p < K], recall = #{p < K} / R, precision = #{p < K} / K,
+  // ndcg = sum over p < K of 1 / log2(p + 2), over the ideal sum for min(R, K) items at the top.
   const std::vector<int64_t>& ks = eo.top_k;
   const int R = eo.bootstrap_replicates;
-  const size_t per_model = 2 * ks.size() + 1 + 1;  // + weight sum
+  const std::vector<std::string> per_k = per_user ? std::vector<std::string>{"hit_rate", "recall", "precision", "ndcg"}
+                                                  : std::vector<std::string>{"hit_rate", "ndcg"};
+  const size_t per_model = per_k.size() * ks.size() + 1 + 1;  // + mrr + weight sum
   const size_t per_rep = per_model * rankers.size();
   std::vector<double> sums(per_rep * static_cast<size_t>(R + 1), 0.0);
   std::vector<double> contrib(per_model);
   for (size_t qi = 0; qi < query_user.size(); ++qi) {
     const uint64_t uk = user_key[query_user[qi]];
     for (size_t m = 0; m < rankers.size(); ++m) {
-      const int64_t r = rankers[m].ranks[qi];
+      const int64_t* p = rankers[m].positions.data() + rankers[m].offsets[qi];
+      const int64_t n_rel = rankers[m].offsets[qi + 1] - rankers[m].offsets[qi];
       for (size_t k = 0; k < ks.size(); ++k) {
-        contrib[2 * k] = r < ks[k] ? 1.0 : 0.0;
-        contrib[2 * k + 1] = r < ks[k] ? 1.0 / std::log2(static_cast<double>(r) + 2.0) : 0.0;
+        double hits = 0, dcg = 0, ideal = 0;
+        for (int64_t r = 0; r < n_rel && p[r] < ks[k]; ++r) {
+          hits += 1;
+          dcg += 1.0 / std::log2(static_cast<double>(p[r]) + 2.0);
+        }
+        for (int64_t r = 0; r < std::min(n_rel, ks[k]); ++r) ideal += 1.0 / std::log2(static_cast<double>(r) + 2.0);
+        double* out = contrib.data() + k * per_k.size();
+        out[0] = hits > 0 ? 1.0 : 0.0;
+        if (per_user) {
+          out[1] = hits / static_cast<double>(n_rel);
+          out[2] = hits / static_cast<double>(ks[k]);
+          out[3] = dcg / ideal;
+        } else {
+          out[1] = dcg;  // one relevant item: the ideal DCG is 1
+        }
       }
-      contrib[2 * ks.size()] = 1.0 / (static_cast<double>(r) + 1.0);
-      contrib[2 * ks.size() + 1] = 1.0;
+      contrib[per_model - 2] = 1.0 / (static_cast<double>(p[0]) + 1.0);
+      contrib[per_model - 1] = 1.0;
       for (int rep = 0; rep <= R; ++rep) {
         const double w = rep == 0 ? 1.0 : metrics::PoissonWeight(uk, rep - 1, seed);
         if (w == 0) continue;
@@ -388,7 +472,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   AllReduce(comm, fp, ReduceOp::kSum);
   std::vector<double> counts = {static_cast<double>(query_user.size()), static_cast<double>(distinct.size()),
                                 static_cast<double>(shortfall_queries), static_cast<double>(candidates_total),
-                                static_cast<double>(foreign_lines)};
+                                static_cast<double>(foreign_lines), static_cast<double>(relevant_total)};
   AllReduce(comm, counts, ReduceOp::kSum);
   AllReduce(comm, sums, ReduceOp::kSum);
 
@@ -397,7 +481,8 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   rep.replicates = R;
   rep.ci_level = eo.ci_level;
   const std::string protocol =
-      full ? "full_ranking" : (from_file ? "candidates_file" : fmt::format("sampled_{}", eo.sampled_negatives));
+      (full ? "full_ranking" : (from_file ? "candidates_file" : fmt::format("sampled_{}", eo.sampled_negatives))) +
+      std::string(per_user ? "_per_user" : "");
   for (size_t m = 0; m < rankers.size(); ++m) {
     for (size_t c = 0; c + 1 < per_model; ++c) {
       auto value_of = [&](int rep_i) {
@@ -409,8 +494,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
       mv.task = "heldout";
       mv.model = rankers[m].name;
       mv.protocol = protocol;
-      mv.name = c == 2 * ks.size() ? "mrr"
-                                   : fmt::format("{}@{}", c % 2 == 0 ? "hit_rate" : "ndcg", ks[c / 2]);
+      mv.name = c == per_model - 2 ? "mrr" : fmt::format("{}@{}", per_k[c % per_k.size()], ks[c / per_k.size()]);
       mv.value = value_of(0);
       mv.n = counts[0];
       mv.method = "exact";
@@ -426,6 +510,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   rep.provenance["protocol"] = protocol;
   rep.provenance["protocol_queries"] = fmt::format("{:.0f}", counts[0]);
   rep.provenance["protocol_mean_candidates"] = counts[0] > 0 ? fmt::format("{:.1f}", counts[3] / counts[0]) : "0";
+  rep.provenance["protocol_mean_relevant"] = counts[0] > 0 ? fmt::format("{:.3f}", counts[5] / counts[0]) : "0";
   rep.provenance["users_fingerprint"] = fmt::format("{:x}-{:x}", fp[0], fp[1]);
   rep.provenance["seed"] = std::to_string(seed);
   rep.provenance["scoring"] = scoring == Scoring::kNextItem ? "next_item (user vector . item embedding)" : "task heads (pCTR)";

@@ -15,6 +15,14 @@
 // means over queries, with percentile intervals from the Poisson bootstrap clustered on users
 // (metrics/bootstrap.h), so `recprism compare` pairs two such reports.
 //
+// eval.heldout_queries user makes one query per user instead (the history of its first positive
+// row of the split), with all of the user's positives of the split relevant at once: the full
+// catalogue minus the user's other positives, or those positives plus sampled_negatives drawn
+// once per user. Positions p of the R relevant items (ties broken by a seeded key per user and
+// item) give hit_rate@K = [min p < K], recall@K = #{p < K} / R, precision@K = #{p < K} / K,
+// ndcg@K = sum_{p < K} 1 / log2(p + 2) over the ideal sum_{i < min(R, K)} 1 / log2(i + 2) and
+// mrr = 1 / (min p + 1): the all-ranking protocol of NGCF, LightGCN and the multi-behaviour papers.
+//
 // Scores: a next-item checkpoint ranks by the user vector's dot product with item embeddings (one
 // matrix product for the whole catalogue); a task-heads checkpoint by pCTR, one forward per
 // (history, candidate). Popularity (train positives) and random rankers are scored on the same
@@ -23,6 +31,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "comm/communicator.h"
 #include "data/options.h"
@@ -54,5 +63,11 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
 // `excluded` (sorted; pos is never excluded), ties broken by u in [0, 1): greater + floor(u x
 // (equal + 1)), where equal counts other candidates with the same score.
 int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::vector<int64_t>& excluded, double u);
+
+// The positions (0 = top, sorted) of the `relevant` indices among scores[0..n), the indices in
+// `excluded` left out: index c is above j when its score is higher, or equal with a higher tie[c]
+// (then the lower index). Relevant items count for each other's positions.
+std::vector<int64_t> PositionsWithTies(const double* scores, const double* tie, int64_t n,
+                                       const std::vector<int64_t>& relevant, const std::vector<int64_t>& excluded);
 
 }  // namespace recprism::eval

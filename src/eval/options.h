@@ -40,6 +40,10 @@ struct EvalOptions {
   int sampled_negatives = 99;
   std::string candidates_file;            // sampled: `user neg neg ...` (source ids), one line per user
   std::string write_candidates;           // sampled: also write the drawn candidates in that layout here
+  // full and sampled: item (each held-out positive is a query with one relevant item, the
+  // SASRec/S3-Rec protocols) or user (one query per user, all of the user's held-out positives
+  // relevant at once: hit rate, recall, precision and NDCG over the set, the NGCF/LightGCN protocol)
+  std::string heldout_queries = "item";
   // evaluate --checkpoint, protocol rows: permutation importance of each feature group (the
   // report's explainability dimension); one more scoring pass of the split per group
   bool feature_importance = false;

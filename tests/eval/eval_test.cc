@@ -350,6 +350,20 @@ TEST_F(PredictionsReader, ShardsByUserAcrossRanksWithoutLosingRows) {
 
 // Held-out ranking's rank: candidates above, plus a uniform draw over the tied ones, with the
 // user's other positives left out (hand-worked).
+TEST(HeldOutRanking, PositionsOfASetCountEveryCandidateAboveIncludingOtherRelevantOnes) {
+  using recprism::eval::PositionsWithTies;
+  // Scores by index; relevant {0, 3}. Index 3 (0.5) is tied with 0 and 5; ties go to the higher key.
+  const std::vector<double> s = {0.5, 0.9, 0.1, 0.5, 0.7, 0.5};
+  const std::vector<double> tie = {0.2, 0.0, 0.0, 0.6, 0.0, 0.4};
+  // Above 0: 0.9, 0.7, and the tied 3 and 5 (higher keys) = 4. Above 3: 0.9, 0.7 = 2.
+  EXPECT_EQ(PositionsWithTies(s.data(), tie.data(), 6, {0, 3}, {}), (std::vector<int64_t>{2, 4}));
+  // Excluding 1 and 5: above 0 are 4 and 3 (2); above 3 is 4 (1).
+  EXPECT_EQ(PositionsWithTies(s.data(), tie.data(), 6, {0, 3}, {1, 5}), (std::vector<int64_t>{1, 2}));
+  // Equal keys fall back to the index, so positions are a permutation: n items take 0..n-1.
+  const std::vector<double> flat(5, 1.0), zero(5, 0.0);
+  EXPECT_EQ(PositionsWithTies(flat.data(), zero.data(), 5, {4, 0, 2}, {}), (std::vector<int64_t>{0, 2, 4}));
+}
+
 TEST(HeldOutRanking, RankCountsHigherScoresAndBreaksTiesUniformly) {
   using recprism::eval::RankWithTies;
   const std::vector<double> s = {0.5, 0.9, 0.1, 0.5, 0.7, 0.5};  // the query's item is index 0

@@ -5,10 +5,12 @@
       (`user neg neg ...`, source ids)
   heldout_check.py verify PREPARED SPLIT CANDIDATES N
       every line: a user of the split, N distinct negatives, none the user ever interacted with
-  heldout_check.py baselines PREPARED SPLIT REPORT_JSON SEED [CANDIDATES]
+  heldout_check.py baselines PREPARED SPLIT REPORT_JSON SEED [CANDIDATES] [--per-user]
       recomputes the popularity and random rankers' hit_rate@K, ndcg@K and mrr from their
       definitions (full catalogue minus the user's other positives, or the candidates file), with
-      the same seeded tie-breaking, and compares them with the report's (1e-12)
+      the same seeded tie-breaking, and compares them with the report's (1e-12). --per-user: one
+      query per user with all of the user's positives of the split relevant (eval.heldout_queries
+      user): hit_rate, recall, precision and ndcg@K over the set, and mrr
 """
 import json
 import math
@@ -164,6 +166,64 @@ def cmd_baselines(path, split, report_path, seed, cand=None):
     return 0 if worst <= 1e-12 else 1
 
 
+def cmd_baselines_per_user(path, split, report_path, seed, cand=None):
+    p = Prepared(path)
+    rep = json.load(open(report_path))
+    ks = rep["top_k"]
+    got = {(m["model"], m["name"]): m["value"] for m in rep["metrics"] if m["task"] == "heldout"}
+    c = read_candidates(p, cand) if cand else None
+    seed = np.uint64(int(seed))
+    held = {}
+    for u, t in queries(p, split):
+        held.setdefault(u, set()).add(t)
+    names = [f"{n}@{k}" for k in ks for n in ("hit_rate", "recall", "precision", "ndcg")] + ["mrr"]
+    sums = {m: np.zeros(len(names)) for m in ("popularity", "random")}
+    relevant_total = 0
+    for u in sorted(held):
+        rel = sorted(held[u])
+        relevant_total += len(rel)
+        uk = np.uint64(fnv1a64(p.users[u]))
+        if c is None:  # the catalogue in id order, the user's other positives left out
+            others = p.positives[u] - held[u]
+            cands = np.array([i for i in range(1, p.num_items + 1) if i not in others], dtype=np.int64)
+        else:  # the relevant items first, then the file's negatives
+            cands = np.array(rel + c[u], dtype=np.int64)
+        idx = np.arange(len(cands)) if c is not None else cands - 1  # the engine's candidate index
+        for m_index, m in ((1, "popularity"), (2, "random")):
+            with np.errstate(over="ignore"):
+                if m == "popularity":
+                    s = p.popularity[cands]
+                else:
+                    s = unit(mix64(seed ^ mix64(uk ^ mix64(cands.astype(np.uint64) + np.uint64(0x9E37)))))
+                tie = unit(mix64(seed * np.uint64(31) + np.uint64(m_index)) ^
+                           mix64(uk + cands.astype(np.uint64) * np.uint64(0x100000001B3)))
+            pos = []
+            for j in np.nonzero(np.isin(cands, rel))[0]:
+                above = (s > s[j]) | ((s == s[j]) & ((tie > tie[j]) | ((tie == tie[j]) & (idx < idx[j]))))
+                above[j] = False
+                pos.append(int(above.sum()))
+            pos.sort()
+            v = []
+            for k in ks:
+                hits = sum(1 for x in pos if x < k)
+                dcg = sum(1.0 / math.log2(x + 2) for x in pos if x < k)
+                ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(pos), k)))
+                v += [1.0 if hits else 0.0, hits / len(pos), hits / k, dcg / ideal]
+            v.append(1.0 / (pos[0] + 1))
+            sums[m] += np.array(v)
+    nq = len(held)
+    worst = 0.0
+    for m in sums:
+        for name, v in zip(names, sums[m] / nq):
+            d = abs(v - got[(m, name)])
+            worst = max(worst, d)
+            if d > 1e-12:
+                print(f"DIFF {m} {name}: python {v:.12f} report {got[(m, name)]:.12f}")
+    print(f"{nq} users, {relevant_total} relevant items; popularity recall@{ks[0]} "
+          f"{sums['popularity'][1] / nq:.4f}, random {sums['random'][1] / nq:.4f}; largest difference {worst:.2e}")
+    return 0 if worst <= 1e-12 else 1
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "candidates":
@@ -171,7 +231,8 @@ def main():
     if cmd == "verify":
         return cmd_verify(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     if cmd == "baselines":
-        return cmd_baselines(*sys.argv[2:])
+        args = [a for a in sys.argv[2:] if a != "--per-user"]
+        return (cmd_baselines_per_user if "--per-user" in sys.argv else cmd_baselines)(*args)
     print(__doc__)
     return 2
 

@@ -68,6 +68,60 @@ check "full ranking: popularity and random rankers equal their definitions recom
 check "full ranking: the model beats random (hit_rate@10 above 10 / 1682 by far)" \
   '"$py" -c "import json,sys; m={(x[\"model\"],x[\"name\"]):x[\"value\"] for x in json.load(open(sys.argv[1]))[\"metrics\"]}; sys.exit(0 if m[(\"model\",\"hit_rate@10\")] > 0.02 and m[(\"random\",\"hit_rate@10\")] < 0.02 else 1)" "$work/f1/report.json"'
 
+# heldout_queries user: one list per user with all of the user's held-out positives relevant.
+# Leave-one-out (one relevant item per user): the model's numbers are the per-item protocol's.
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=full --set eval.heldout_queries=user \
+  --output "$work/fu" >"$work/fu.log" 2>&1; rc=$?
+"$py" - "$work/f1/report.json" "$work/fu/report.json" <<'PY' >"$work/same_u" 2>&1; rc2=$?
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ma, mb = ({m["name"]: m["value"] for m in r["metrics"] if m["model"] == "model" and m["task"] == "heldout"} for r in (a, b))
+for k in ("hit_rate@10", "ndcg@10", "hit_rate@5", "ndcg@5", "mrr"):
+    assert abs(ma[k] - mb[k]) <= 1e-12, (k, ma[k], mb[k])
+for k in (10, 5):
+    assert abs(mb[f"recall@{k}"] - mb[f"hit_rate@{k}"]) <= 1e-12 and abs(mb[f"precision@{k}"] - mb[f"hit_rate@{k}"] / k) <= 1e-12
+assert b["provenance"]["protocol"] == "full_ranking_per_user" and b["provenance"]["protocol_mean_relevant"] == "1.000"
+print("per-user = per-item with one relevant item:", {k: round(mb[k], 4) for k in ("hit_rate@10", "recall@10")})
+PY
+check "per-user full ranking, one relevant item per user: the model's hit rate, NDCG and MRR are the per-item protocol's" \
+  '[ $rc = 0 ] && [ $rc2 = 0 ] && grep -q "protocol full_ranking_per_user over 943 queries" "$work/fu.log" || { cat "$work/same_u" "$work/fu.log"; false; }'
+# A temporal split (users with many test positives): the baselines from their definitions, 1 and 2 ranks alike.
+tcfg=("${cfg[@]}" --set data.split=temporal --set data.prepared="$work/mlt.h5" --set eval.protocol=full
+      --set eval.heldout_queries=user)
+"$bin" prepare "${tcfg[@]}" >"$work/prept.log" 2>&1 || { cat "$work/prept.log"; exit 1; }
+"$bin" evaluate "${tcfg[@]}" --checkpoint "$ckpt" --output "$work/fut" >"$work/fut.log" 2>&1 &&
+"${mpi[@]}" -n 2 "$bin" evaluate "${tcfg[@]}" --set comm.backend=mpi --checkpoint "$ckpt" --output "$work/fut2" \
+  >"$work/fut2.log" 2>&1; rc=$?
+check "per-user full ranking of a temporal split at 1 and 2 ranks: exit 0" '[ $rc = 0 ] || { tail -5 "$work/fut.log" "$work/fut2.log"; false; }'
+"$py" "$src/tests/eval/heldout_check.py" baselines "$work/mlt.h5" test "$work/fut/report.json" 7 --per-user >"$work/base_u" 2>&1; rc=$?
+cat "$work/base_u"
+check "per-user: popularity and random rankers' hit rate, recall, precision, NDCG and MRR equal their definitions in Python (1e-12)" \
+  '[ $rc = 0 ] && grep -qE "[0-9]+ users, [0-9]+ relevant items" "$work/base_u"'
+"$py" - "$work/fut/report.json" "$work/fut2/report.json" <<'PY' >"$work/same_u2" 2>&1; rc=$?
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+key = lambda m: (m["model"], m["name"])
+ma, mb = ({key(m): m["value"] for m in r["metrics"] if m["task"] == "heldout"} for r in (a, b))
+assert ma.keys() == mb.keys() and len(ma) == 3 * 9, len(ma)
+for k in ma:
+    assert abs(ma[k] - mb[k]) <= 1e-12, (k, ma[k], mb[k])
+assert float(a["provenance"]["protocol_mean_relevant"]) > 2, a["provenance"]["protocol_mean_relevant"]
+m = {k[1]: v for k, v in ma.items() if k[0] == "model"}
+assert m["recall@10"] <= m["hit_rate@10"] and m["recall@5"] <= m["recall@10"], m
+print("2 ranks = 1 rank;", a["provenance"]["protocol_mean_relevant"], "relevant items per user")
+PY
+check "per-user, 2 ranks: the same numbers; several relevant items per user" '[ $rc = 0 ] && cat "$work/same_u2" || { cat "$work/same_u2"; false; }'
+"$bin" evaluate "${tcfg[@]}" --set eval.protocol=sampled --set eval.write_candidates="$work/drawnu.txt" \
+  --checkpoint "$ckpt" --output "$work/su" >"$work/su.log" 2>&1 &&
+"$py" "$src/tests/eval/heldout_check.py" verify "$work/mlt.h5" test "$work/drawnu.txt" 99 >"$work/verify_u" 2>&1 &&
+"$bin" evaluate "${tcfg[@]}" --set eval.protocol=sampled --set eval.candidates_file="$work/drawnu.txt" \
+  --checkpoint "$ckpt" --output "$work/su2" >"$work/su2.log" 2>&1 &&
+"$py" "$src/tests/eval/heldout_check.py" baselines "$work/mlt.h5" test "$work/su2/report.json" 7 "$work/drawnu.txt" \
+  --per-user >"$work/base_su" 2>&1; rc=$?
+cat "$work/verify_u" "$work/base_su"
+check "per-user sampled: 99 negatives per user, none touched; its baselines from their definitions (1e-12)" \
+  '[ $rc = 0 ] && grep -q "protocol sampled_99_per_user" "$work/su.log" && grep -q "protocol candidates_file_per_user" "$work/su2.log" || { tail -3 "$work/su.log" "$work/su2.log"; false; }'
+
 # Sampled: 99 drawn negatives, written, verified, read back.
 "$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.write_candidates="$work/drawn.txt" \
   --output "$work/s1" >"$work/s1.log" 2>&1; rc=$?
@@ -142,4 +196,7 @@ check "eval.protocol full with --predictions: refused, naming the protocol" \
 "$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.candidates_file="$work/drawn.txt" >"$work/bad5.log" 2>&1; rc=$?
 check "eval.candidates_file with protocol rows: config error" \
   '[ $rc = 3 ] && grep -q "eval.candidates_file is set" "$work/bad5.log" || { cat "$work/bad5.log"; false; }'
+"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.heldout_queries=user >"$work/bad6.log" 2>&1; rc=$?
+check "eval.heldout_queries user with protocol rows: config error" \
+  '[ $rc = 3 ] && grep -q "eval.heldout_queries: user groups the held-out ranking protocols" "$work/bad6.log" || { cat "$work/bad6.log"; false; }'
 exit $fail
