@@ -362,6 +362,29 @@ TEST(HeldOutRanking, PositionsOfASetCountEveryCandidateAboveIncludingOtherReleva
   // Equal keys fall back to the index, so positions are a permutation: n items take 0..n-1.
   const std::vector<double> flat(5, 1.0), zero(5, 0.0);
   EXPECT_EQ(PositionsWithTies(flat.data(), zero.data(), 5, {4, 0, 2}, {}), (std::vector<int64_t>{0, 2, 4}));
+  // More than 16 relevant items take the sorting path: the same positions as counting them one by one.
+  std::mt19937_64 rng(3);
+  std::vector<double> sc(300), tk(300);
+  for (size_t i = 0; i < sc.size(); ++i) {
+    sc[i] = static_cast<double>(rng() % 20);  // many ties
+    tk[i] = static_cast<double>(rng() % 7) / 7;
+  }
+  std::vector<int64_t> rel, exc;
+  for (int64_t i = 0; i < 300; ++i) {
+    if (i % 5 == 0) rel.push_back(i);
+    else if (i % 7 == 0) exc.push_back(i);
+  }
+  std::vector<int64_t> want;
+  for (int64_t j : rel) {
+    int64_t p = 0;
+    for (int64_t c = 0; c < 300; ++c) {
+      if (c == j || std::find(exc.begin(), exc.end(), c) != exc.end()) continue;
+      p += sc[c] > sc[j] || (sc[c] == sc[j] && (tk[c] > tk[j] || (tk[c] == tk[j] && c < j)));
+    }
+    want.push_back(p);
+  }
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(PositionsWithTies(sc.data(), tk.data(), 300, rel, exc), want);
 }
 
 TEST(HeldOutRanking, RankCountsHigherScoresAndBreaksTiesUniformly) {
