@@ -1,10 +1,11 @@
 """Markdown tables for docs/results.md from finished sweep runs.
 
 usage: results_table.py SWEEP_DIR [SWEEP_DIR ...] [--report report-full]
-                        [--metrics heldout/hit_rate@10,heldout/ndcg@10] [--by KEY] [--privacy]
+                        [--metrics heldout/hit_rate@10,heldout/ndcg@10] [--by KEY] [--privacy] [--compact]
 
 One row per sweep (per value of the swept KEY with --by, read from runs.tsv): each metric's mean
-over the finished runs (seeds), the per-seed values with the evaluator's 95% interval. --privacy
+over the finished runs (seeds), the per-seed values with the evaluator's 95% interval (--compact: the
+mean ± the seeds' standard deviation, and in brackets the widest per-seed interval's half-width). --privacy
 adds the DP-SGD epsilon of each row's runs (report provenance dp_epsilon; "none" without DP-SGD);
 --delta D also gives epsilon at delta D, recomputed from the provenance's sample rate, sigma and
 steps with the same RDP accountant.
@@ -53,12 +54,17 @@ def main():
     ap.add_argument("--model", default="model")
     ap.add_argument("--by", default="")
     ap.add_argument("--privacy", action="store_true")
+    ap.add_argument("--compact", action="store_true",
+                    help="each cell: mean over seeds ± their standard deviation, and the widest evaluator interval's "
+                         "half-width, instead of every seed's value and interval")
+    ap.add_argument("--digits", type=int, default=4)
     ap.add_argument("--delta", type=float, default=0,
                     help="with --privacy: also epsilon at this delta, from each run's sample rate, sigma and steps")
     a = ap.parse_args()
     metrics = [m.split("/", 1) for m in a.metrics.split(",")]
     head = "| sweep | runs | " + ("epsilon (mean) | " if a.privacy else "") + (f"epsilon at delta {a.delta:g} | " if a.delta else "")
-    print(head + " | ".join(f"{t}/{n} mean (per seed [95% CI])" for t, n in metrics) + " | protocol |")
+    label = "mean ± sd over seeds (95% CI ±)" if a.compact else "mean (per seed [95% CI])"
+    print(head + " | ".join(f"{t}/{n} {label}" for t, n in metrics) + " | protocol |")
     print("|---|---|" + ("---|" if a.privacy else "") + ("---|" if a.delta else "") + "---|" * len(metrics) + "---|")
     for sweep in a.sweeps:
         rows = {}
@@ -91,8 +97,14 @@ def main():
                     cells.append("—")
                     continue
                 mean = statistics.mean(v for v, _ in vals)
-                per = ", ".join(f"{v:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" for v, ci in vals)
-                cells.append(f"**{mean:.4f}** ({per})")
+                d = a.digits
+                if a.compact:
+                    sd = f" ± {statistics.stdev(v for v, _ in vals):.{d}f}" if len(vals) > 1 else ""
+                    half = max(((ci[1] - ci[0]) / 2 for _, ci in vals if ci[0] is not None), default=None)
+                    cells.append(f"**{mean:.{d}f}**{sd}" + (f" ({half:.{d}f})" if half is not None else ""))
+                else:
+                    per = ", ".join(f"{v:.{d}f} [{ci[0]:.{d}f}, {ci[1]:.{d}f}]" for v, ci in vals)
+                    cells.append(f"**{mean:.{d}f}** ({per})")
             name = os.path.basename(sweep.rstrip("/")) + (f" {a.by}={key}" if a.by and key else "")
             print(f"| {name} | {len(done)} of {len(runs)} | " + " | ".join(cells) + f" | {protocol} |")
     return 0
