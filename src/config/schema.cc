@@ -413,6 +413,11 @@ std::vector<KeySpec> BuildSchema() {
                           "item per list) or user (one list per user with all of the user's held-out positives "
                           "relevant: hit_rate, recall, precision and ndcg over the set)."),
                     {"item", "user"}));
+  s.push_back(OneOf(Field("eval.rank_by", &R::eval, &EvalOptions::rank_by,
+                          "protocols full and sampled with a task-heads checkpoint: rank candidates by pCTR (ctr) "
+                          "or by pCTCVR = pCTR x pCVR (ctcvr, for purchase top-K). Next-item checkpoints rank by "
+                          "their item scores."),
+                    {"ctr", "ctcvr"}));
   auto column = [&](const char* key, std::string EvalColumns::*member, const char* doc) {
     s.push_back(Nested(std::string("eval.columns.") + key, &R::eval, &EvalOptions::columns, member, doc));
   };

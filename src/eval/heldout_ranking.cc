@@ -368,7 +368,8 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
         x.num_features = in.num_features.index_select(0, qidx).repeat_interleave(kn, 0);
         x.click = torch::zeros({x.size}, in.click.options());
         x.conversion = torch::zeros({x.size}, in.conversion.options());
-        parts.push_back(model::Probabilities(net.forward(x)).ctr.view({Q, kn}));
+        auto probs = model::Probabilities(net.forward(x));
+        parts.push_back((eo.rank_by == "ctcvr" ? probs.ctcvr : probs.ctr).view({Q, kn}));
       }
       scores = torch::cat(parts, 1);
     }
@@ -527,7 +528,9 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   rep.provenance["protocol_mean_relevant"] = counts[0] > 0 ? fmt::format("{:.3f}", counts[5] / counts[0]) : "0";
   rep.provenance["users_fingerprint"] = fmt::format("{:x}-{:x}", fp[0], fp[1]);
   rep.provenance["seed"] = std::to_string(seed);
-  rep.provenance["scoring"] = scoring == Scoring::kNextItem ? "next_item (user vector . item embedding)" : "task heads (pCTR)";
+  rep.provenance["scoring"] = scoring == Scoring::kNextItem ? "next_item (user vector . item embedding)"
+                              : eo.rank_by == "ctcvr"         ? "task heads (pCTCVR = pCTR x pCVR)"
+                                                              : "task heads (pCTR)";
   rep.provenance["scored_split"] = split;
   if (counts[0] == 0) rep.warnings.push_back(fmt::format("the {} split has no positive rows to rank", split));
   if (counts[2] > 0) {

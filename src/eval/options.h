@@ -44,6 +44,9 @@ struct EvalOptions {
   // SASRec/S3-Rec protocols) or user (one query per user, all of the user's held-out positives
   // relevant at once: hit rate, recall, precision and NDCG over the set, the NGCF/LightGCN protocol)
   std::string heldout_queries = "item";
+  // full and sampled with a task-heads checkpoint: the probability that ranks the candidates,
+  // ctr (click) or ctcvr (click and conversion: purchase top-K with ESMM-style heads)
+  std::string rank_by = "ctr";
   // evaluate --checkpoint, protocol rows: permutation importance of each feature group (the
   // report's explainability dimension); one more scoring pass of the split per group
   bool feature_importance = false;

@@ -121,6 +121,25 @@ check "per-user, 2 ranks: the same numbers; several relevant items per user" '[ 
 cat "$work/verify_u" "$work/base_su"
 check "per-user sampled: 99 negatives per user, none touched; its baselines from their definitions (1e-12)" \
   '[ $rc = 0 ] && grep -q "protocol sampled_99_per_user" "$work/su.log" && grep -q "protocol candidates_file_per_user" "$work/su2.log" || { tail -3 "$work/su.log" "$work/su2.log"; false; }'
+# A task-heads (ESMM) checkpoint ranks by pCTR, or by pCTCVR with eval.rank_by ctcvr (purchase top-K).
+"$bin" train "${tcfg[@]}" --set run.name=heads --set model.heads=esmm --set model.causal=false --set train.max_steps=40 --set train.validation=sums \
+  --set train.epochs=1 >"$work/heads.log" 2>&1 &&
+for by in ctr ctcvr; do
+  "$bin" evaluate "${tcfg[@]}" --set eval.rank_by=$by --checkpoint "$work/runs/heads/checkpoints/best.pt" \
+    --output "$work/h_$by" >"$work/h_$by.log" 2>&1 || break
+done; rc=$?
+"$py" - "$work/h_ctr/report.json" "$work/h_ctcvr/report.json" <<'PY' >"$work/rank_by" 2>&1; rc2=$?
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["provenance"]["scoring"] == "task heads (pCTR)", a["provenance"]["scoring"]
+assert b["provenance"]["scoring"] == "task heads (pCTCVR = pCTR x pCVR)", b["provenance"]["scoring"]
+ma, mb = ({(m["model"], m["name"]): m["value"] for m in r["metrics"] if m["task"] == "heldout"} for r in (a, b))
+assert all(abs(ma[k] - mb[k]) <= 1e-12 for k in ma if k[0] != "model"), "the baselines do not depend on rank_by"
+assert any(abs(ma[k] - mb[k]) > 1e-9 for k in ma if k[0] == "model"), "pCTR and pCTCVR rank alike"
+print("rank_by: recall@10 by pCTR", round(ma[("model", "recall@10")], 4), "by pCTCVR", round(mb[("model", "recall@10")], 4))
+PY
+check "a task-heads checkpoint ranks by pCTR or, with eval.rank_by ctcvr, by pCTCVR (provenance says which)" \
+  '[ $rc = 0 ] && [ $rc2 = 0 ] && cat "$work/rank_by" || { cat "$work/rank_by"; tail -3 "$work/heads.log" "$work/h_ctcvr.log"; false; }'
 
 # Sampled: 99 drawn negatives, written, verified, read back.
 "$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.protocol=sampled --set eval.write_candidates="$work/drawn.txt" \
