@@ -714,6 +714,13 @@ Report Evaluator::Finalize() {
       for (const auto& r : reps) rv.push_back(r[i].value);
       AddIntervals(&mv, center[i].value, rv);
       if (reps_ == 0) mv.lo = mv.hi = kNaN;
+      if (mv.name == "best_f1_threshold" && reps_ > 0) {
+        // Replicates find the threshold only to one of their histogram's bin edges, so its interval
+        // collapsed onto a bin ([0.3045, 0.3045]) or hung off the point: none is given.
+        mv.lo = mv.hi = kNaN;
+        mv.replicates.clear();
+        mv.method += " (no interval: replicates resolve the threshold only to a histogram bin edge)";
+      }
       rep.metrics.push_back(std::move(mv));
     }
     // Extra exact metrics at the best-F1 threshold (overall model only).
