@@ -409,7 +409,8 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(Field("eval.write_candidates", &R::eval, &EvalOptions::write_candidates,
                     "protocol sampled: also write the negatives used, in the candidates-file layout, to this path."));
   s.push_back(OneOf(Field("eval.heldout_queries", &R::eval, &EvalOptions::heldout_queries,
-                          "protocols full and sampled: item (each held-out positive is ranked alone, one relevant "
+                          "protocols full and sampled, and train.validation heldout (protocol rows ignores it): item "
+                          "(each held-out positive is ranked alone, one relevant "
                           "item per list) or user (one list per user with all of the user's held-out positives "
                           "relevant: hit_rate, recall, precision and ndcg over the set)."),
                     {"item", "user"}));
@@ -602,10 +603,6 @@ std::vector<std::string> ValidateCrossKeys(const RunOptions& o) {
   if (o.train.validation == "sums" && (esm == "ctr_ndcg" || esm == "ctr_hit_rate" || esm == "ctr_gauc")) {
     errors.push_back(fmt::format("train.early_stop_metric: {} needs train.validation: evaluator or heldout (sums has "
                                  "no per-user metrics)", esm));
-  }
-  if (o.eval.heldout_queries == "user" && o.eval.protocol == "rows" && o.train.validation != "heldout") {
-    errors.push_back("eval.heldout_queries: user groups the held-out ranking protocols (eval.protocol full or "
-                     "sampled, or train.validation heldout), but eval.protocol is rows");
   }
   if (!o.eval.candidates_file.empty() && o.eval.protocol != "sampled") {
     errors.push_back(fmt::format("eval.candidates_file is set ({}) but eval.protocol is {}; candidates files belong to "

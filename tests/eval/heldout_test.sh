@@ -215,7 +215,4 @@ check "eval.protocol full with --predictions: refused, naming the protocol" \
 "$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.candidates_file="$work/drawn.txt" >"$work/bad5.log" 2>&1; rc=$?
 check "eval.candidates_file with protocol rows: config error" \
   '[ $rc = 3 ] && grep -q "eval.candidates_file is set" "$work/bad5.log" || { cat "$work/bad5.log"; false; }'
-"$bin" evaluate "${cfg[@]}" --checkpoint "$ckpt" --set eval.heldout_queries=user >"$work/bad6.log" 2>&1; rc=$?
-check "eval.heldout_queries user with protocol rows: config error" \
-  '[ $rc = 3 ] && grep -q "eval.heldout_queries: user groups the held-out ranking protocols" "$work/bad6.log" || { cat "$work/bad6.log"; false; }'
 exit $fail
