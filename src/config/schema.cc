@@ -419,6 +419,12 @@ std::vector<KeySpec> BuildSchema() {
                           "or by pCTCVR = pCTR x pCVR (ctcvr, for purchase top-K). Next-item checkpoints rank by "
                           "their item scores."),
                     {"ctr", "ctcvr"}));
+  s.push_back(OneOf(Field("eval.exclude_seen", &R::eval, &EvalOptions::exclude_seen,
+                          "protocol full: which of the user's items leave the candidates (relevant ones never do): "
+                          "all (positives in any split), train (train-split positives), train_conversions "
+                          "(converted train rows, e.g. purchases) or none. Sampled negatives are always drawn "
+                          "from items the user never interacted with."),
+                    {"all", "train", "train_conversions", "none"}));
   auto column = [&](const char* key, std::string EvalColumns::*member, const char* doc) {
     s.push_back(Nested(std::string("eval.columns.") + key, &R::eval, &EvalOptions::columns, member, doc));
   };

@@ -48,8 +48,10 @@ struct UserPositives {
   }
 };
 
-// split < 0: every split; else only that split's positives (the held-out sets of heldout_queries user).
-UserPositives ReadPositives(const data::PreparedReader& reader, const data::ShardPlan& plan, int rank, int split = -1) {
+// split < 0: every split; else only that split's positives (the held-out sets of heldout_queries
+// user, the train items of exclude_seen train); conversions_only: rows with conversion = 1.
+UserPositives ReadPositives(const data::PreparedReader& reader, const data::ShardPlan& plan, int rank, int split = -1,
+                            bool conversions_only = false) {
   const auto& users = reader.users();
   int64_t first = 0, last = users.num_users;
   if (plan.method == "contiguous") {
@@ -70,7 +72,7 @@ UserPositives ReadPositives(const data::PreparedReader& reader, const data::Shar
       if (plan.RankOf(u) == rank) {
         for (int64_t r = users.offsets[u] - row0; r < users.offsets[u + 1] - row0; ++r) {
           if (rows.click[r] && rows.event[r] != static_cast<uint8_t>(data::Event::kSampledNegative) &&
-              (split < 0 || rows.split[r] == split)) {
+              (split < 0 || rows.split[r] == split) && (!conversions_only || rows.conversion[r] != 0)) {
             p.items.push_back(rows.item[r]);
           }
         }
@@ -231,6 +233,16 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   UserPositives held;
   if (per_user) held = ReadPositives(names, loader.plan(), rank, static_cast<int>(data::ParseSplit(split)));
   std::vector<uint8_t> queried(per_user ? static_cast<size_t>(names.users().num_users) : 0, 0);
+  // protocol full: the items left out of a user's candidates (eval.exclude_seen).
+  UserPositives seen_storage;
+  if (eo.exclude_seen == "train" || eo.exclude_seen == "train_conversions") {
+    seen_storage = ReadPositives(names, loader.plan(), rank, static_cast<int>(data::Split::kTrain),
+                                 eo.exclude_seen == "train_conversions");
+  } else if (eo.exclude_seen == "none") {
+    seen_storage.first = positives.first;
+    seen_storage.offsets.assign(positives.offsets.size(), 0);
+  }
+  const UserPositives& seen = eo.exclude_seen == "all" ? positives : seen_storage;
   const bool full = eo.protocol == "full";
   const bool from_file = !full && !eo.candidates_file.empty();
   int64_t foreign_lines = 0;
@@ -383,14 +395,14 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
       excluded.clear();
       relevant.clear();
       if (full) {
-        // Relevant: the query's item, or the user's held-out positives; excluded: the user's other positives.
+        // Relevant: the query's item, or the user's held-out positives; excluded: the user's seen items.
         if (per_user) {
           const auto [hb, he] = held.Of(u);
           for (const int64_t* p = hb; p != he; ++p) relevant.push_back(*p - 1);
         } else {
           relevant.push_back(target - 1);
         }
-        const auto [pb, pe] = positives.Of(u);
+        const auto [pb, pe] = seen.Of(u);
         for (const int64_t* p = pb; p != pe; ++p) {
           if (std::find(relevant.begin(), relevant.end(), *p - 1) == relevant.end()) excluded.push_back(*p - 1);
         }
@@ -532,6 +544,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
                               : eo.rank_by == "ctcvr"         ? "task heads (pCTCVR = pCTR x pCVR)"
                                                               : "task heads (pCTR)";
   rep.provenance["scored_split"] = split;
+  if (full) rep.provenance["protocol_excluded"] = eo.exclude_seen;
   if (counts[0] == 0) rep.warnings.push_back(fmt::format("the {} split has no positive rows to rank", split));
   if (counts[2] > 0) {
     rep.warnings.push_back(fmt::format("{:.0f} queries had fewer than {} items the user never interacted with; they "

@@ -47,6 +47,10 @@ struct EvalOptions {
   // full and sampled with a task-heads checkpoint: the probability that ranks the candidates,
   // ctr (click) or ctcvr (click and conversion: purchase top-K with ESMM-style heads)
   std::string rank_by = "ctr";
+  // protocol full: the user's items left out of the candidates (never a relevant one): all (the
+  // user's positives in every split, S3-Rec's masking), train (positives of the train split),
+  // train_conversions (converted train rows: VCGAE's trn_buy on JD) or none
+  std::string exclude_seen = "all";
   // evaluate --checkpoint, protocol rows: permutation importance of each feature group (the
   // report's explainability dimension); one more scoring pass of the split per group
   bool feature_importance = false;

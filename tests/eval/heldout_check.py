@@ -5,12 +5,13 @@
       (`user neg neg ...`, source ids)
   heldout_check.py verify PREPARED SPLIT CANDIDATES N
       every line: a user of the split, N distinct negatives, none the user ever interacted with
-  heldout_check.py baselines PREPARED SPLIT REPORT_JSON SEED [CANDIDATES] [--per-user]
+  heldout_check.py baselines PREPARED SPLIT REPORT_JSON SEED [CANDIDATES] [--per-user] [--exclude-seen=MODE]
       recomputes the popularity and random rankers' hit_rate@K, ndcg@K and mrr from their
       definitions (full catalogue minus the user's other positives, or the candidates file), with
       the same seeded tie-breaking, and compares them with the report's (1e-12). --per-user: one
       query per user with all of the user's positives of the split relevant (eval.heldout_queries
-      user): hit_rate, recall, precision and ndcg@K over the set, and mrr
+      user): hit_rate, recall, precision and ndcg@K over the set, and mrr. --exclude-seen: which of
+      the user's items leave full ranking's candidates (all, train, train_conversions, none)
 """
 import json
 import math
@@ -54,6 +55,7 @@ class Prepared:
         it = f["interactions"]
         self.user, self.item = it["user"][...], it["item"][...]
         self.click, self.event, self.split = it["click"][...], it["event"][...], it["split"][...]
+        self.conversion = it["conversion"][...]
         self.users = raw_ids(f["users"])
         self.items = raw_ids(f["items"])  # entry 0 is the padding item
         self.popularity = f["items"]["popularity"][...].astype(np.float64)
@@ -63,6 +65,16 @@ class Prepared:
         for u, i in zip(self.user[pos], self.item[pos]):
             self.positives.setdefault(int(u), set()).add(int(i))
         self.pos = pos
+
+    def seen(self, mode):
+        """The items eval.exclude_seen leaves out of a user's full-ranking candidates."""
+        sel = {"all": self.pos, "train": self.pos & (self.split == 0),
+               "train_conversions": self.pos & (self.split == 0) & (self.conversion == 1),
+               "none": np.zeros_like(self.pos)}[mode]
+        out = {}
+        for u, i in zip(self.user[sel], self.item[sel]):
+            out.setdefault(int(u), set()).add(int(i))
+        return out
 
 
 def queries(p, split):
@@ -113,8 +125,9 @@ def cmd_verify(path, split, cand, n):
     return 1 if bad else 0
 
 
-def cmd_baselines(path, split, report_path, seed, cand=None):
+def cmd_baselines(path, split, report_path, seed, cand=None, exclude="all"):
     p = Prepared(path)
+    seen = p.seen(exclude)
     rep = json.load(open(report_path))
     ks = rep["top_k"]
     got = {(m["model"], m["name"]): m["value"] for m in rep["metrics"] if m["task"] == "heldout"}
@@ -126,7 +139,7 @@ def cmd_baselines(path, split, report_path, seed, cand=None):
     for u, t in queries(p, split):
         uk = np.uint64(fnv1a64(p.users[u]))
         if c is None:
-            others = p.positives[u] - {t}
+            others = seen.get(u, set()) - {t}
             cands = np.array([i for i in all_items if i not in others]) if others else all_items
         else:
             cands = np.array([t] + c[u], dtype=np.int64)
@@ -166,8 +179,9 @@ def cmd_baselines(path, split, report_path, seed, cand=None):
     return 0 if worst <= 1e-12 else 1
 
 
-def cmd_baselines_per_user(path, split, report_path, seed, cand=None):
+def cmd_baselines_per_user(path, split, report_path, seed, cand=None, exclude="all"):
     p = Prepared(path)
+    seen = p.seen(exclude)
     rep = json.load(open(report_path))
     ks = rep["top_k"]
     got = {(m["model"], m["name"]): m["value"] for m in rep["metrics"] if m["task"] == "heldout"}
@@ -184,7 +198,7 @@ def cmd_baselines_per_user(path, split, report_path, seed, cand=None):
         relevant_total += len(rel)
         uk = np.uint64(fnv1a64(p.users[u]))
         if c is None:  # the catalogue in id order, the user's other positives left out
-            others = p.positives[u] - held[u]
+            others = seen.get(u, set()) - held[u]
             cands = np.array([i for i in range(1, p.num_items + 1) if i not in others], dtype=np.int64)
         else:  # the relevant items first, then the file's negatives
             cands = np.array(rel + c[u], dtype=np.int64)
@@ -231,8 +245,11 @@ def main():
     if cmd == "verify":
         return cmd_verify(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     if cmd == "baselines":
-        args = [a for a in sys.argv[2:] if a != "--per-user"]
-        return (cmd_baselines_per_user if "--per-user" in sys.argv else cmd_baselines)(*args)
+        args = [a for a in sys.argv[2:] if not a.startswith("--")]
+        exclude = ([a.split("=", 1)[1] for a in sys.argv if a.startswith("--exclude-seen=")] or ["all"])[0]
+        if len(args) == 4:
+            args.append(None)
+        return (cmd_baselines_per_user if "--per-user" in sys.argv else cmd_baselines)(*args, exclude=exclude)
     print(__doc__)
     return 2
 

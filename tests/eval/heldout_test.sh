@@ -97,6 +97,14 @@ check "per-user full ranking of a temporal split at 1 and 2 ranks: exit 0" '[ $r
 cat "$work/base_u"
 check "per-user: popularity and random rankers' hit rate, recall, precision, NDCG and MRR equal their definitions in Python (1e-12)" \
   '[ $rc = 0 ] && grep -qE "[0-9]+ users, [0-9]+ relevant items" "$work/base_u"'
+for ex in train train_conversions none; do
+  "$bin" evaluate "${tcfg[@]}" --set eval.exclude_seen=$ex --checkpoint "$ckpt" --output "$work/fx_$ex" >"$work/fx_$ex.log" 2>&1 &&
+  "$py" "$src/tests/eval/heldout_check.py" baselines "$work/mlt.h5" test "$work/fx_$ex/report.json" 7 --per-user \
+    --exclude-seen=$ex >"$work/base_x_$ex" 2>&1; rc=$?
+  cat "$work/base_x_$ex"
+  check "per-user full ranking with eval.exclude_seen $ex: the baselines from their definitions (1e-12)" \
+    '[ $rc = 0 ] && grep -q "\"protocol_excluded\": \"$ex\"" "$work/fx_$ex/report.json" || { tail -3 "$work/fx_$ex.log"; false; }'
+done
 "$py" - "$work/fut/report.json" "$work/fut2/report.json" <<'PY' >"$work/same_u2" 2>&1; rc=$?
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
