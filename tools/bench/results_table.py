@@ -103,7 +103,8 @@ def main():
                     half = max(((ci[1] - ci[0]) / 2 for _, ci in vals if ci[0] is not None), default=None)
                     cells.append(f"**{mean:.{d}f}**{sd}" + (f" ({half:.{d}f})" if half is not None else ""))
                 else:
-                    per = ", ".join(f"{v:.{d}f} [{ci[0]:.{d}f}, {ci[1]:.{d}f}]" for v, ci in vals)
+                    per = ", ".join(f"{v:.{d}f} [{ci[0]:.{d}f}, {ci[1]:.{d}f}]" if ci[0] is not None else f"{v:.{d}f}"
+                                    for v, ci in vals)
                     cells.append(f"**{mean:.{d}f}** ({per})")
             name = os.path.basename(sweep.rstrip("/")) + (f" {a.by}={key}" if a.by and key else "")
             print(f"| {name} | {len(done)} of {len(runs)} | " + " | ".join(cells) + f" | {protocol} |")
