@@ -125,14 +125,30 @@ def cmd_verify(path, split, cand, n):
     return 1 if bad else 0
 
 
-def cmd_baselines(path, split, report_path, seed, cand=None, exclude="all"):
+def baseline_inputs(path, report_path, seed, cand, exclude):
+    """The prepared file, the items excluded per user, the report's K and held-out values, the
+    candidates file (or None) and the seed, for the baselines commands."""
     p = Prepared(path)
-    seen = p.seen(exclude)
     rep = json.load(open(report_path))
-    ks = rep["top_k"]
     got = {(m["model"], m["name"]): m["value"] for m in rep["metrics"] if m["task"] == "heldout"}
     c = read_candidates(p, cand) if cand else None
-    seed = np.uint64(int(seed))
+    return p, p.seen(exclude), rep["top_k"], got, c, np.uint64(int(seed))
+
+
+def largest_difference(sums, names, got, nq):
+    """The largest |python - report| over the rankers' metrics; prints each one above 1e-12."""
+    worst = 0.0
+    for m in sums:
+        for name, v in zip(names, sums[m] / nq):
+            d = abs(v - got[(m, name)])
+            worst = max(worst, d)
+            if d > 1e-12:
+                print(f"DIFF {m} {name}: python {v:.12f} report {got[(m, name)]:.12f}")
+    return worst
+
+
+def cmd_baselines(path, split, report_path, seed, cand=None, exclude="all"):
+    p, seen, ks, got, c, seed = baseline_inputs(path, report_path, seed, cand, exclude)
     all_items = np.arange(1, p.num_items + 1, dtype=np.int64)
     sums = {m: np.zeros(2 * len(ks) + 1) for m in ("popularity", "random")}
     nq = 0
@@ -163,30 +179,15 @@ def cmd_baselines(path, split, report_path, seed, cand=None, exclude="all"):
                 v += [1.0 if r < k else 0.0, 1.0 / math.log2(r + 2) if r < k else 0.0]
             v.append(1.0 / (r + 1))
             sums[m] += np.array(v)
-    worst = 0.0
-    for m in sums:
-        names = []
-        for k in ks:
-            names += [f"hit_rate@{k}", f"ndcg@{k}"]
-        names.append("mrr")
-        for name, v in zip(names, sums[m] / nq):
-            d = abs(v - got[(m, name)])
-            worst = max(worst, d)
-            if d > 1e-12:
-                print(f"DIFF {m} {name}: python {v:.12f} report {got[(m, name)]:.12f}")
+    names = [f"{n}@{k}" for k in ks for n in ("hit_rate", "ndcg")] + ["mrr"]
+    worst = largest_difference(sums, names, got, nq)
     print(f"{nq} queries; popularity hit_rate@{ks[0]} {sums['popularity'][0] / nq:.4f}, random "
           f"{sums['random'][0] / nq:.4f}; largest difference {worst:.2e}")
     return 0 if worst <= 1e-12 else 1
 
 
 def cmd_baselines_per_user(path, split, report_path, seed, cand=None, exclude="all"):
-    p = Prepared(path)
-    seen = p.seen(exclude)
-    rep = json.load(open(report_path))
-    ks = rep["top_k"]
-    got = {(m["model"], m["name"]): m["value"] for m in rep["metrics"] if m["task"] == "heldout"}
-    c = read_candidates(p, cand) if cand else None
-    seed = np.uint64(int(seed))
+    p, seen, ks, got, c, seed = baseline_inputs(path, report_path, seed, cand, exclude)
     held = {}
     for u, t in queries(p, split):
         held.setdefault(u, set()).add(t)
@@ -226,13 +227,7 @@ def cmd_baselines_per_user(path, split, report_path, seed, cand=None, exclude="a
             v.append(1.0 / (pos[0] + 1))
             sums[m] += np.array(v)
     nq = len(held)
-    worst = 0.0
-    for m in sums:
-        for name, v in zip(names, sums[m] / nq):
-            d = abs(v - got[(m, name)])
-            worst = max(worst, d)
-            if d > 1e-12:
-                print(f"DIFF {m} {name}: python {v:.12f} report {got[(m, name)]:.12f}")
+    worst = largest_difference(sums, names, got, nq)
     print(f"{nq} users, {relevant_total} relevant items; popularity recall@{ks[0]} "
           f"{sums['popularity'][1] / nq:.4f}, random {sums['random'][1] / nq:.4f}; largest difference {worst:.2e}")
     return 0 if worst <= 1e-12 else 1
