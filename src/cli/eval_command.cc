@@ -123,9 +123,14 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
       return at == std::string::npos ? std::nan("") : std::strtod(line.c_str() + at + k.size(), nullptr);
     };
     double samples = 0, step_s = 0, comm_s = 0, steps = 0, single = std::nan("");
+    // The probe's window: the run's first probe-length steps right after it, timed under the same
+    // conditions (a shared machine drifts over an hour; these steps are the probe's neighbours).
+    double window_left = 0, window_samples = 0, window_s = 0, window_steps = 0;
     for (std::string line; std::getline(in, line);) {
       if (line.find("\"type\":\"probe\",\"kind\":\"train\"") != std::string::npos) {
         single = field(line, "single_rank_samples_per_s");
+        window_left = field(line, "steps");
+        window_samples = window_s = window_steps = 0;
         continue;
       }
       if (line.find(train_step) == std::string::npos) continue;
@@ -139,6 +144,12 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
       step_s += b;
       comm_s += std::isfinite(c) ? c : 0;
       steps += 1;
+      if (window_left > 0) {
+        window_samples += a;
+        window_s += b;
+        window_steps += 1;
+        window_left -= 1;
+      }
     }
     if (steps > 0 && step_s > 0) {
       const double world = eval::CheckpointWorldSize(checkpoint);
@@ -150,9 +161,15 @@ void AddEfficiency(eval::Report* report, const std::string& checkpoint, double e
       if (std::isfinite(single) && single > 0) {
         add("train", "single_rank_samples_per_s", single, steps,
             "train.scaling_probe_steps: one rank training alone, mean over the ranks");
-        add("train", "speedup", samples / step_s / single, steps, "samples_per_s / single_rank_samples_per_s");
-        add("train", "scaling_efficiency", samples / step_s / (world * single), steps,
-            "samples_per_s / (world size x single_rank_samples_per_s); 1 = linear scaling");
+        // At one rank the ratio is 1 by definition, and what it would measure is the machine's
+        // drift: no speedup and no scaling efficiency.
+        if (world > 1 && window_steps > 0 && window_s > 0) {
+          const double rate = window_samples / window_s;
+          add("train", "speedup", rate / single, window_steps,
+              "samples/s of the run's steps right after the probe (as many as it took) / single_rank_samples_per_s");
+          add("train", "scaling_efficiency", rate / (world * single), window_steps,
+              "speedup / world size, the run's steps right after the probe against it; 1 = linear scaling");
+        }
       }
       report->provenance["train_log"] = log.string();
     }

@@ -67,12 +67,20 @@ check "the probe leaves training untouched (weights bit-identical)" '[ $? = 0 ] 
 "$py" - "$work/probed_report/report.json" "$work/runs/probed/train_log.jsonl" >"$work/scal.log" 2>&1 <<'PY'
 import json, sys
 e = {m["name"]: m["value"] for m in json.load(open(sys.argv[1]))["metrics"] if m["dimension"] == "efficiency" and m["task"] == "train"}
-probe = [json.loads(l) for l in open(sys.argv[2]) if '"type":"probe"' in l]
+lines = [json.loads(l) for l in open(sys.argv[2])]
+probe = [l for l in lines if l["type"] == "probe"]
 assert len(probe) == 1 and probe[0]["world_size"] == 2, probe
 single = probe[0]["single_rank_samples_per_s"]
 assert abs(e["single_rank_samples_per_s"] - single) < 1e-6 * single, (e, single)
-assert abs(e["speedup"] - e["samples_per_s"] / single) < 1e-9 * e["speedup"], e
-assert abs(e["scaling_efficiency"] - e["samples_per_s"] / (2 * single)) < 1e-9, e
+# Speedup: the run's first probe-length steps after the probe, against it (not the whole run).
+after = lines.index(probe[0])
+window = [l for l in lines[after:] if l["type"] == "step" and l["kind"] == "train"][: probe[0]["steps"]]
+assert len(window) == 5 and window[0]["step"] == 1, window
+rate = sum(l["samples"] for l in window) / sum(l["step_s"] for l in window)
+whole = [l for l in lines if l["type"] == "step" and l["kind"] == "train"]
+assert len(whole) == 20 and abs(rate - e["samples_per_s"]) > 1e-9 * rate, (rate, e)  # the window is not the run
+assert abs(e["speedup"] - rate / single) < 1e-9 * e["speedup"], (e, rate)
+assert abs(e["scaling_efficiency"] - rate / (2 * single)) < 1e-9, e
 assert 0 < e["scaling_efficiency"] < 2, e
 print({k: round(v, 3) for k, v in e.items()})
 PY
@@ -113,8 +121,21 @@ check "pretrain: exit 0, encoder.pt written" '[ $rc = 0 ] && [ -s "$work/runs/pr
 check "pretrain with sampled softmax (log-Q): exit 0 and a finite loss" \
   '[ $rc = 0 ] && ! grep -q "\"loss\":null" "$work/runs/pre_sampled/pretrain_log.jsonl" || { tail -5 "$work/pre_s.log"; false; }'
 "$bin" train "${base[@]}" --set run.name=ft --set train.max_steps=5 --set train.encoder_lr_scale=0 \
-  --init-from "$work/runs/pre/pretrain/encoder.pt" >"$work/ft.log" 2>&1; rc=$?
+  --set train.scaling_probe_steps=2 --init-from "$work/runs/pre/pretrain/encoder.pt" >"$work/ft.log" 2>&1; rc=$?
 check "train --init-from encoder.pt with a frozen encoder: exit 0" '[ $rc = 0 ] && grep -q "initialised .* tensors from" "$work/ft.log" || { tail -5 "$work/ft.log"; false; }'
+# At one rank the probe gives the one-rank throughput, but no speedup or scaling efficiency (1 by
+# definition; the measured ratio would be the machine's drift).
+"$bin" evaluate "${base[@]}" --checkpoint "$work/runs/ft/checkpoints/best.pt" --split valid \
+  --set eval.bootstrap_replicates=0 --set eval.baselines=false --output "$work/ft_report" >"$work/ft_eval.log" 2>&1
+"$py" - "$work/ft_report/report.json" >"$work/ft_scal.log" 2>&1 <<'PY'
+import json, sys
+e = {m["name"]: m["value"] for m in json.load(open(sys.argv[1]))["metrics"] if m["dimension"] == "efficiency" and m["task"] == "train"}
+assert e["world_size"] == 1 and e["single_rank_samples_per_s"] > 0, e
+assert "speedup" not in e and "scaling_efficiency" not in e, e
+print(sorted(e))
+PY
+check "one rank: the report has the probe's samples/s, no speedup and no scaling efficiency" \
+  '[ $? = 0 ] && cat "$work/ft_scal.log" || { cat "$work/ft_scal.log"; tail -3 "$work/ft_eval.log"; false; }'
 "$py" - "$work/runs/pre/pretrain_weights.h5" "$work/runs/ft/weights.h5" >"$work/frozen.log" 2>&1 <<'PY'
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
