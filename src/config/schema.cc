@@ -322,8 +322,8 @@ std::vector<KeySpec> BuildSchema() {
                     1, 1 << 24));
   s.push_back(Range(Field("train.scaling_probe_steps", &R::train, &T::scaling_probe_steps,
                           "Steps each rank first trains alone (timed, then undone) so the report's efficiency section "
-                          "gives the scaling efficiency: the run's samples/s / (world size x one rank's samples/s); "
-                          "0 = no probe."),
+                          "gives the scaling efficiency: the samples/s of the run's next as many steps / (world size "
+                          "x one rank's samples/s), at more than one rank; 0 = no probe."),
                     0, 1e9));
   s.push_back(Nested("train.privacy.dp_sgd", &R::train, &T::privacy, &PrivacyOptions::dp_sgd,
                      "Differentially private training (DP-SGD): per-sample gradient clipping and Gaussian noise added "
