@@ -132,6 +132,7 @@ std::string ParamsText(const DataOptions& o, const std::string& protocol, uint64
                    o.negative_sampler, o.negative_pool);
   if (o.eval_negatives_per_positive >= 0) s += fmt::format("eval_negatives_per_positive={}\n", o.eval_negatives_per_positive);
   s += fmt::format("min_user_interactions={}\non_bad_row={}\nseed={}\n", o.min_user_interactions, o.on_bad_row, seed);
+  if (o.history_order != "source") s += "history_order=" + o.history_order + "\n";
   if (o.dataset == "synthetic") {
     s += fmt::format("synthetic.rows={}\nsynthetic.users={}\nsynthetic.items={}\nsynthetic.categories={}\n"
                      "synthetic.clusters={}\nsynthetic.zipf={}\n",
@@ -863,6 +864,12 @@ void CheckPreparedMatches(const DataOptions& o, const std::string& path) {
     const std::string found = it == file.end() ? "(absent)" : it->second;
     if (found != value) diffs += fmt::format("; {}: the file has {}, this config {}", key, found, value);
   }
+  // Options written only when they differ from their default (history_order, eval_negatives_per_positive).
+  for (const auto& [key, value] : file) {
+    if (key != "seed" && key != "split" && !want.count(key)) {
+      diffs += fmt::format("; {}: the file has {}, this config leaves it at its default", key, value);
+    }
+  }
   RP_REQUIRE(diffs.empty(), StatusCode::kDataError,
              "{} was prepared with other data options than this config{}. Re-run `recprism prepare` with this config "
              "(it overwrites the file), or give each preparation its own data.prepared path",
@@ -899,6 +906,10 @@ class SpillDir {
 
 PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t seed) {
   RP_REQUIRE(!o.dataset.empty(), StatusCode::kInvalidConfig, "data.dataset is empty: name a preset (docs/datasets.md)");
+  RP_REQUIRE(o.history_order == "source" || o.dataset == "jd", StatusCode::kInvalidConfig,
+             "data.history_order is '{}' but dataset '{}' keeps its source's order (timestamps or a recorded "
+             "sequence); only jd, whose files list each user's items by item id, takes 'shuffled'",
+             o.history_order, o.dataset);
   const auto t0 = Clock::now();
   std::unique_ptr<SpillDir> spill_dir;
   if (o.dataset != "synthetic") spill_dir = std::make_unique<SpillDir>(output);
@@ -906,7 +917,7 @@ PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t 
   if (o.dataset == "synthetic") {
     report = PrepareSynthetic(o, output, seed);
   } else {
-    RawLog log = ParsePreset(o, spill_dir ? spill_dir->path() : "");
+    RawLog log = ParsePreset(o, spill_dir ? spill_dir->path() : "", seed);
     RP_LOG_DEBUG("prepare: parse {:.2f} s", std::chrono::duration<double>(Clock::now() - t0).count());
     report = PrepareFromLog(o, std::move(log), output, seed);
   }

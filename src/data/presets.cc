@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <set>
 
@@ -15,6 +16,7 @@
 
 #include "core/check.h"
 #include "core/file_util.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "data/sources.h"
 #include "data/text_input.h"
@@ -391,7 +393,7 @@ RawLog ParseAmazonBeauty(const DataOptions& o, const std::string& spill_dir) {
 }
 
 // ---------------------------------------------------------------- JD multi-behaviour
-RawLog ParseJd(const DataOptions& o, const std::string& spill_dir) {
+RawLog ParseJd(const DataOptions& o, const std::string& spill_dir, uint64_t seed) {
   RawLog log;
   log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
@@ -432,6 +434,20 @@ RawLog ParseJd(const DataOptions& o, const std::string& spill_dir) {
       it->second |= bit;
     });
   }
+  // The files list each user's pairs sorted by item id, so the file order is not time. The
+  // shuffled control gives each user's train pairs a random order, seeded by the run seed and the
+  // user's source id (the same whatever the other users are).
+  const bool shuffled = o.history_order == "shuffled";
+  if (shuffled) {
+    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t b = 0; b < order.size();) {
+      size_t e = b;
+      while (e < order.size() && order[e].first == order[b].first) ++e;
+      std::mt19937_64 rng(Fnv1a64(log.users.key(order[b].first), 0xcbf29ce484222325ULL ^ (seed * 0x9e3779b97f4a7c15ULL)));
+      for (size_t n = e - b; n > 1; --n) std::swap(order[b + n - 1], order[b + rng() % n]);  // Fisher-Yates
+      b = e;
+    }
+  }
   int64_t fav_only = 0;
   std::map<int64_t, int64_t> pos;  // per-user position
   for (const auto& key : order) {
@@ -454,9 +470,11 @@ RawLog ParseJd(const DataOptions& o, const std::string& spill_dir) {
   // valid/test files are read after the train files, so this already holds.
   log.notes.push_back(fmt::format(
       "jd: the space is pv ∪ buy pairs (click = pv or buy, conversion = buy); {} favourite-only pairs are outside "
-      "it and were dropped as rows (a sampled negative is never one of them). No timestamps: time is the position (train pairs in file order, then valid, then test "
-      "purchases). Splits come from the source files.",
-      fav_only));
+      "it and were dropped as rows (a sampled negative is never one of them). No timestamps: time is the position ({}, "
+      "then valid, then test purchases). Splits come from the source files.",
+      fav_only,
+      shuffled ? fmt::format("train pairs in a random order per user, data.history_order: shuffled, seed {}", seed)
+               : "train pairs in file order, which lists each user's items by item id"));
   return log;
 }
 
@@ -1091,12 +1109,12 @@ const std::vector<std::string>& PresetNames() {
   return kNames;
 }
 
-RawLog ParsePreset(const DataOptions& o, const std::string& spill_dir) {
+RawLog ParsePreset(const DataOptions& o, const std::string& spill_dir, uint64_t seed) {
   const std::string& d = o.dataset;
   if (d == "ml-100k") return ParseMl100k(o, spill_dir);
   if (d == "ml-1m") return ParseMl1m(o, spill_dir);
   if (d == "amazon-beauty") return ParseAmazonBeauty(o, spill_dir);
-  if (d == "jd") return ParseJd(o, spill_dir);
+  if (d == "jd") return ParseJd(o, spill_dir, seed);
   if (d == "ali-ccp") {
     std::string layout = o.layout;
     if (layout == "auto") {

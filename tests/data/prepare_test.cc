@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -418,6 +419,86 @@ TEST(Prepare, JdLabelsFollowTheEntireSpaceDefinition) {
   EXPECT_EQ(r.split_rows[1], 5892);
   EXPECT_EQ(r.split_rows[2], 5013);
   EXPECT_LE(buys[0], 60967);
+}
+
+// JD's files list each user's items by item id; data.history_order: shuffled is the control that
+// gives each user's train rows a seeded random order and changes nothing else.
+TEST(Prepare, JdShuffledHistoryOrderIsASeededPerUserPermutation) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("jd_order");
+  DataOptions o = MirrorOptions("jd");
+  o.negatives_per_positive = 0;
+  const std::string source = (dir / "source.h5").string(), a = (dir / "a.h5").string(),
+                    b = (dir / "b.h5").string(), c = (dir / "c.h5").string();
+  Prepare(o, source, 3);
+  o.history_order = "shuffled";
+  Prepare(o, a, 3);
+  Prepare(o, b, 3);
+  Prepare(o, c, 4);
+  struct Seqs {
+    std::map<std::string, std::vector<std::pair<int64_t, std::string>>> train;  // user -> (time, item)
+    std::set<std::tuple<std::string, std::string, int, int, int>> rows;           // user, item, split, labels
+    int64_t heldout_before_train = 0;
+  };
+  auto read = [](const std::string& path) {
+    PreparedReader rd(path);
+    Rows r = rd.ReadRows(0, rd.num_rows());
+    Seqs s;
+    std::map<std::string, int64_t> last_train, first_heldout;
+    for (size_t i = 0; i < r.size(); ++i) {
+      const std::string& u = rd.users().raw_id[r.user[i]];
+      const std::string& it = rd.items().raw_id[r.item[i]];
+      s.rows.emplace(u, it, r.split[i], r.click[i], r.conversion[i]);
+      if (r.split[i] == static_cast<uint8_t>(Split::kTrain)) {
+        s.train[u].emplace_back(r.time[i], it);
+        last_train[u] = std::max(last_train.count(u) ? last_train[u] : INT64_MIN, r.time[i]);
+      } else {
+        first_heldout[u] = std::min(first_heldout.count(u) ? first_heldout[u] : INT64_MAX, r.time[i]);
+      }
+    }
+    for (auto& [u, seq] : s.train) std::sort(seq.begin(), seq.end());
+    for (const auto& [u, t] : first_heldout) s.heldout_before_train += last_train.count(u) && last_train[u] >= t;
+    return s;
+  };
+  // The share of users (3+ train rows) whose train history runs in ascending item id.
+  auto ascending = [](const Seqs& s) {
+    int64_t n = 0, sorted = 0;
+    for (const auto& [u, seq] : s.train) {
+      if (seq.size() < 3) continue;
+      ++n;
+      bool up = true;
+      for (size_t k = 1; k < seq.size() && up; ++k) up = std::stoll(seq[k - 1].second) < std::stoll(seq[k].second);
+      sorted += up;
+    }
+    return static_cast<double>(sorted) / static_cast<double>(n);
+  };
+  const Seqs s0 = read(source), sa = read(a), sb = read(b), sc = read(c);
+  EXPECT_GT(ascending(s0), 0.5) << "the source order is by item id (the artefact the control removes)";
+  EXPECT_LT(ascending(sa), 0.05);
+  EXPECT_EQ(sa.rows, s0.rows) << "the same rows and labels, only the order differs";
+  EXPECT_EQ(sa.heldout_before_train, 0) << "held-out purchases stay after every train row of their user";
+  EXPECT_EQ(s0.heldout_before_train, 0);
+  EXPECT_EQ(sa.train, sb.train) << "the shuffle is a function of the seed";
+  EXPECT_NE(sa.train, sc.train);
+  PreparedReader rd(a);
+  EXPECT_NE(NotesOf(rd).find("data.history_order: shuffled, seed 3"), std::string::npos) << NotesOf(rd);
+  EXPECT_NE(rd.metadata().params.find("history_order=shuffled"), std::string::npos) << rd.metadata().params;
+  // A config that asks for the source order does not silently read the shuffled file, nor the reverse.
+  DataOptions want = o;
+  want.history_order = "source";
+  for (const auto& [opts, path] : {std::make_pair(want, a), std::make_pair(o, source)}) {
+    try {
+      CheckPreparedMatches(opts, path);
+      ADD_FAILURE() << path << " matched a config with history_order " << opts.history_order;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("history_order"), std::string::npos) << e.what();
+    }
+  }
+  // Only jd takes it: the other presets keep their timestamps or recorded sequences.
+  DataOptions ml = MirrorOptions("ml-100k");
+  ml.history_order = "shuffled";
+  const std::string m = ErrorOf(ml, (dir / "ml.h5").string(), StatusCode::kInvalidConfig);
+  EXPECT_NE(m.find("data.history_order is 'shuffled' but dataset 'ml-100k'"), std::string::npos) << m;
 }
 
 TEST(Prepare, SyntheticHasPlantedLearnableStructure) {
