@@ -61,10 +61,11 @@ def main():
     ap.add_argument("--delta", type=float, default=0,
                     help="with --privacy: also epsilon at this delta, from each run's sample rate, sigma and steps")
     a = ap.parse_args()
-    metrics = [m.split("/", 1) for m in a.metrics.split(",")]
+    # task/name; a metric without a task (personalization@10, coverage@10) is given by its name alone.
+    metrics = [m.split("/", 1) if "/" in m else ["", m] for m in a.metrics.split(",")]
     head = "| sweep | runs | " + ("epsilon (mean) | " if a.privacy else "") + (f"epsilon at delta {a.delta:g} | " if a.delta else "")
     label = "mean ± sd over seeds (95% CI ±)" if a.compact else "mean (per seed [95% CI])"
-    print(head + " | ".join(f"{t}/{n} {label}" for t, n in metrics) + " | protocol |")
+    print(head + " | ".join(f"{t + '/' if t else ''}{n} {label}" for t, n in metrics) + " | protocol |")
     print("|---|---|" + ("---|" if a.privacy else "") + ("---|" if a.delta else "") + "---|" * len(metrics) + "---|")
     for sweep in a.sweeps:
         rows = {}
