@@ -120,18 +120,24 @@ void Progress::Validation(int64_t step, int epoch, const train::Validation& v, c
       step, epoch, Num(v.samples), Num(v.loss), Num(v.ctr_auc), Num(v.ctr_gauc), Num(v.ctr_ndcg), Num(v.ctr_hit_rate), Num(v.ctr_logloss), Num(v.cvr_auc), Num(v.ctcvr_auc),
       Num(v.ctcvr_logloss), Num(v.auc_error_bound), Num(best), improved ? "true" : "false");
   jsonl_.flush();
-  events_->Scalar("valid/loss", step, v.loss);
-  events_->Scalar("valid/ctr_auc", step, v.ctr_auc);
-  events_->Scalar("valid/ctr_logloss", step, v.ctr_logloss);
-  if (std::isfinite(v.ctr_gauc)) events_->Scalar("valid/ctr_gauc", step, v.ctr_gauc);
-  if (std::isfinite(v.ctr_ndcg)) events_->Scalar("valid/ctr_ndcg", step, v.ctr_ndcg);
-  if (std::isfinite(v.ctr_hit_rate)) events_->Scalar("valid/ctr_hit_rate", step, v.ctr_hit_rate);
-  events_->Scalar("valid/ctcvr_auc", step, v.ctcvr_auc);
-  events_->Scalar("valid/cvr_auc", step, v.cvr_auc);
+  // Only the metrics this objective produces: a next-item run has no click labels to score with
+  // AUC or logloss, a single-task run no CVR.
+  std::string line;
+  auto add = [&](const char* sep, const char* label, const char* tag, double value) {
+    if (!std::isfinite(value)) return;
+    events_->Scalar(tag, step, value);
+    line += fmt::format("{}{} {:.4f}", line.empty() ? "" : sep, label, value);
+  };
+  add(" ", "ctr auc", "valid/ctr_auc", v.ctr_auc);
+  add(" ", "gauc", "valid/ctr_gauc", v.ctr_gauc);
+  add(" ", "ndcg", "valid/ctr_ndcg", v.ctr_ndcg);
+  add(" ", "hit rate", "valid/ctr_hit_rate", v.ctr_hit_rate);
+  add(" ", "logloss", "valid/ctr_logloss", v.ctr_logloss);
+  add(" | ", "ctcvr auc", "valid/ctcvr_auc", v.ctcvr_auc);
+  add(" | ", "cvr auc", "valid/cvr_auc", v.cvr_auc);
+  add(" | ", "loss", "valid/loss", v.loss);
   if (tty_) std::fprintf(stderr, "\n");
-  const std::string ranking = std::isfinite(v.ctr_ndcg) ? fmt::format(" ndcg {:.4f} hit rate {:.4f}", v.ctr_ndcg, v.ctr_hit_rate) : "";
-  RP_LOG_INFO("validation at step {}: ctr auc {:.4f} gauc {:.4f}{} logloss {:.4f} | ctcvr auc {:.4f} | cvr auc {:.4f} | loss {:.4f} "
-              "({} samples){}", step, v.ctr_auc, v.ctr_gauc, ranking, v.ctr_logloss, v.ctcvr_auc, v.cvr_auc, v.loss, v.samples,
+  RP_LOG_INFO("validation at step {}: {} ({} samples){}", step, line.empty() ? "no finite metric" : line, v.samples,
               improved ? fmt::format(" | new best {}", metric) : "");
 }
 

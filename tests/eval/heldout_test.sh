@@ -27,6 +27,8 @@ check "next_item training with held-out validation: exit 0" '[ $rc = 0 ] || { ta
 ckpt=$work/runs/ni/checkpoints/best.pt
 check "validation logs NDCG and hit rate of the 943 valid positives" \
   'grep -qE "validation at step 60: .*ndcg 0\.[0-9]+ hit rate 0\.[0-9]+.*\(943 samples\)" "$work/train.log" || { grep validation "$work/train.log"; false; }'
+check "the validation lines name only the metrics a next-item run has (no NaN click AUC or logloss)" \
+  '! grep "validation at step" "$work/train.log" | grep -qiE "nan|auc|logloss"'
 check "the JSONL validation lines carry ctr_ndcg and ctr_hit_rate" \
   'grep "\"type\":\"valid\"" "$work/runs/ni/train_log.jsonl" | grep -q "\"ctr_hit_rate\":0\."'
 
