@@ -168,10 +168,12 @@ std::vector<KeySpec> BuildSchema() {
                           "Drop users with fewer positive interactions."),
                     0, 1000000));
   s.push_back(OneOf(Field("data.history_order", &R::data, &D::history_order,
-                          "Order of each user's train rows where the source has no timestamps (jd only): source "
-                          "(the files' order; jd's lists a user's items by item id, not by time) or shuffled (a "
-                          "per-user random order seeded by run.seed, the control for what a sequence model learns "
-                          "from that order). Recorded in the prepared file."),
+                          "Order of each user's rows where the source has no timestamps (jd; ml-1m from the "
+                          "mirror's ratings_no_timestamp.csv): source (the files' order, which lists a user's items "
+                          "by item id, not by time) or shuffled (a per-user random order seeded by run.seed at "
+                          "prepare, the control for what a sequence model learns from that order). jd shuffles the "
+                          "train rows, ml-1m all of them, so its leave-one-out holds out random items. Recorded in "
+                          "the prepared file."),
                     {"source", "shuffled"}));
   s.push_back(OneOf(Field("data.on_bad_row", &R::data, &D::on_bad_row,
                           "Malformed source rows: fail (error naming file and line) or skip (counted)."),

@@ -906,9 +906,10 @@ class SpillDir {
 
 PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t seed) {
   RP_REQUIRE(!o.dataset.empty(), StatusCode::kInvalidConfig, "data.dataset is empty: name a preset (docs/datasets.md)");
-  RP_REQUIRE(o.history_order == "source" || o.dataset == "jd", StatusCode::kInvalidConfig,
+  RP_REQUIRE(o.history_order == "source" || o.dataset == "jd" || o.dataset == "ml-1m", StatusCode::kInvalidConfig,
              "data.history_order is '{}' but dataset '{}' keeps its source's order (timestamps or a recorded "
-             "sequence); only jd, whose files list each user's items by item id, takes 'shuffled'",
+             "sequence); only jd and ml-1m without ratings.dat, whose files list each user's items by item id, "
+             "take 'shuffled'",
              o.history_order, o.dataset);
   const auto t0 = Clock::now();
   std::unique_ptr<SpillDir> spill_dir;

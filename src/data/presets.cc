@@ -72,6 +72,36 @@ std::string_view TrimView(std::string_view s) {
   return s;
 }
 
+// data.history_order: shuffled. A Fisher-Yates shuffle of one user's n entries, seeded by the
+// run seed and the user's source id, so a user's order does not depend on the other users.
+template <typename T>
+void ShuffleUserHistory(std::string_view user, uint64_t seed, T* first, size_t n) {
+  std::mt19937_64 rng(Fnv1a64(user, 0xcbf29ce484222325ULL ^ (seed * 0x9e3779b97f4a7c15ULL)));
+  for (; n > 1; --n) std::swap(first[n - 1], first[rng() % n]);
+}
+
+// The shuffled positions of a file without timestamps whose first field is the user: the
+// result maps each line number to another line number of the same user, a random permutation
+// per user (a header line maps to itself).
+std::vector<int64_t> ShuffledLinePositions(const std::string& path, char delimiter, uint64_t seed) {
+  std::map<std::string, std::vector<int64_t>> lines;
+  LineReader reader(path);
+  std::string line;
+  int64_t last = 0;
+  while (reader.Next(&line)) {
+    last = reader.line_number();
+    if (line.empty()) continue;
+    lines[std::string(TrimView(std::string_view(line).substr(0, line.find(delimiter))))].push_back(last);
+  }
+  std::vector<int64_t> position(static_cast<size_t>(last) + 1);
+  for (auto& [user, at] : lines) {
+    std::vector<int64_t> to = at;
+    ShuffleUserHistory(user, seed, to.data(), to.size());
+    for (size_t k = 0; k < at.size(); ++k) position[static_cast<size_t>(at[k])] = to[k];
+  }
+  return position;
+}
+
 // MovieLens age codes (ML-1M's buckets), also used to bucket ML-100K's raw ages.
 int64_t AgeBucket(int64_t age) {
   if (age < 18) return 1;
@@ -185,7 +215,7 @@ RawLog ParseMl100k(const DataOptions& o, const std::string& spill_dir) {
   return log;
 }
 
-RawLog ParseMl1m(const DataOptions& o, const std::string& spill_dir) {
+RawLog ParseMl1m(const DataOptions& o, const std::string& spill_dir, uint64_t seed) {
   RawLog log;
   log.EnableSpill(spill_dir, o.memory_budget_mb);
   BadRows bad(o, &log);
@@ -205,7 +235,10 @@ RawLog ParseMl1m(const DataOptions& o, const std::string& spill_dir) {
     log.item_categories[item] = cats;
   });
   std::string official;
+  const bool shuffled = o.history_order == "shuffled";
   if (FindLocal(o, kMl1mRatingsDat, &official)) {
+    RP_REQUIRE(!shuffled, StatusCode::kInvalidConfig,
+               "data.history_order is 'shuffled' but ml-1m's ratings.dat ({}) has timestamps; use 'source'", official);
     log.source = "MovieLens 1M (GroupLens): ratings.dat with unix timestamps";
     ForEachLine(o, kMl1mRatingsDat, log, [&](const LineReader& r, const std::string& line) {
       SplitFields(line, std::string_view("::"), &f);
@@ -215,9 +248,16 @@ RawLog ParseMl1m(const DataOptions& o, const std::string& spill_dir) {
     log.source = "MovieLens 1M (GroupLens): ratings_no_timestamp.csv (no timestamps: order = file order by movie id)";
     log.time_semantics = "order";
     log.notes.push_back(
-        "ml-1m: the mirror has no timestamps (ratings_no_timestamp.csv); each user's interactions are ordered by "
-        "file order (movie id), so 'time' is a position and leave-one-out holds out the highest movie ids. Place "
-        "the official ratings.dat in the mirror for real timestamps.");
+        shuffled ? fmt::format("ml-1m: the mirror has no timestamps (ratings_no_timestamp.csv); each user's interactions "
+                               "are in a random order (data.history_order: shuffled, seed {}), so 'time' is a position and "
+                               "leave-one-out holds out random items. Place the official ratings.dat in the mirror for "
+                               "real timestamps.",
+                               seed)
+                 : "ml-1m: the mirror has no timestamps (ratings_no_timestamp.csv); each user's interactions are ordered "
+                   "by file order (movie id), so 'time' is a position and leave-one-out holds out the highest movie "
+                   "ids. Place the official ratings.dat in the mirror for real timestamps.");
+    const std::vector<int64_t> position =
+        shuffled ? ShuffledLinePositions(ResolveFile(o, kMl1mRatingsCsv), ',', seed) : std::vector<int64_t>();
     bool header = true;
     ForEachLine(o, kMl1mRatingsCsv, log, [&](const LineReader& r, const std::string& line) {
       if (header) {
@@ -225,7 +265,9 @@ RawLog ParseMl1m(const DataOptions& o, const std::string& spill_dir) {
         if (line.rfind("user_id", 0) == 0) return;
       }
       SplitFields(line, ',', &f);
-      if (AddRating(log, bad, r, line, f, 3, false)) log.time.back() = r.line_number();
+      if (AddRating(log, bad, r, line, f, 3, false)) {
+        log.time.back() = shuffled ? position[static_cast<size_t>(r.line_number())] : r.line_number();
+      }
     });
   }
   SetUserFeatures(log, {"gender", "age_bucket", "occupation"});
@@ -435,16 +477,14 @@ RawLog ParseJd(const DataOptions& o, const std::string& spill_dir, uint64_t seed
     });
   }
   // The files list each user's pairs sorted by item id, so the file order is not time. The
-  // shuffled control gives each user's train pairs a random order, seeded by the run seed and the
-  // user's source id (the same whatever the other users are).
+  // shuffled control gives each user's train pairs a random order.
   const bool shuffled = o.history_order == "shuffled";
   if (shuffled) {
     std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (size_t b = 0; b < order.size();) {
       size_t e = b;
       while (e < order.size() && order[e].first == order[b].first) ++e;
-      std::mt19937_64 rng(Fnv1a64(log.users.key(order[b].first), 0xcbf29ce484222325ULL ^ (seed * 0x9e3779b97f4a7c15ULL)));
-      for (size_t n = e - b; n > 1; --n) std::swap(order[b + n - 1], order[b + rng() % n]);  // Fisher-Yates
+      ShuffleUserHistory(log.users.key(order[b].first), seed, order.data() + b, e - b);
       b = e;
     }
   }
@@ -1112,7 +1152,7 @@ const std::vector<std::string>& PresetNames() {
 RawLog ParsePreset(const DataOptions& o, const std::string& spill_dir, uint64_t seed) {
   const std::string& d = o.dataset;
   if (d == "ml-100k") return ParseMl100k(o, spill_dir);
-  if (d == "ml-1m") return ParseMl1m(o, spill_dir);
+  if (d == "ml-1m") return ParseMl1m(o, spill_dir, seed);
   if (d == "amazon-beauty") return ParseAmazonBeauty(o, spill_dir);
   if (d == "jd") return ParseJd(o, spill_dir, seed);
   if (d == "ali-ccp") {

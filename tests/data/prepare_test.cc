@@ -501,6 +501,55 @@ TEST(Prepare, JdShuffledHistoryOrderIsASeededPerUserPermutation) {
   EXPECT_NE(m.find("data.history_order is 'shuffled' but dataset 'ml-100k'"), std::string::npos) << m;
 }
 
+// ml-1m from the mirror has no timestamps and lists each user's ratings by movie id, so
+// leave-one-out holds out the user's highest movie id; shuffled, it holds out a random one.
+TEST(Prepare, Ml1mShuffledHistoryOrderHoldsOutRandomItems) {
+  RP_REQUIRE_MIRROR();
+  auto dir = TestTempDir("ml1m_order");
+  DataOptions o = MirrorOptions("ml-1m");
+  o.negatives_per_positive = 0;
+  const std::string source = (dir / "source.h5").string(), shuffled = (dir / "shuffled.h5").string();
+  Prepare(o, source, 5);
+  o.history_order = "shuffled";
+  Prepare(o, shuffled, 5);
+  struct Out {
+    std::map<std::string, std::vector<int64_t>> times;                     // user -> sorted times
+    std::set<std::tuple<std::string, std::string, int, float>> rows;        // user, item, split, rating
+    int64_t users = 0, test_is_max_id = 0;
+  };
+  auto read = [](const std::string& path) {
+    PreparedReader rd(path);
+    Rows r = rd.ReadRows(0, rd.num_rows());
+    Out out;
+    std::map<std::string, int64_t> max_id, test_id;
+    for (size_t i = 0; i < r.size(); ++i) {
+      const std::string& u = rd.users().raw_id[r.user[i]];
+      const int64_t item = std::stoll(rd.items().raw_id[r.item[i]]);
+      out.rows.emplace(u, rd.items().raw_id[r.item[i]], r.split[i], r.value[i]);
+      out.times[u].push_back(r.time[i]);
+      max_id[u] = std::max(max_id.count(u) ? max_id[u] : 0, item);
+      if (r.split[i] == static_cast<uint8_t>(Split::kTest)) test_id[u] = item;
+    }
+    for (auto& [u, t] : out.times) std::sort(t.begin(), t.end());
+    for (const auto& [u, item] : test_id) {
+      ++out.users;
+      out.test_is_max_id += item == max_id[u];
+    }
+    return out;
+  };
+  const Out a = read(source), b = read(shuffled);
+  ASSERT_EQ(a.users, 6040);
+  EXPECT_EQ(a.test_is_max_id, a.users) << "in file order the held-out item is the user's highest movie id";
+  EXPECT_LT(b.test_is_max_id, b.users / 20) << "shuffled, it is a random one (1 in 165 on average)";
+  EXPECT_EQ(b.rows.size(), a.rows.size());
+  int64_t moved = 0;
+  for (const auto& row : b.rows) moved += !a.rows.count(row);  // the split of a rating may change, nothing else
+  EXPECT_GT(moved, 2 * 6040 * 9 / 10) << "valid and test items are drawn anew";
+  EXPECT_EQ(b.times, a.times) << "each user's positions are a permutation of the same line numbers";
+  PreparedReader rd(shuffled);
+  EXPECT_NE(NotesOf(rd).find("leave-one-out holds out random items"), std::string::npos) << NotesOf(rd);
+}
+
 TEST(Prepare, SyntheticHasPlantedLearnableStructure) {
   auto dir = TestTempDir("synthetic");
   DataOptions o;
