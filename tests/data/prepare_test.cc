@@ -548,6 +548,17 @@ TEST(Prepare, Ml1mShuffledHistoryOrderHoldsOutRandomItems) {
   EXPECT_EQ(b.times, a.times) << "each user's positions are a permutation of the same line numbers";
   PreparedReader rd(shuffled);
   EXPECT_NE(NotesOf(rd).find("leave-one-out holds out random items"), std::string::npos) << NotesOf(rd);
+  // With the official ratings.dat beside it, ml-1m has timestamps, and shuffling them is refused.
+  DataOptions official = o;
+  official.data_dir = (dir / "mirror").string();
+  for (const char* f : {"movies.dat.gz", "users.dat.gz"}) {
+    std::filesystem::create_directories(dir / "mirror" / "ml-1m");
+    std::filesystem::copy_file(std::filesystem::path(o.data_dir) / "ml-1m" / f, dir / "mirror" / "ml-1m" / f);
+  }
+  WriteText(dir / "mirror" / "ml-1m" / "ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n");
+  const std::string m = ErrorOf(official, (dir / "official.h5").string(), StatusCode::kInvalidConfig);
+  EXPECT_NE(m.find("ratings.dat"), std::string::npos) << m;
+  EXPECT_NE(m.find("has timestamps"), std::string::npos) << m;
 }
 
 TEST(Prepare, SyntheticHasPlantedLearnableStructure) {
