@@ -52,7 +52,7 @@ struct DataOptions {
   std::string negative_sampler = "uniform";  // uniform or popularity
   std::string negative_pool = "train";       // train (items with a train row) or catalogue (every item)
   int min_user_interactions = 0;         // drop users with fewer positive interactions
-  std::string history_order = "source";  // jd: source (the files' order) or shuffled (seeded, per user)
+  std::string history_order = "source";  // jd, ml-1m without timestamps: source (file order) or shuffled (seeded, per user)
   std::string on_bad_row = "fail";       // fail or skip (skipped rows are counted and reported)
   int max_seq_len = 50;                  // behaviours kept in a sample's history (L)
   std::string shard = "contiguous";      // contiguous (balanced user ranges by rows) or hash
