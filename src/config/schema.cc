@@ -195,7 +195,9 @@ std::vector<KeySpec> BuildSchema() {
   auto generic = [&](const char* key, auto member, const char* doc) {
     s.push_back(Nested(std::string("data.generic.") + key, &R::data, &D::generic, member, doc));
   };
-  generic("path", &G::path, "generic: the log file (CSV/TSV, plain or .gz); relative to data.data_dir.");
+  generic("path", &G::path,
+          "generic: the log file (CSV/TSV as RFC 4180: quoted fields may hold the delimiter, \"\" and newlines; "
+          "plain or .gz); a relative path is tried from the working directory first, then under data.data_dir.");
   s.push_back(OneOf(Nested("data.generic.layout", &R::data, &D::generic, &G::layout,
                            "generic: rows (one interaction per line, columns mapped below) or sequences (one user "
                            "per line, `user item item ...` in chronological order, no header; leave-one-out by "
@@ -214,8 +216,13 @@ std::vector<KeySpec> BuildSchema() {
   generic("event", &G::event, "generic: event-type column, matched against click_events/conversion_events.");
   generic("click_events", &G::click_events, "generic: event values that count as a click.");
   generic("conversion_events", &G::conversion_events, "generic: event values that count as a conversion.");
-  generic("click", &G::click, "generic: 0/1 click label column (explicit exposures: no negatives sampled).");
+  generic("click", &G::click, "generic: 0/1 click label column (rows with 0 are logged exposures; see data.generic.exposures).");
   generic("conversion", &G::conversion, "generic: 0/1 conversion label column.");
+  s.push_back(OneOf(Nested("data.generic.exposures", &R::data, &D::generic, &G::exposures,
+                           "generic, rows layout with an event or click column: where the non-click exposures come "
+                           "from: logged (the rows with click 0; nothing sampled), sampled (data.negatives_per_positive "
+                           "drawn per click), or auto (sampled when no row is a non-click exposure, else logged)."),
+                    {"auto", "logged", "sampled"}));
   generic("value", &G::value, "generic: price or revenue column.");
   generic("category", &G::category, "generic: item category column ('|'-separated lists allowed).");
   generic("categorical", &G::categorical, "generic: extra categorical feature columns.");

@@ -9,7 +9,7 @@ namespace recprism {
 
 // Column mapping for the `generic` preset: the user's own CSV/TSV logs.
 struct GenericMapping {
-  std::string path;                    // file, plain or .gz; relative paths resolve against data_dir
+  std::string path;                    // file, plain or .gz; relative: the working directory, then data_dir
   std::string layout = "rows";         // rows (one interaction per line) or sequences (`user item item ...`)
   std::string item_attributes;         // sequences: JSON map item -> [attribute ids], used as categories
   std::string delimiter = "auto";      // auto, tab, comma, semicolon, pipe or space
@@ -22,6 +22,11 @@ struct GenericMapping {
   std::vector<std::string> conversion_events = {"buy", "purchase", "order"};  // also count as clicks
   std::string click;                   // 0/1 click label column
   std::string conversion;              // 0/1 conversion label column
+  // Where the non-click exposures come from: logged (the log's rows with click 0 are the
+  // exposures; nothing is sampled), sampled (negatives_per_positive are drawn per click, as for
+  // implicit feedback), or auto: sampled when no row of the log is a non-click exposure (a log of
+  // views, carts and purchases only), else logged.
+  std::string exposures = "auto";
   std::string value;                   // price or revenue column
   std::string category;                // item category column ('|'-separated lists allowed)
   std::vector<std::string> categorical;  // extra categorical feature columns

@@ -106,7 +106,10 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
              path, cols.user, cols.item, cols.click, cols.p_ctr);
   const char delim = line.find('\t') != std::string::npos && line.find(',') == std::string::npos ? '\t' : ',';
   std::vector<std::string_view> f;
-  SplitFields(line, delim, &f);
+  CsvSplitter splitter;
+  const auto header_shape = splitter.Split(line, delim, &f);
+  RP_REQUIRE(header_shape == CsvSplitter::Result::kOk, StatusCode::kDataError, "{}:1: the header line is malformed: {}: '{}'",
+             path, CsvSplitter::Explain(header_shape), Excerpt(line));
   std::vector<std::string> header(f.begin(), f.end());
   for (auto& h : header) {
     while (!h.empty() && h.back() == ' ') h.pop_back();
@@ -153,11 +156,13 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
   dict.maps.resize(cols.slices.size());
   RowChecker check{cols};
   const size_t width = header.size();
-  while (in.Next(&line)) {
-    if (line.empty()) continue;
+  int64_t line_number = 0;
+  while (ReadCsvRecord(in, delim, &line, &line_number)) {
     ++out.file_rows;
-    SplitFields(line, delim, &f);
-    auto where = [&] { return fmt::format("{}:{}", path, in.line_number()); };
+    auto where = [&] { return fmt::format("{}:{}", path, line_number); };
+    const auto shape = splitter.Split(line, delim, &f);
+    RP_REQUIRE(shape == CsvSplitter::Result::kOk, StatusCode::kDataError, "{}: {}: '{}'", where(),
+               CsvSplitter::Explain(shape), Excerpt(line));
     RP_REQUIRE(f.size() == width, StatusCode::kDataError, "{}: expected {} fields (as the header), found {}: '{}'",
                where(), width, f.size(), Excerpt(line));
     const uint64_t user = IdKey(f[lay.user]);

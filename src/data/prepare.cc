@@ -133,6 +133,7 @@ std::string ParamsText(const DataOptions& o, const std::string& protocol, uint64
   if (o.eval_negatives_per_positive >= 0) s += fmt::format("eval_negatives_per_positive={}\n", o.eval_negatives_per_positive);
   s += fmt::format("min_user_interactions={}\non_bad_row={}\nseed={}\n", o.min_user_interactions, o.on_bad_row, seed);
   if (o.history_order != "source") s += "history_order=" + o.history_order + "\n";
+  if (o.dataset == "generic" && o.generic.exposures != "auto") s += "generic.exposures=" + o.generic.exposures + "\n";
   if (o.dataset == "synthetic") {
     s += fmt::format("synthetic.rows={}\nsynthetic.users={}\nsynthetic.items={}\nsynthetic.categories={}\n"
                      "synthetic.clusters={}\nsynthetic.zipf={}\n",
@@ -551,6 +552,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
         for (size_t k = b; k < e; ++k) {
           ++users.split_rows[u * kNumSplits + rec.split[k]];
           report.positives += rec.click[k];
+          report.split_clicks[rec.split[k]] += rec.click[k];
         }
         end_user(raw);
         b = e;
@@ -576,6 +578,7 @@ PrepareReport PrepareFromLog(const DataOptions& o, RawLog log, const std::string
                                 rec.num_features.begin() + (k + 1) * fd);
         ++users.split_rows[u * kNumSplits + split];
         report.positives += rec.click[k];
+        report.split_clicks[split] += rec.click[k];
         const int want = split == static_cast<uint8_t>(Split::kTrain) ? train_negatives : eval_negatives;
         if (sample && rec.click[k] && want > 0) {
           negs.clear();
@@ -801,6 +804,7 @@ PrepareReport PrepareSynthetic(const DataOptions& o, const std::string& output, 
     for (size_t k = first; k < block.size(); ++k) {
       ++users.split_rows[u * kNumSplits + block.split[k]];
       report.positives += block.click[k];
+      report.split_clicks[block.split[k]] += block.click[k];
       if (block.click[k] && block.split[k] == 0) ++items.popularity[block.item[k]];
     }
     produced += n;
@@ -923,6 +927,20 @@ PrepareReport Prepare(const DataOptions& o, const std::string& output, uint64_t 
     report = PrepareFromLog(o, std::move(log), output, seed);
   }
   report.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  // A split whose click rate is 0 or 1 teaches the click task nothing and makes its AUC undefined:
+  // usually a log without non-click exposures and data.negatives_per_positive 0.
+  for (int s = 0; s < kNumSplits; ++s) {
+    const int64_t rows = report.split_rows[s], clicks = report.split_clicks[s];
+    if (rows == 0 || (clicks > 0 && clicks < rows)) continue;
+    report.warnings.push_back(fmt::format(
+        "split {}: the click rate is {} ({} of {} rows are clicks): the click (CTR) task cannot be trained or "
+        "evaluated on it{}",
+        SplitName(static_cast<uint8_t>(s)), clicks == 0 ? 0 : 1, clicks, rows,
+        clicks == rows ? "; there are no non-click exposures: sample them with data.negatives_per_positive > 0 (for "
+                         "a generic log, data.generic.exposures: sampled), unless only next-item training is intended"
+                       : ""));
+  }
+  for (const auto& w : report.warnings) RP_LOG_WARN("prepare: {}", w);
   LogReport(report);
   return report;
 }

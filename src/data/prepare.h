@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/options.h"
 
@@ -15,6 +16,8 @@ struct PrepareReport {
   int64_t rows = 0, users = 0, items = 0;
   int64_t positives = 0, sampled_negatives = 0, skipped_rows = 0, dropped_users = 0;
   int64_t split_rows[3] = {0, 0, 0};
+  int64_t split_clicks[3] = {0, 0, 0};  // rows with click = 1, per split
+  std::vector<std::string> warnings;    // what a user must see: a split whose click rate is 0 or 1
   std::string split_protocol;
   double seconds = 0;
 };

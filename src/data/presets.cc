@@ -866,7 +866,7 @@ struct GenericColumns {
 
 // Parses and checks one data line (no shared state: runs on the reader thread).
 void ParseGenericLine(const GenericMapping& g, const GenericColumns& c, const std::string& line, int64_t line_number,
-                      std::vector<std::string_view>& f, ParsedBatch* batch) {
+                      CsvSplitter& splitter, std::vector<std::string_view>& f, ParsedBatch* batch) {
   ParsedRow row;
   row.line_number = line_number;
   auto fail = [&](std::string why) {
@@ -874,7 +874,8 @@ void ParseGenericLine(const GenericMapping& g, const GenericColumns& c, const st
     row.line = line;
     batch->rows.push_back(std::move(row));
   };
-  SplitFields(line, c.delim, &f);
+  const auto shape = splitter.Split(line, c.delim, &f);
+  if (shape != CsvSplitter::Result::kOk) return fail(CsvSplitter::Explain(shape));
   if (f.size() != c.width) return fail(fmt::format("expected {} fields, found {}", c.width, f.size()));
   if (c.time >= 0 && !ParseInt64(f[c.time], &row.time)) {
     double d;
@@ -979,11 +980,12 @@ class GenericLineReader {
     ParsedBatch batch;
     batch.rows.reserve(8192);
     std::vector<std::string_view> f;
+    CsvSplitter splitter;
     std::string line;
+    int64_t line_number = 0;
     try {
-      while (reader_.Next(&line)) {
-        if (line.empty()) continue;
-        ParseGenericLine(g_, c_, line, reader_.line_number(), f, &batch);
+      while (ReadCsvRecord(reader_, c_.delim, &line, &line_number)) {
+        ParseGenericLine(g_, c_, line, line_number, splitter, f, &batch);
         if (batch.rows.size() >= 8192) {
           if (!Push(std::move(batch))) return;
           batch = ParsedBatch();
@@ -1028,6 +1030,7 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
   c.conversion_events.insert(g.conversion_events.begin(), g.conversion_events.end());
   std::map<std::string, int> col;  // column name -> index
   std::vector<int64_t> order;      // per user: rows so far (the time when there is no time column)
+  int64_t non_click_rows = 0;      // logged exposures without a click
   LineReader reader(path);
   std::string line;
   auto resolve = [&](const std::string& name, const char* key) -> int {
@@ -1076,6 +1079,7 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
     for (size_t j = 0; j < c.categorical.size(); ++j) log.cat_features.push_back(log.cat_feature_vocab[j].Intern(field()) + 1);
     log.num_features.insert(log.num_features.end(), nums, nums + c.numeric.size());
     nums += c.numeric.size();
+    non_click_rows += row.click == 0;
     log.Add(u, i, t, row.event, row.click, row.conversion, row.value, -1);
   };
   std::vector<std::string_view> f;
@@ -1083,7 +1087,17 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
     if (line.empty()) continue;
     // The first line: the header (or, with header: false, the first row).
     c.delim = Delimiter(g.delimiter, line);
-    SplitFields(line, c.delim, &f);
+    const int64_t first_line = reader.line_number();
+    while (QuoteOpenAtEnd(line, c.delim)) {  // a quoted field with a newline in the first record
+      std::string more;
+      RP_REQUIRE(reader.Next(&more), StatusCode::kDataError, "{}:{}: a quoted field opened on this line is never closed",
+                 path, first_line);
+      line += '\n' + more;
+    }
+    CsvSplitter splitter;
+    const auto shape = splitter.Split(line, c.delim, &f);
+    RP_REQUIRE(shape == CsvSplitter::Result::kOk, StatusCode::kDataError, "{}:{}: {}: '{}'", path, first_line,
+               CsvSplitter::Explain(shape), Excerpt(line));
     c.width = f.size();
     for (size_t k = 0; k < f.size(); ++k) col[Trim(f[k])] = static_cast<int>(k);
     c.user = resolve(g.user, "user");
@@ -1107,7 +1121,7 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
     }
     if (!g.header) {
       ParsedBatch b;
-      ParseGenericLine(g, c, line, reader.line_number(), f, &b);
+      ParseGenericLine(g, c, line, first_line, splitter, f, &b);
       const float* nums = b.nums.data();
       commit(b, b.rows.front(), nums);
     }
@@ -1124,9 +1138,18 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
     }
   }
   log.sources.push_back(SourceFile{path, reader.Md5Hex(), reader.line_number()});
-  if (log.implicit) {
-    log.notes.push_back("generic: no click or event column, so every row is a positive (implicit feedback): click = 1, "
-                        "conversion = 0, negatives are sampled");
+  if (has_labels) {
+    // Exposures: the logged non-click rows, or sampled ones when the log has none (views, carts
+    // and purchases only), or as the user chose.
+    log.implicit = g.exposures == "sampled" || (g.exposures == "auto" && non_click_rows == 0);
+  } else if (g.exposures == "logged") {
+    log.implicit = false;
+  }
+  if (!has_labels) {
+    log.notes.push_back(log.implicit ? "generic: no click or event column, so every row is a positive (implicit "
+                                       "feedback): click = 1, conversion = 0, negatives are sampled"
+                                     : "generic: no click or event column and data.generic.exposures: logged, so every "
+                                       "row is a click and none is sampled: the click rate is 1");
   } else {
     std::string how;
     if (c.event >= 0) {
@@ -1135,7 +1158,19 @@ RawLog ParseGeneric(const DataOptions& o, const std::string& spill_dir) {
     }
     if (c.click >= 0) how += fmt::format("{}click = column '{}' (0/1)", how.empty() ? "" : "; ", g.click);
     if (c.conversion >= 0) how += fmt::format("; conversion = column '{}' (0/1)", g.conversion);
-    log.notes.push_back("generic: logged exposures, no negatives sampled; labels: " + how);
+    if (!log.implicit) {
+      log.notes.push_back(fmt::format("generic: logged exposures ({} rows without a click), no negatives sampled; "
+                                      "labels: {}",
+                                      non_click_rows, how));
+    } else if (g.exposures == "sampled") {
+      log.notes.push_back(fmt::format("generic: non-click exposures sampled (data.generic.exposures: sampled; {} "
+                                      "logged rows without a click kept as well); labels: {}",
+                                      non_click_rows, how));
+    } else {
+      log.notes.push_back("generic: no row is a non-click exposure (every row is a click or a conversion), so non-click "
+                          "exposures are sampled as for implicit feedback (data.generic.exposures: auto; 'logged' "
+                          "keeps the log as it is); labels: " + how);
+    }
   }
   if (c.value >= 0) log.notes.push_back(fmt::format("generic: value = column '{}'", g.value));
   return log;

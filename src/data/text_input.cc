@@ -123,6 +123,115 @@ void SplitFields(std::string_view line, char delimiter, std::vector<std::string_
   SplitFields(line, std::string_view(&delimiter, 1), fields);
 }
 
+CsvSplitter::Result CsvSplitter::Split(std::string_view record, char delimiter, std::vector<std::string_view>* fields) {
+  if (record.find('"') == std::string_view::npos) {
+    SplitFields(record, delimiter, fields);
+    return Result::kOk;
+  }
+  fields->clear();
+  unquoted_.clear();
+  // Unquoted text is never longer than the record: no reallocation moves the earlier fields.
+  unquoted_.reserve(record.size());
+  const size_t n = record.size();
+  size_t i = 0;
+  for (;;) {
+    if (i < n && record[i] == '"') {
+      const size_t start = unquoted_.size();
+      ++i;
+      for (;;) {
+        if (i >= n) return Result::kOpenQuote;
+        if (record[i] == '"') {
+          if (i + 1 < n && record[i + 1] == '"') {
+            unquoted_ += '"';
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        size_t q = record.find('"', i);
+        if (q == std::string_view::npos) q = n;
+        unquoted_.append(record.data() + i, q - i);
+        i = q;
+      }
+      fields->emplace_back(unquoted_.data() + start, unquoted_.size() - start);
+      if (i == n) return Result::kOk;
+      if (record[i] != delimiter) return Result::kTextAfterQuote;
+      ++i;
+      continue;
+    }
+    const size_t p = record.find(delimiter, i);
+    if (p == std::string_view::npos) {
+      fields->push_back(record.substr(i));
+      return Result::kOk;
+    }
+    fields->push_back(record.substr(i, p - i));
+    i = p + 1;
+  }
+}
+
+const char* CsvSplitter::Explain(Result r) {
+  switch (r) {
+    case Result::kOk:
+      return "well-formed";
+    case Result::kOpenQuote:
+      return "a quoted field is not closed";
+    case Result::kTextAfterQuote:
+      return "a closing quote is followed by text before the delimiter (a quote inside a quoted field is written \"\")";
+  }
+  return "malformed";
+}
+
+bool QuoteOpenAtEnd(std::string_view record, char delimiter) {
+  if (record.find('"') == std::string_view::npos) return false;
+  const size_t n = record.size();
+  size_t i = 0;
+  bool field_start = true;
+  while (i < n) {
+    if (field_start && record[i] == '"') {
+      // A quoted field: find its closing quote (a doubled quote is text).
+      ++i;
+      for (;;) {
+        const size_t q = record.find('"', i);
+        if (q == std::string_view::npos) return true;
+        if (q + 1 < n && record[q + 1] == '"') {
+          i = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      field_start = false;
+      continue;
+    }
+    field_start = record[i] == delimiter;
+    ++i;
+  }
+  return false;
+}
+
+bool ReadCsvRecord(LineReader& in, char delimiter, std::string* record, int64_t* first_line) {
+  do {
+    if (!in.Next(record)) return false;
+  } while (record->empty());
+  *first_line = in.line_number();
+  if (!QuoteOpenAtEnd(*record, delimiter)) return true;
+  std::string more;
+  for (;;) {
+    RP_REQUIRE(in.Next(&more), StatusCode::kDataError,
+               "{}:{}: a quoted field opened on this line is never closed (the file ends at line {}); a quote inside a "
+               "quoted field is written \"\"",
+               in.path(), *first_line, in.line_number());
+    record->push_back('\n');
+    record->append(more);
+    if (!QuoteOpenAtEnd(*record, delimiter)) return true;
+    RP_REQUIRE(record->size() <= kMaxCsvRecordBytes, StatusCode::kDataError,
+               "{}:{}: a quoted field opened on this line is still open {} lines and {} MiB later: an unclosed quote? "
+               "(a quote inside a quoted field is written \"\")",
+               in.path(), *first_line, in.line_number() - *first_line, kMaxCsvRecordBytes >> 20);
+  }
+}
+
 bool ParseInt64(std::string_view s, int64_t* out) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);

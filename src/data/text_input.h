@@ -39,6 +39,37 @@ class LineReader {
 void SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields);
 void SplitFields(std::string_view line, std::string_view separator, std::vector<std::string_view>* fields);
 
+// CSV as the world writes it (RFC 4180): a field may be quoted ("Bonn, DE"), a quote inside a
+// quoted field is doubled ("say ""hi"""), and a quoted field may hold the delimiter and newlines.
+// A quote inside an unquoted field is an ordinary character (as Python's csv and pandas read it).
+// A record without a quote takes the plain split, so an unquoted file costs one memchr per line.
+class CsvSplitter {
+ public:
+  enum class Result { kOk, kOpenQuote, kTextAfterQuote };
+  // Splits one record (without its final newline) on `delimiter`, keeping empty fields. Quoted
+  // fields lose their quotes and their doubled quotes; their views point into this splitter's
+  // buffer, valid until the next call; the others point into `record`. kOpenQuote: a quoted field
+  // is still open at the end; kTextAfterQuote: a closing quote is followed by something other than
+  // the delimiter (`"ab"c`). The fields are unspecified unless kOk.
+  Result Split(std::string_view record, char delimiter, std::vector<std::string_view>* fields);
+  // Why a result other than kOk is malformed, for error messages.
+  static const char* Explain(Result r);
+
+ private:
+  std::string unquoted_;
+};
+
+// True when a quoted field of `record` is still open at its end: the record continues on the next
+// line (RFC 4180 allows newlines inside quotes).
+bool QuoteOpenAtEnd(std::string_view record, char delimiter);
+
+// Reads the next non-empty CSV record into *record: a line, joined ('\n') with the lines after it
+// while a quoted field is open. *first_line is the record's first line number (for messages).
+// Returns false at the end of the file. Throws Error(kDataError) naming the path and the first line
+// when a quoted field is never closed (at the end of the file, or past kMaxCsvRecordBytes).
+constexpr size_t kMaxCsvRecordBytes = size_t{16} << 20;
+bool ReadCsvRecord(LineReader& in, char delimiter, std::string* record, int64_t* first_line);
+
 // Strict integer/float parsing of a whole field (no trailing garbage).
 bool ParseInt64(std::string_view s, int64_t* out);
 bool ParseFloat(std::string_view s, double* out);

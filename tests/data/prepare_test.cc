@@ -1047,3 +1047,144 @@ TEST(Prepare, SourceSplitOnAPresetWithoutOneIsAConfigError) {
 
 }  // namespace
 }  // namespace recprism::data
+
+namespace recprism::data {
+namespace {
+
+// A generic event log of views and purchases only (the commonest real log): 30 users, 6 events
+// each, `extra` appended as more rows.
+DataOptions EventLog(const fs::path& dir, const std::string& extra = "") {
+  std::string text = "user_id,movie_id,rating,ts,event\n";
+  for (int u = 0; u < 30; ++u) {
+    for (int k = 0; k < 6; ++k) {
+      text += fmt::format("u{},m{},{},{},{}\n", u, (u * 7 + k * 3) % 50, 1 + k % 5, 1000 + 10 * k,
+                          k == 5 ? "purchase" : "view");
+    }
+  }
+  WriteText(dir / "events.csv", text + extra);
+  DataOptions o;
+  o.dataset = "generic";
+  o.generic.path = (dir / "events.csv").string();
+  o.generic.user = "user_id";
+  o.generic.item = "movie_id";
+  o.generic.time = "ts";
+  o.generic.event = "event";
+  o.negatives_per_positive = 4;
+  o.cache_dir = (dir / "cache").string();
+  o.download = false;
+  return o;
+}
+
+TEST(PrepareGeneric, AnEventLogWithoutExposuresGetsSampledNegativesAndSaysSo) {
+  const auto dir = TestTempDir("exposures");
+  DataOptions o = EventLog(dir);
+  const PrepareReport r = Prepare(o, (dir / "auto.h5").string(), 1);
+  EXPECT_EQ(r.positives, 180);
+  EXPECT_EQ(r.sampled_negatives, 4 * 180);
+  EXPECT_TRUE(r.warnings.empty());
+  for (int s = 0; s < 3; ++s) {
+    EXPECT_GT(r.split_clicks[s], 0);
+    EXPECT_LT(r.split_clicks[s], r.split_rows[s]);
+  }
+  PreparedReader rd((dir / "auto.h5").string());
+  EXPECT_NE(NotesOf(rd).find("no row is a non-click exposure"), std::string::npos) << NotesOf(rd);
+  // The user may keep the log as it is: then every split's click rate is 1, and prepare says so.
+  o.generic.exposures = "logged";
+  const PrepareReport logged = Prepare(o, (dir / "logged.h5").string(), 1);
+  EXPECT_EQ(logged.sampled_negatives, 0);
+  ASSERT_EQ(logged.warnings.size(), 3u);
+  EXPECT_NE(logged.warnings[0].find("split train: the click rate is 1 (120 of 120 rows are clicks)"), std::string::npos)
+      << logged.warnings[0];
+  // The choice is recorded: a config that leaves it at auto does not silently reuse the file.
+  o.generic.exposures = "auto";
+  const std::string msg = [&] {
+    try {
+      CheckPreparedMatches(o, (dir / "logged.h5").string());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }();
+  EXPECT_NE(msg.find("generic.exposures: the file has logged"), std::string::npos) << msg;
+}
+
+TEST(PrepareGeneric, ALogWithNonClickExposuresKeepsThemUnlessSampledIsAsked) {
+  const auto dir = TestTempDir("exposures_logged");
+  // One impression row (an event in neither list) makes the log one of logged exposures.
+  DataOptions o = EventLog(dir, "u1,m49,0,1001,impression\n");
+  const PrepareReport r = Prepare(o, (dir / "auto.h5").string(), 1);
+  EXPECT_EQ(r.sampled_negatives, 0);
+  EXPECT_EQ(r.rows, 181);
+  PreparedReader rd((dir / "auto.h5").string());
+  EXPECT_NE(NotesOf(rd).find("logged exposures (1 rows without a click)"), std::string::npos) << NotesOf(rd);
+  o.generic.exposures = "sampled";
+  const PrepareReport s = Prepare(o, (dir / "sampled.h5").string(), 1);
+  EXPECT_EQ(s.sampled_negatives, 4 * 180);
+  EXPECT_EQ(s.rows, 181 + 4 * 180);
+}
+
+TEST(PrepareGeneric, QuotedFieldsAreReadAsRfc4180) {
+  const auto dir = TestTempDir("quoted");
+  // Ids with the delimiter, doubled quotes, a newline inside quotes and CRLF line ends.
+  std::string text = "\"user id\",item,ts,city\r\n";
+  for (int u = 0; u < 4; ++u) {
+    for (int k = 0; k < 4; ++k) {
+      text += fmt::format("u{},\"item, {}\",{},\"Bonn, DE\"\r\n", u, k, 100 + k);
+    }
+  }
+  text += "u9,\"say \"\"hi\"\"\",1,\"two\nlines\"\r\nu9,plain,2,Köln\r\nu9,plain2,3,x\r\n";
+  WriteText(dir / "q.csv", text);
+  DataOptions o;
+  o.dataset = "generic";
+  o.generic.path = (dir / "q.csv").string();
+  o.generic.user = "user id";
+  o.generic.item = "item";
+  o.generic.time = "ts";
+  o.generic.categorical = {"city"};
+  o.negatives_per_positive = 0;
+  o.cache_dir = (dir / "cache").string();
+  const PrepareReport r = Prepare(o, (dir / "q.h5").string(), 1);
+  EXPECT_EQ(r.rows, 19);
+  EXPECT_EQ(r.users, 5);
+  PreparedReader rd((dir / "q.h5").string());
+  std::set<std::string> items(rd.items().raw_id.begin() + 1, rd.items().raw_id.end());
+  EXPECT_EQ(items, (std::set<std::string>{"item, 0", "item, 1", "item, 2", "item, 3", "say \"hi\"", "plain", "plain2"}));
+  EXPECT_EQ(rd.metadata().cat_feature_cardinality.at(0), 4 + 1);  // Bonn, DE / two\nlines / Köln / x, plus padding
+  // A malformed quote names its file and line; so does one never closed.
+  WriteText(dir / "bad.csv", "user,item\nu1,i1\nu1,\"i\"2\n");
+  o.generic.path = (dir / "bad.csv").string();
+  o.generic.user = "user";
+  o.generic.time = "";
+  o.generic.categorical = {};
+  std::string msg = ErrorOf(o, (dir / "bad.h5").string(), StatusCode::kDataError);
+  EXPECT_NE(msg.find("bad.csv:3: a closing quote is followed by text"), std::string::npos) << msg;
+  WriteText(dir / "open.csv", "user,item\nu1,i1\nu1,\"i2\nu2,i3\n");
+  o.generic.path = (dir / "open.csv").string();
+  msg = ErrorOf(o, (dir / "open.h5").string(), StatusCode::kDataError);
+  EXPECT_NE(msg.find("open.csv:3: a quoted field opened on this line is never closed"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(dir / "open.h5"));
+}
+
+TEST(CsvSplitter, SplitsQuotedFieldsAndFindsOpenQuotes) {
+  CsvSplitter sp;
+  std::vector<std::string_view> f;
+  auto split = [&](std::string_view rec) {
+    EXPECT_EQ(sp.Split(rec, ',', &f), CsvSplitter::Result::kOk) << rec;
+    return std::vector<std::string>(f.begin(), f.end());
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(split("a,b,,c,"), (V{"a", "b", "", "c", ""}));
+  EXPECT_EQ(split("\"a,b\",\"\",\"x\"\"y\",z"), (V{"a,b", "", "x\"y", "z"}));
+  EXPECT_EQ(split("ab\"c,d"), (V{"ab\"c", "d"}));  // a quote inside an unquoted field is text
+  EXPECT_EQ(split("\"l1\nl2\",3"), (V{"l1\nl2", "3"}));
+  EXPECT_EQ(sp.Split("\"open,x", ',', &f), CsvSplitter::Result::kOpenQuote);
+  EXPECT_EQ(sp.Split("\"ab\"c,x", ',', &f), CsvSplitter::Result::kTextAfterQuote);
+  EXPECT_TRUE(QuoteOpenAtEnd("a,\"b", ','));
+  EXPECT_TRUE(QuoteOpenAtEnd("a,\"b\"\"", ','));
+  EXPECT_FALSE(QuoteOpenAtEnd("a,\"b\"\"\"", ','));
+  EXPECT_FALSE(QuoteOpenAtEnd("a,b\"c", ','));
+  EXPECT_FALSE(QuoteOpenAtEnd("plain,line", ','));
+}
+
+}  // namespace
+}  // namespace recprism::data
