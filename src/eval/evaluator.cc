@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "eval/exact_scan.h"
+#include "eval/intervals.h"
 #include "metrics/binary.h"
 #include "metrics/bootstrap.h"
 #include "metrics/exact_rank.h"
@@ -661,11 +662,7 @@ std::vector<Scalar> Evaluator::Extract(const MetricSet& s, bool model) const {
 }
 
 void Evaluator::AddIntervals(MetricValue* mv, double center, const std::vector<double>& reps) const {
-  const auto ci = metrics::BootstrapInterval(mv->value, center, reps, opt_.ci_level);
-  mv->lo = ci.lo;
-  mv->hi = ci.hi;
-  mv->replicates.clear();
-  for (double r : reps) mv->replicates.push_back(std::isfinite(r) && std::isfinite(center) ? r - center : kNaN);
+  SetInterval(mv, center, reps, opt_.ci_level);
 }
 
 Report Evaluator::Finalize() {
@@ -710,8 +707,10 @@ Report Evaluator::Finalize() {
                                           : "exact over every distinct score";
         }
       }
+      // A replicate that drew no row or user of this metric's sample space has no value (its sums
+      // read 0, not the metric): it is left out, not counted as 0.
       std::vector<double> rv;
-      for (const auto& r : reps) rv.push_back(r[i].value);
+      for (const auto& r : reps) rv.push_back(r[i].n > 0 ? r[i].value : kNaN);
       AddIntervals(&mv, center[i].value, rv);
       if (reps_ == 0) mv.lo = mv.hi = kNaN;
       if (mv.name == "best_f1_threshold" && reps_ > 0) {
@@ -804,7 +803,8 @@ Report Evaluator::Finalize() {
       for (int r = 0; r < reps_; ++r) {
         std::vector<double> e(exposure_reps_[ki].begin() + static_cast<long>(static_cast<size_t>(r) * items),
                               exposure_reps_[ki].begin() + static_cast<long>(static_cast<size_t>(r + 1) * items));
-        reps.push_back(sat_values(satisfaction(e, sets_[0][FirstRep(true) + static_cast<size_t>(r)].user[layout_.users], k)));
+        const double rep_users = sets_[0][FirstRep(true) + static_cast<size_t>(r)].user[layout_.users];
+        reps.push_back(rep_users > 0 ? sat_values(satisfaction(e, rep_users, k)) : std::vector<double>(sat_names.size(), kNaN));
       }
     }
     for (size_t m = 0; m < sat_names.size(); ++m) {

@@ -16,6 +16,7 @@
 #include "eval/evaluator.h"
 #include "eval/exact_scan.h"
 #include "eval/heldout_ranking.h"
+#include "eval/intervals.h"
 #include "eval/report_io.h"
 
 namespace recprism::eval {
@@ -221,6 +222,42 @@ TEST(EvaluatePredictions, ExactAucMatchesTheSingleScanAndTheIntervalBracketsIt) 
   EXPECT_NE(r.Find("model", "ctr", "lift_vs_popularity:clicks_per_1000@5"), nullptr);
 }
 
+TEST(EvaluatePredictions, IntervalsStayInTheMetricsRangeAndEmptyReplicatesAreLeftOut) {
+  // One user: about e^-1 of the replicates draw no user at all. They used to count as 0 (logloss
+  // 0.52 [0.00, 0.52]); left out, every other replicate is the point itself.
+  const auto one = MakeSynthetic(1, 3);
+  EvalOptions o = TestOptions();
+  o.bootstrap_replicates = 40;
+  const Report r = EvaluateAt(one, 1, o);
+  for (const char* name : {"logloss", "brier", "observed_ctr"}) {
+    const auto* m = r.Find("model", "ctr", name);
+    ASSERT_NE(m, nullptr) << name;
+    EXPECT_NEAR(m->lo, m->value, 1e-12) << name;
+    EXPECT_NEAR(m->hi, m->value, 1e-12) << name;
+    size_t empty = 0;
+    for (double d : m->replicates) empty += std::isnan(d);
+    EXPECT_GT(empty, 5u) << name;
+    EXPECT_LT(empty, 30u) << name;
+    EXPECT_NE(m->method.find(std::to_string(empty) + " of 40 replicates left out"), std::string::npos) << m->method;
+  }
+  // Every interval lies inside its metric's range, on a small population whose coverage is near 1.
+  const Report small = EvaluateAt(MakeSynthetic(12, 5), 2, o);
+  size_t bounded = 0;
+  for (const Report* rep : {&r, &small}) {
+    for (const auto& m : rep->metrics) {
+      const auto [lo, hi] = MetricRange(m.name);
+      if (std::isfinite(m.lo)) EXPECT_GE(m.lo, lo) << m.Key();
+      if (std::isfinite(m.hi)) EXPECT_LE(m.hi, hi) << m.Key();
+      bounded += std::isfinite(lo) && std::isfinite(m.lo);
+    }
+  }
+  EXPECT_GT(bounded, 100u);
+  EXPECT_EQ(MetricRange("coverage@10"), std::make_pair(0.0, 1.0));
+  EXPECT_EQ(MetricRange("clicks_per_1000@5"), std::make_pair(0.0, 1000.0));
+  EXPECT_EQ(MetricRange("lift_vs_popularity:ndcg@5").first, -1.0);
+  EXPECT_EQ(MetricRange("logloss").first, 0.0);
+}
+
 TEST(Report, JsonRoundTripKeepsEveryValueAndInterval) {
   const Report r = EvaluateAt(MakeSynthetic(120, 4), 2, TestOptions());
   const Report back = ReportFromJson(ReportToJson(r), "mem");
@@ -330,6 +367,35 @@ TEST_F(PredictionsReader, AcceptsAByteOrderMarkTabsAndDerivesPctcvr) {
   EXPECT_DOUBLE_EQ(rows.p_ctcvr[0], 0.2);
   EXPECT_TRUE(rows.has_conversion);
   EXPECT_FALSE(rows.has_value);
+}
+
+TEST_F(PredictionsReader, ReadsQuotedFieldsAsRfc4180) {
+  // Slice values with the delimiter, doubled quotes and a newline inside quotes; the record that
+  // spans two lines is counted once and the line numbers after it stay exact.
+  const std::string body =
+      "user,\"item\",click,p_ctr,city\r\n"
+      "u1,i1,1,0.5,\"Bonn, DE\"\r\n"
+      "u1,i2,0,0.25,\"say \"\"hi\"\"\"\r\n"
+      "\"u2\",i1,0,0.125,\"two\nlines\"\r\n"
+      "u2,i3,1,0.75,Bonn\r\n";
+  data::PredictionColumns cols;
+  cols.slices = {"city"};
+  const auto rows = data::ReadPredictions(Write("quoted.csv", body), cols, 0, 1);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows.file_rows, 4);
+  std::vector<std::string> cities;
+  for (uint32_t c : rows.slice_codes[0]) cities.push_back(rows.slice_values[0][c]);
+  EXPECT_EQ(cities, (std::vector<std::string>{"Bonn, DE", "say \"hi\"", "two\nlines", "Bonn"}));
+  EXPECT_EQ(rows.user[2], data::IdKey("u2"));
+  EXPECT_EQ(rows.user[0], rows.user[1]);
+  EXPECT_DOUBLE_EQ(rows.p_ctr[2], 0.125);
+  // Errors after a multi-line record name the record's own first line.
+  std::string msg = ErrorOf(Write("quoted_bad.csv", "user,item,click,p_ctr,city\nu1,i1,1,0.5,\"a\nb\"\nu1,i2,1,x,c\n"));
+  EXPECT_NE(msg.find("quoted_bad.csv:4: column 'p_ctr'"), std::string::npos) << msg;
+  msg = ErrorOf(Write("open_quote.csv", "user,item,click,p_ctr,city\nu1,i1,1,0.5,ok\nu1,i2,1,0.5,\"never closed\nu1,i3,1,0.5,x\n"));
+  EXPECT_NE(msg.find("open_quote.csv:3: a quoted field opened on this line is never closed"), std::string::npos) << msg;
+  msg = ErrorOf(Write("after_quote.csv", "user,item,click,p_ctr,city\nu1,i1,1,0.5,\"ab\"c\n"));
+  EXPECT_NE(msg.find("after_quote.csv:2: a closing quote is followed by text"), std::string::npos) << msg;
 }
 
 TEST_F(PredictionsReader, ShardsByUserAcrossRanksWithoutLosingRows) {
