@@ -6,7 +6,11 @@
 #   4. pretrain the sequence encoder (masked items) on 2 ranks -> runs/quickstart/pretrain/encoder.pt,
 #   5. fine-tune the ESMM model from it on 2 ranks -> runs/quickstart/checkpoints/best.pt,
 #   6. evaluate that checkpoint on the test split on 2 ranks: one report
-#      (runs/quickstart/report/report.html) with intervals, slices and baselines.
+#      (runs/quickstart/report/report.html) with intervals, slices and baselines, over each test
+#      user's logged candidates (the held-out item and its 4 sampled negatives),
+#   7. rank each test user's held-out item against the whole catalogue (eval.protocol=full):
+#      runs/quickstart/report-full/, where hit rate, NDCG, coverage and personalization at K
+#      tell models apart (over 5 candidates every model's hit_rate@10 is 1).
 # Every distributed step goes through launchers/local.sh (mpirun, binding, threads per rank).
 # RECPRISM_OUTPUT_DIR moves the outputs (default runs/); extra arguments go to every step after
 # prepare, e.g. `tools/quickstart.sh --set train.max_steps=100`.
@@ -29,6 +33,9 @@ launch=launchers/local.sh
 "$launch" pretrain "${cfg[@]}" "$@"
 "$launch" train "${cfg[@]}" --init-from "$run/pretrain/encoder.pt" "$@"
 "$launch" evaluate "${cfg[@]}" --checkpoint "$run/checkpoints/best.pt" --split test --output "$run/report" "$@"
+"$launch" evaluate "${cfg[@]}" --checkpoint "$run/checkpoints/best.pt" --split test --output "$run/report-full" \
+  --set eval.protocol=full "$@"
 echo "quickstart: outputs in $run/: data/ml-100k.h5, pretrain/encoder.pt, checkpoints/ (best.pt, step-*.pt),"
 echo "  weights.h5, train_log.jsonl, tensorboard/, config.yaml, comm_check.json, logs/rank-*.log"
-echo "quickstart: report $run/report/report.html"
+echo "quickstart: reports $run/report/report.html (the test rows and their candidates) and"
+echo "  $run/report-full/report.html (each held-out item ranked against the whole catalogue)"

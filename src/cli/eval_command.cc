@@ -47,6 +47,8 @@ options:
                        checkpoint (model options are read from the checkpoint); each rank scores
                        its own users
   --split NAME         split to score with --checkpoint: valid or test (default test)
+  --config FILE        run config (the eval.* keys are used)
+  --set key=value      override a config key (repeatable), e.g. --set eval.top_k=[5,10]
 
 protocols (--checkpoint, eval.protocol):
   rows      the split's rows and the sampled negatives the prepared file holds (default)
@@ -55,8 +57,6 @@ protocols (--checkpoint, eval.protocol):
   sampled   against eval.sampled_negatives (99) items the user never interacted with, seeded,
             or each user's line of eval.candidates_file (`user neg neg ...`, source ids);
             eval.write_candidates records the drawn ones in that layout
-  --config FILE        run config (the eval.* keys are used)
-  --set key=value      override a config key (repeatable), e.g. --set eval.top_k=[5,10]
 )";
 
 constexpr const char* kCompareHelp = R"(usage: recprism compare RUN_A RUN_B [--output DIR]
@@ -282,6 +282,20 @@ int RunHeldOutRanking(Job& job, const ParsedArgs& a, const std::string& checkpoi
       }
     }
     if (const char* v = Headline(report, "heldout", "mrr", &s)) std::cout << fmt::format("  {:<12} {}\n", "mrr", v);
+    // Full ranking: how the lists spread over the catalogue, and the popularity recommender's
+    // accuracy for contrast.
+    for (const int64_t k : report.top_k) {
+      for (const char* name : {"coverage", "personalization"}) {
+        const std::string n = fmt::format("{}@{}", name, k);
+        if (const char* v = Headline(report, "heldout", n.c_str(), &s)) std::cout << fmt::format("  {:<20} {}\n", n, v);
+      }
+    }
+    if (!report.top_k.empty()) {
+      const std::string n = fmt::format("hit_rate@{}", report.top_k.back());
+      if (const auto* m = report.Find("popularity", "heldout", n); m != nullptr && std::isfinite(m->value)) {
+        std::cout << fmt::format("  popularity {}: {:.4f}\n", n, m->value);
+      }
+    }
   }
   comm.Barrier();
   return 0;

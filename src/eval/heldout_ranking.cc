@@ -1,4 +1,5 @@
 #include "eval/heldout_ranking.h"
+#include "eval/intervals.h"
 
 #include <torch/torch.h>
 
@@ -21,6 +22,7 @@
 #include "data/text_input.h"
 #include "eval/model_scoring.h"
 #include "metrics/bootstrap.h"
+#include "metrics/satisfaction.h"
 #include "model/checkpoint.h"
 #include "model/recommender.h"
 
@@ -143,6 +145,48 @@ struct Ranker {
   std::vector<int64_t> offsets{0};
 };
 
+// Exposure counts of full-catalogue top-K lists, per ranker and K: what the satisfaction metrics
+// (coverage, diversity, novelty, personalization) are finalized from. Size: rankers x K's x catalogue
+// doubles, all-reduced once; it grows with the catalogue, not with the users.
+class TopKExposure {
+ public:
+  TopKExposure(size_t rankers, const std::vector<int64_t>& ks, int64_t items)
+      : ks_(ks), items_(items), counts_(rankers * ks.size() * static_cast<size_t>(items), 0.0), skip_(items, 0) {
+    for (int64_t k : ks) k_max_ = std::max(k_max_, k);
+  }
+  // Adds one list: the top K of `scores` (one per item 0..items-1) without the `excluded` items,
+  // ties broken by `tie_key(item)` (a seeded key, so a tied ranker's list is not biased to low ids).
+  template <typename TieKey>
+  void Add(size_t ranker, const double* scores, const std::vector<int64_t>& excluded, TieKey&& tie_key) {
+    for (int64_t x : excluded) skip_[x] = 1;
+    order_.clear();
+    for (int64_t i = 0; i < items_; ++i) {
+      if (!skip_[i]) order_.push_back(i);
+    }
+    for (int64_t x : excluded) skip_[x] = 0;
+    const size_t top = std::min(order_.size(), static_cast<size_t>(k_max_));
+    std::partial_sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(top), order_.end(),
+                      [&](int64_t a, int64_t b) { return scores[a] != scores[b] ? scores[a] > scores[b] : tie_key(a) < tie_key(b); });
+    for (size_t ki = 0; ki < ks_.size(); ++ki) {
+      double* c = Counts(ranker, ki);
+      for (size_t q = 0; q < std::min(top, static_cast<size_t>(ks_[ki])); ++q) c[order_[q]] += 1;
+    }
+  }
+  void AllReduceCounts(Communicator& comm) { AllReduce(comm, counts_, ReduceOp::kSum); }
+  std::vector<double> Of(size_t ranker, size_t ki) const {
+    const double* c = counts_.data() + (ranker * ks_.size() + ki) * static_cast<size_t>(items_);
+    return {c, c + items_};
+  }
+
+ private:
+  double* Counts(size_t ranker, size_t ki) { return counts_.data() + (ranker * ks_.size() + ki) * static_cast<size_t>(items_); }
+  std::vector<int64_t> ks_;
+  int64_t items_, k_max_ = 0;
+  std::vector<double> counts_;
+  std::vector<uint8_t> skip_;
+  std::vector<int64_t> order_;
+};
+
 }  // namespace
 
 int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::vector<int64_t>& excluded, double u) {
@@ -263,6 +307,8 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   first_category = first_category.to(device);
   auto all_items = torch::arange(1, N + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
   int64_t shortfall_queries = 0, candidates_total = 0, relevant_total = 0;
+  // Full ranking: each query's top-K lists over the catalogue, for the satisfaction metrics.
+  TopKExposure exposure(full ? rankers.size() : 0, eo.top_k, full ? N : 0);
   std::string written;  // eval.write_candidates lines of this rank
   std::vector<std::string> missing_users;
 
@@ -426,6 +472,11 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
           s = row.data();
         }
         auto& ranker = rankers[m];
+        if (full) {
+          exposure.Add(m, s, excluded, [&](int64_t k) {
+            return Mix64(seed * 31 + m) ^ Mix64(uk + static_cast<uint64_t>(k + 1) * 0x100000001b3ULL);
+          });
+        }
         if (per_user) {
           // Ties broken by a seeded key per (user, item): the same order for every relevant item.
           for (int64_t k = 0; k < K; ++k) {
@@ -527,11 +578,37 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
       mv.method = "exact";
       std::vector<double> reps;
       for (int r = 1; r <= R; ++r) reps.push_back(value_of(r));
-      const auto ci = metrics::BootstrapInterval(mv.value, mv.value, reps, eo.ci_level);
-      mv.lo = R > 0 ? ci.lo : kNaN;
-      mv.hi = R > 0 ? ci.hi : kNaN;
-      for (double r : reps) mv.replicates.push_back(std::isfinite(r) && std::isfinite(mv.value) ? r - mv.value : kNaN);
+      SetInterval(&mv, mv.value, reps, eo.ci_level);
       rep.metrics.push_back(std::move(mv));
+    }
+  }
+  if (full) {
+    // Satisfaction of the full-catalogue top-K lists (no intervals: exposure replicates would
+    // cost replicates x catalogue doubles). Popularity is the items' train popularity.
+    exposure.AllReduceCounts(comm);
+    std::vector<double> item_pop(popularity.begin() + 1, popularity.end());
+    const auto head = metrics::HeadMask(item_pop);
+    const std::vector<std::string> sat_names = {"coverage", "gini", "entropy", "novelty", "mean_popularity",
+                                                "long_tail_share", "personalization"};
+    for (size_t m = 0; m < rankers.size(); ++m) {
+      for (size_t ki = 0; ki < ks.size(); ++ki) {
+        const auto r = metrics::FinalizeSatisfaction(exposure.Of(m, ki), item_pop, head, counts[0], counts[1], ks[ki]);
+        const double values[] = {r.coverage, r.gini, r.entropy, r.novelty, r.mean_popularity, r.long_tail_share,
+                                 r.personalization};
+        for (size_t v = 0; v < sat_names.size(); ++v) {
+          MetricValue mv;
+          mv.dimension = "satisfaction";
+          mv.task = "heldout";
+          mv.model = rankers[m].name;
+          mv.protocol = protocol;
+          mv.name = fmt::format("{}@{}", sat_names[v], ks[ki]);
+          mv.value = values[v];
+          mv.n = counts[0];
+          mv.method = "exact, top-K lists over the catalogue less the user's excluded items; popularity = train clicks";
+          mv.lo = mv.hi = kNaN;
+          rep.metrics.push_back(std::move(mv));
+        }
+      }
     }
   }
   rep.provenance["protocol"] = protocol;

@@ -8,7 +8,7 @@ py=/usr/bin/python3
 work=${RECPRISM_TEST_WORK:-$(mktemp -d)}; [ -n "${RECPRISM_TEST_WORK:-}" ] || trap 'rm -rf "$work"' EXIT
 fail=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-browser=$(command -v chromium || command -v chromium-browser) || { echo "FAIL: chromium is not installed (tools/setup.sh installs it)"; exit 1; }
+browser=$(command -v chromium || command -v chromium-browser) || { echo "FAIL: chromium is not installed (tools/setup.sh --test installs it)"; exit 1; }
 data=${RECPRISM_DATA_DIR:-$src/../shared/data}
 [ -d "$data/ml-100k" ] || { echo "FAIL: the dataset mirror is missing ($data/ml-100k)"; exit 1; }
 
@@ -30,6 +30,7 @@ charts=$(sed -n 's/.*data-charts="\([0-9]*\)".*/\1/p' "$work/dom.html" | head -1
 check "charts are drawn ($charts: ROC, PR and reliability per task, metric at K, slices)" '[ "${charts:-0}" -ge 12 ] && [ "$(grep -o "<path d=\"M" "$work/dom.html" | wc -l)" -ge 12 ]'
 check "no script error" '! grep -q "<body[^>]*data-errors=" "$work/dom.html" && ! grep -qE "Uncaught|CONSOLE" "$work/console.log"'
 check "a hostile string from the data is text, not markup" '! grep -q "<img" "$work/dom.html" && grep -q "&lt;img src=x" "$work/dom.html" && ! grep -q "<title>pwned" "$work/dom.html"'
+check "the page explains the protocol its numbers at K rank" 'grep -q "Protocols: what each number ranks" "$work/dom.html" && grep -q "candidates: each user" "$work/dom.html"'
 check "the page fetches nothing from the network" '! grep -qE "(src|href)=\"https?://" "$work/r/report.html"'
 timeout 120 "$browser" "${flags[@]}" --virtual-time-budget=5000 --window-size=1280,2400 --hide-scrollbars \
   --screenshot="$work/shot.png" "file://$work/r/report.html" >/dev/null 2>&1
