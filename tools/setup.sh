@@ -2,6 +2,12 @@
 # Idempotent set-up: installs RecPrism's Debian packages when missing, then configures and builds.
 # Safe to run repeatedly; the README's two commands both call it.
 #
+#   tools/setup.sh          what building and running RecPrism need (compiler, LibTorch, Open MPI,
+#                           HDF5, yaml-cpp, spdlog, OpenBLAS, GoogleTest)
+#   tools/setup.sh --test   also what only the tests need: scikit-learn, PyTorch and h5py for Python
+#                           (reference checks), Chromium (the HTML report), protobuf (TensorBoard
+#                           files), Slurm and munge (launcher tests), clang-tidy (naming check)
+#
 # Environment:
 #   RECPRISM_BUILD_DIR   build directory (default: build)
 #   RECPRISM_BUILD_TYPE  CMake build type (default: RelWithDebInfo)
@@ -12,13 +18,20 @@ cd "$(dirname "$0")/.."
 
 # Package names (also listed in README.md for clusters that use environment modules).
 packages=(
-  cmake make g++ ccache pkg-config git clang-tidy curl unzip
+  cmake make g++ ccache pkg-config git curl unzip
   libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest zlib1g-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-pthread-dev
-  python3-sklearn python3-torch python3-h5py python3-numpy python3-pandas chromium
+)
+test_packages=(
+  clang-tidy python3-sklearn python3-torch python3-h5py python3-numpy python3-pandas chromium
   protobuf-compiler python3-protobuf slurm-wlm munge
 )
+case "${1:-}" in
+  --test) packages+=("${test_packages[@]}") ;;
+  "") ;;
+  *) echo "usage: tools/setup.sh [--test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

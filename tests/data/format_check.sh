@@ -4,7 +4,7 @@
 set -u
 bin=$1; here=$2
 mirror=${RECPRISM_DATA_DIR:-}
-if [ -z "$mirror" ] || [ ! -d "$mirror/ml-100k" ]; then echo "skip: RECPRISM_DATA_DIR is not the dataset mirror"; exit 0; fi
+if [ -z "$mirror" ] || [ ! -d "$mirror/ml-100k" ]; then echo "SKIP: RECPRISM_DATA_DIR is not the dataset mirror"; exit 77; fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 fail=0
 prep() { "$bin" prepare --output "$work/$1.h5" --set run.output_dir="$work/runs" "${@:2}" >"$work/$1.log" 2>&1 || { echo "FAIL: prepare $1"; cat "$work/$1.log"; fail=1; }; }

@@ -13,7 +13,7 @@ trap 'slurm_stop; rm -rf "$work"' EXIT
 fail=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
 for tool in slurmctld slurmd munged sbatch; do
-  command -v $tool >/dev/null || { echo "FAIL: $tool missing (tools/setup.sh installs slurm-wlm and munge)"; exit 1; }
+  command -v $tool >/dev/null || { echo "FAIL: $tool missing (tools/setup.sh --test installs slurm-wlm and munge)"; exit 1; }
 done
 data=${RECPRISM_DATA_DIR:-$src/../shared/data}
 slurm_start "$work/slurm" || { echo "FAIL: could not start Slurm"; exit 1; }

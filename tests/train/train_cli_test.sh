@@ -159,7 +159,7 @@ if command -v protoc >/dev/null && "$py" -c "import google.protobuf" 2>/dev/null
     >"$work/tb.log" 2>&1; rc=$?
   check "TensorBoard events: CRCs and scalars match the JSONL log" '[ $rc = 0 ] && cat "$work/tb.log" || { cat "$work/tb.log"; false; }'
 else
-  echo "FAIL: protoc or python3-protobuf missing (tools/setup.sh installs protobuf-compiler and python3-protobuf)"; fail=1
+  echo "FAIL: protoc or python3-protobuf missing (tools/setup.sh --test installs protobuf-compiler and python3-protobuf)"; fail=1
 fi
 
 # A short real run beats the popularity baseline on CTR AUC of the valid split (evaluate --checkpoint).
