@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "eval/exact_scan.h"
 #include "eval/intervals.h"
+#include "eval/report_views.h"
 #include "metrics/binary.h"
 #include "metrics/bootstrap.h"
 #include "metrics/exact_rank.h"
@@ -136,6 +137,13 @@ class Evaluator {
 
   std::vector<Scalar> Extract(const MetricSet& s, bool model) const;
   void AddIntervals(MetricValue* mv, double center, const std::vector<double>& reps) const;
+  void UseExactScan(MetricValue* mv) const;
+  void EmitSets(Report* rep, const std::vector<MetricSet>& sets, const std::string& model, const std::string& slice,
+                const std::string& group, bool overall, bool with_center) const;
+  void EmitBaselines(Report* rep) const;
+  void EmitSlices(Report* rep) const;
+  void EmitSatisfaction(Report* rep) const;
+  void AddWarnings(Report* rep) const;
   size_t NumSetsPerGroup() const { return reps_ > 0 ? static_cast<size_t>(reps_) + 2 : 1; }
   // The one definition of where replicate r lives. Per group the model's sets are [point, center,
   // replicate 0, ...] (the center holds the overall estimator at replicate resolution; slice
@@ -665,138 +673,121 @@ void Evaluator::AddIntervals(MetricValue* mv, double center, const std::vector<d
   SetInterval(mv, center, reps, opt_.ci_level);
 }
 
-Report Evaluator::Finalize() {
-  Report rep;
-  rep.top_k = ks_;
-  rep.replicates = reps_;
-  rep.ci_level = opt_.ci_level;
+// The exact distributed scan's value of a threshold-free metric replaces the histogram's for the
+// overall model.
+void Evaluator::UseExactScan(MetricValue* mv) const {
+  int t = -1;
+  for (int x : tasks_) {
+    if (mv->task == kTaskName[x]) t = x;
+  }
+  if (t < 0 || (mv->name != "auc" && mv->name != "pr_auc" && mv->name != "best_f1" && mv->name != "best_f1_threshold")) {
+    return;
+  }
+  const auto& ex = exact_[static_cast<size_t>(t)];
+  mv->value = mv->name == "auc" ? ex.auc : mv->name == "pr_auc" ? ex.average_precision
+            : mv->name == "best_f1" ? ex.best_f1 : ex.best_threshold;
+  mv->method = mv->name == "auc" ? "exact (distributed sort); ties count half"
+             : mv->name == "pr_auc" ? "exact average precision (scikit-learn's definition)"
+                                    : "exact over every distinct score";
+}
 
-  // Per group: extract the point, the center and every replicate, then intervals.
-  // Replicates start at FirstRep. with_center: the overall model, whose point is exact or fine-binned and whose center set holds
-  // the same estimator at replicate resolution; elsewhere the point is its own center.
-  auto emit = [&](const std::vector<MetricSet>& sets, const std::string& model, const std::string& slice,
-                  const std::string& group, bool overall, bool with_center) {
-    std::vector<Scalar> point = Extract(sets[0], model == "model");
-    std::vector<Scalar> center = with_center && reps_ > 0 ? Extract(sets[1], model == "model") : point;
-    std::vector<std::vector<Scalar>> reps;
-    const size_t r0 = FirstRep(model == "model");
-    for (int r = 0; r < reps_; ++r) reps.push_back(Extract(sets[r0 + static_cast<size_t>(r)], model == "model"));
-    for (size_t i = 0; i < point.size(); ++i) {
-      MetricValue mv;
-      mv.dimension = point[i].dimension;
-      mv.task = point[i].task;
-      mv.name = point[i].name;
-      mv.model = model;
-      mv.protocol = point[i].protocol;
-      mv.slice = slice;
-      mv.group = group;
-      mv.value = point[i].value;
-      mv.n = point[i].n;
-      mv.method = point[i].method;
-      if (overall && model == "model" && mv.dimension == "quality") {
-        int t = -1;
-        for (int x : tasks_) {
-          if (mv.task == kTaskName[x]) t = x;
-        }
-        const auto& ex = exact_[static_cast<size_t>(t < 0 ? 0 : t)];
-        if (t >= 0 && (mv.name == "auc" || mv.name == "pr_auc" || mv.name == "best_f1" || mv.name == "best_f1_threshold")) {
-          mv.value = mv.name == "auc" ? ex.auc : mv.name == "pr_auc" ? ex.average_precision
-                   : mv.name == "best_f1" ? ex.best_f1 : ex.best_threshold;
-          mv.method = mv.name == "auc" ? "exact (distributed sort); ties count half"
-                    : mv.name == "pr_auc" ? "exact average precision (scikit-learn's definition)"
-                                          : "exact over every distinct score";
-        }
-      }
-      // A replicate that drew no row or user of this metric's sample space has no value (its sums
-      // read 0, not the metric): it is left out, not counted as 0.
-      std::vector<double> rv;
-      for (const auto& r : reps) rv.push_back(r[i].n > 0 ? r[i].value : kNaN);
-      AddIntervals(&mv, center[i].value, rv);
-      if (reps_ == 0) mv.lo = mv.hi = kNaN;
-      if (mv.name == "best_f1_threshold" && reps_ > 0) {
-        // Replicates find the threshold only to one of their histogram's bin edges, so its interval
-        // collapsed onto a bin ([0.3045, 0.3045]) or hung off the point: none is given.
-        mv.lo = mv.hi = kNaN;
-        mv.replicates.clear();
-        mv.method += " (no interval: replicates resolve the threshold only to a histogram bin edge)";
-      }
-      rep.metrics.push_back(std::move(mv));
-    }
-    // Extra exact metrics at the best-F1 threshold (overall model only).
-    if (overall && model == "model") {
-      for (int t : tasks_) {
-        const auto& ex = exact_[t];
-        for (const auto& [name, v] : {std::pair<const char*, double>{"precision@best_f1", ex.precision_at_best},
-                                      {"recall@best_f1", ex.recall_at_best},
-                                      {"accuracy@best_f1", ex.accuracy_at_best}}) {
-          MetricValue mv;
-          mv.dimension = "quality";
-          mv.task = kTaskName[t];
-          mv.name = name;
-          mv.protocol = kTaskProtocol[t];
-          mv.value = v;
-          mv.n = sets[0].binary[t].Finalize().count;
-          mv.method = "exact, at the best-F1 threshold (no interval: the threshold is chosen on the data)";
-          mv.lo = mv.hi = kNaN;
-          rep.metrics.push_back(std::move(mv));
-        }
-      }
-    }
-  };
-
-  emit(sets_[0], "model", "all", "all", true, true);
-  for (size_t bl = 0; bl < baseline_names_.size(); ++bl) {
-    emit(base_[bl], baseline_names_[bl], "all", "all", false, false);
-    for (int t : tasks_) {
-      if (t == kCvr) continue;
-      MetricValue mv;
-      mv.dimension = "quality";
-      mv.task = kTaskName[t];
-      mv.name = "auc";
-      mv.model = baseline_names_[bl];
-      mv.protocol = kTaskProtocol[t];
-      mv.value = base_exact_[bl][t].auc;
-      mv.n = sets_[0][0].binary[t].Finalize().count;
-      mv.method = "exact (distributed sort); ties count half";
+// One population's metrics: the point, the center and every replicate extracted, then intervals.
+// Replicates start at FirstRep. with_center: the overall model, whose point is exact or
+// fine-binned and whose center set holds the same estimator at replicate resolution; elsewhere
+// the point is its own center.
+void Evaluator::EmitSets(Report* rep, const std::vector<MetricSet>& sets, const std::string& model,
+                         const std::string& slice, const std::string& group, bool overall, bool with_center) const {
+  const bool is_model = model == "model";
+  const std::vector<Scalar> point = Extract(sets[0], is_model);
+  const std::vector<Scalar> center = with_center && reps_ > 0 ? Extract(sets[1], is_model) : point;
+  std::vector<std::vector<Scalar>> reps;
+  for (int r = 0; r < reps_; ++r) reps.push_back(Extract(sets[FirstRep(is_model) + static_cast<size_t>(r)], is_model));
+  for (size_t i = 0; i < point.size(); ++i) {
+    const Scalar& p = point[i];
+    MetricValue mv = MakeMetric(p.dimension, p.task, p.name, p.protocol, p.value, p.n, p.method, model);
+    mv.slice = slice;
+    mv.group = group;
+    if (overall && is_model && mv.dimension == "quality") UseExactScan(&mv);
+    // A replicate that drew no row or user of this metric's sample space has no value (its sums
+    // read 0, not the metric): it is left out, not counted as 0.
+    std::vector<double> rv;
+    for (const auto& r : reps) rv.push_back(r[i].n > 0 ? r[i].value : kNaN);
+    AddIntervals(&mv, center[i].value, rv);
+    if (reps_ == 0) mv.lo = mv.hi = kNaN;
+    if (mv.name == "best_f1_threshold" && reps_ > 0) {
+      // Replicates find the threshold only to one of their histogram's bin edges, so its interval
+      // collapsed onto a bin ([0.3045, 0.3045]) or hung off the point: none is given.
       mv.lo = mv.hi = kNaN;
-      rep.metrics.push_back(std::move(mv));
+      mv.replicates.clear();
+      mv.method += " (no interval: replicates resolve the threshold only to a histogram bin edge)";
+    }
+    rep->metrics.push_back(std::move(mv));
+  }
+  if (!overall || !is_model) return;
+  // Extra exact metrics at the best-F1 threshold (overall model only).
+  for (int t : tasks_) {
+    const auto& ex = exact_[t];
+    for (const auto& [name, v] : {std::pair<const char*, double>{"precision@best_f1", ex.precision_at_best},
+                                  {"recall@best_f1", ex.recall_at_best},
+                                  {"accuracy@best_f1", ex.accuracy_at_best}}) {
+      rep->metrics.push_back(MakeMetric("quality", kTaskName[t], name, kTaskProtocol[t], v,
+                                        sets[0].binary[t].Finalize().count,
+                                        "exact, at the best-F1 threshold (no interval: the threshold is chosen on "
+                                        "the data)"));
     }
   }
-  // Slices.
+}
+
+void Evaluator::EmitBaselines(Report* rep) const {
+  for (size_t bl = 0; bl < baseline_names_.size(); ++bl) {
+    EmitSets(rep, base_[bl], baseline_names_[bl], "all", "all", false, false);
+    for (int t : tasks_) {
+      if (t == kCvr) continue;
+      rep->metrics.push_back(MakeMetric("quality", kTaskName[t], "auc", kTaskProtocol[t], base_exact_[bl][t].auc,
+                                        sets_[0][0].binary[t].Finalize().count,
+                                        "exact (distributed sort); ties count half", baseline_names_[bl]));
+    }
+  }
+}
+
+void Evaluator::EmitSlices(Report* rep) const {
   for (const auto& s : slices_) {
     for (size_t gi = 0; gi < s.groups.size(); ++gi) {
       const auto& sets = sets_[s.first_group + gi];
       SliceGroupInfo info{s.name, s.groups[gi], s.user_level ? "user" : "row", sets[0].binary[kCtr].Finalize().count,
                           true};
       info.measured = info.rows >= static_cast<double>(opt_.min_slice_size);
-      rep.slice_groups.push_back(info);
+      rep->slice_groups.push_back(info);
       if (!info.measured || info.rows <= 0) continue;
-      const size_t before = rep.metrics.size();
-      emit(sets, "model", s.name, s.groups[gi], false, false);
+      const size_t before = rep->metrics.size();
+      EmitSets(rep, sets, "model", s.name, s.groups[gi], false, false);
       if (!s.user_level) {
         // Row-level slices split users' lists: only point-wise metrics are defined there.
-        rep.metrics.erase(std::remove_if(rep.metrics.begin() + static_cast<long>(before), rep.metrics.end(),
-                                         [](const MetricValue& m) {
-                                           return m.protocol == "candidates" || m.name.rfind("gauc", 0) == 0 ||
-                                                  m.name == "active_user_share";
-                                         }),
-                          rep.metrics.end());
+        rep->metrics.erase(std::remove_if(rep->metrics.begin() + static_cast<long>(before), rep->metrics.end(),
+                                          [](const MetricValue& m) {
+                                            return m.protocol == "candidates" || m.name.rfind("gauc", 0) == 0 ||
+                                                   m.name == "active_user_share";
+                                          }),
+                           rep->metrics.end());
       }
     }
   }
-  // Satisfaction from merged exposure counts.
-  auto satisfaction = [&](const std::vector<double>& exp, double users, int64_t k) {
-    return metrics::FinalizeSatisfaction(exp, popularity_, head_, users, population_, k);
-  };
-  auto sat_values = [](const metrics::SatisfactionResult& r) {
+}
+
+// Satisfaction from the merged exposure counts, for the model (with intervals when the exposure
+// replicates fit eval.max_exposure_cells) and each baseline.
+void Evaluator::EmitSatisfaction(Report* rep) const {
+  auto sat_values = [&](const std::vector<double>& exp, double users, int64_t k) {
+    const auto r = metrics::FinalizeSatisfaction(exp, popularity_, head_, users, population_, k);
     return std::vector<double>{r.coverage, r.gini, r.entropy, r.novelty, r.mean_popularity, r.long_tail_share,
                                r.personalization};
   };
   const std::vector<std::string> sat_names = {"coverage", "gini", "entropy", "novelty", "mean_popularity",
                                               "long_tail_share", "personalization"};
+  const double users = sets_[0][0].user[layout_.users];
   for (size_t ki = 0; ki < ks_.size(); ++ki) {
     const int64_t k = ks_[ki];
-    auto point = sat_values(satisfaction(exposure_[ki], sets_[0][0].user[layout_.users], k));
+    const auto point = sat_values(exposure_[ki], users, k);
     std::vector<std::vector<double>> reps;
     if (exposure_intervals_) {
       const size_t items = catalogue_.size();
@@ -804,17 +795,12 @@ Report Evaluator::Finalize() {
         std::vector<double> e(exposure_reps_[ki].begin() + static_cast<long>(static_cast<size_t>(r) * items),
                               exposure_reps_[ki].begin() + static_cast<long>(static_cast<size_t>(r + 1) * items));
         const double rep_users = sets_[0][FirstRep(true) + static_cast<size_t>(r)].user[layout_.users];
-        reps.push_back(rep_users > 0 ? sat_values(satisfaction(e, rep_users, k)) : std::vector<double>(sat_names.size(), kNaN));
+        reps.push_back(rep_users > 0 ? sat_values(e, rep_users, k) : std::vector<double>(sat_names.size(), kNaN));
       }
     }
     for (size_t m = 0; m < sat_names.size(); ++m) {
-      MetricValue mv;
-      mv.dimension = "satisfaction";
-      mv.name = fmt::format("{}@{}", sat_names[m], k);
-      mv.protocol = "candidates";
-      mv.value = point[m];
-      mv.n = sets_[0][0].user[layout_.users];
-      mv.method = "exact, from merged exposure counts";
+      MetricValue mv = MakeMetric("satisfaction", "", fmt::format("{}@{}", sat_names[m], k), "candidates", point[m],
+                                  users, "exact, from merged exposure counts");
       std::vector<double> rv;
       for (const auto& r : reps) rv.push_back(r[m]);
       // Coverage, Gini, entropy and personalization depend on how many distinct users there are,
@@ -829,100 +815,66 @@ Report Evaluator::Finalize() {
         AddIntervals(&mv, mv.value, rv);
       }
       if (!exposure_intervals_) mv.lo = mv.hi = kNaN;
-      rep.metrics.push_back(mv);
+      rep->metrics.push_back(mv);
     }
     for (size_t bl = 0; bl < baseline_names_.size(); ++bl) {
-      auto bp = sat_values(satisfaction(base_exposure_[bl][ki], base_[bl][0].user[layout_.users], k));
+      const double base_users = base_[bl][0].user[layout_.users];
+      const auto bp = sat_values(base_exposure_[bl][ki], base_users, k);
       for (size_t m = 0; m < sat_names.size(); ++m) {
-        MetricValue mv;
-        mv.dimension = "satisfaction";
-        mv.name = fmt::format("{}@{}", sat_names[m], k);
-        mv.model = baseline_names_[bl];
-        mv.protocol = "candidates";
-        mv.value = bp[m];
-        mv.n = base_[bl][0].user[layout_.users];
-        mv.method = "exact, from merged exposure counts";
-        mv.lo = mv.hi = kNaN;
-        rep.metrics.push_back(mv);
+        rep->metrics.push_back(MakeMetric("satisfaction", "", fmt::format("{}@{}", sat_names[m], k), "candidates",
+                                          bp[m], base_users, "exact, from merged exposure counts",
+                                          baseline_names_[bl]));
       }
     }
   }
-  // Lift of the model over the popularity recommender, paired replicate by replicate.
-  if (!baseline_names_.empty()) {
-    std::vector<MetricValue> lifts;
-    for (const auto& m : rep.metrics) {
-      if (m.model != "model" || m.slice != "all") continue;
-      const bool business_at_k = m.dimension == "business" && m.name.find("per_1000@") != std::string::npos &&
-                                 m.name.rfind("expected_", 0) != 0;
-      const bool ranking = m.protocol == "candidates" && m.dimension == "quality" &&
-                           (m.name.rfind("hit_rate@", 0) == 0 || m.name.rfind("ndcg@", 0) == 0);
-      if (!business_at_k && !ranking) continue;
-      const MetricValue* b = rep.Find("popularity", m.task, m.name);
-      if (b == nullptr) continue;
-      MetricValue mv = m;
-      mv.dimension = "business";
-      mv.name = "lift_vs_popularity:" + m.name;
-      mv.value = Div(m.value, b->value) - 1;
-      mv.method = "model / popularity - 1, paired bootstrap";
-      std::vector<double> rv;
-      for (size_t r = 0; r < m.replicates.size() && r < b->replicates.size(); ++r) {
-        rv.push_back(Div(m.value + m.replicates[r], b->value + b->replicates[r]) - 1);
-      }
-      AddIntervals(&mv, mv.value, rv);
-      if (reps_ == 0) mv.lo = mv.hi = kNaN;
-      lifts.push_back(std::move(mv));
+}
+
+// Warnings a reader must see.
+void Evaluator::AddWarnings(Report* rep) const {
+  rep->warnings.push_back(
+      "Ranking, satisfaction and business metrics at K rank each user's candidates present in the predictions file "
+      "(protocol 'candidates': sampled negatives or logged impressions). They are not comparable with full-catalogue "
+      "ranking, where every item competes.");
+  for (int t : tasks_) {
+    const double skipped = rep->Find("model", kTaskName[t], "gauc_skipped_users")->value;
+    if (skipped > 0) {
+      rep->warnings.push_back(fmt::format("GAUC ({}): {} users with a single class were skipped.", kTaskName[t], skipped));
     }
-    rep.metrics.insert(rep.metrics.end(), lifts.begin(), lifts.end());
-  }
-  // Fairness: the largest gap between measured groups of each slice, per metric.
-  std::map<std::tuple<std::string, std::string, std::string>, FairnessGap> gaps;
-  for (const auto& m : rep.metrics) {
-    if (m.slice == "all" || m.model != "model" || !std::isfinite(m.value) || m.method == "count") continue;
-    auto key = std::make_tuple(m.slice, m.task, m.name);
-    auto it = gaps.find(key);
-    if (it == gaps.end()) {
-      gaps[key] = FairnessGap{m.slice, m.task, m.name, m.group, m.group, m.value, m.value, 0};
-      continue;
+    if (!std::isfinite(exact_[t].auc)) {
+      rep->warnings.push_back(fmt::format("AUC ({}) is undefined: the sample space has a single class.", kTaskName[t]));
     }
-    auto& g = it->second;
-    if (m.value > g.best) g.best = m.value, g.best_group = m.group;
-    if (m.value < g.worst) g.worst = m.value, g.worst_group = m.group;
-    g.gap = g.best - g.worst;
   }
-  for (auto& [k, g] : gaps) {
-    if (g.best_group != g.worst_group) rep.fairness.push_back(g);
+  size_t suppressed = 0;
+  for (const auto& g : rep->slice_groups) suppressed += !g.measured;
+  if (suppressed > 0) {
+    rep->warnings.push_back(fmt::format("{} slice groups have fewer than eval.min_slice_size = {} rows and are listed "
+                                        "without metrics.",
+                                        suppressed, opt_.min_slice_size));
   }
+  if (reps_ > 0 && !exposure_intervals_) {
+    rep->warnings.push_back(fmt::format("No intervals for exposure-based satisfaction metrics: {} items x {} replicates "
+                                        "exceeds eval.max_exposure_cells.",
+                                        catalogue_.size(), reps_));
+  }
+}
+
+Report Evaluator::Finalize() {
+  Report rep;
+  rep.top_k = ks_;
+  rep.replicates = reps_;
+  rep.ci_level = opt_.ci_level;
+  EmitSets(&rep, sets_[0], "model", "all", "all", true, true);
+  EmitBaselines(&rep);
+  EmitSlices(&rep);
+  EmitSatisfaction(&rep);
+  if (!baseline_names_.empty()) AddLiftsVsPopularity(&rep, opt_.ci_level);
+  AddFairnessGaps(&rep);
   // Curves of the overall model.
   for (int t : tasks_) {
     const auto r = sets_[0][0].binary[t].Finalize();
     rep.curves.push_back({kTaskName[t], r.roc, r.pr, r.reliability});
   }
-  // Warnings a reader must see.
-  rep.warnings.push_back(
-      "Ranking, satisfaction and business metrics at K rank each user's candidates present in the predictions file "
-      "(protocol 'candidates': sampled negatives or logged impressions). They are not comparable with full-catalogue "
-      "ranking, where every item competes.");
-  for (int t : tasks_) {
-    const double skipped = rep.Find("model", kTaskName[t], "gauc_skipped_users")->value;
-    if (skipped > 0) {
-      rep.warnings.push_back(fmt::format("GAUC ({}): {} users with a single class were skipped.", kTaskName[t], skipped));
-    }
-    if (!std::isfinite(exact_[t].auc)) {
-      rep.warnings.push_back(fmt::format("AUC ({}) is undefined: the sample space has a single class.", kTaskName[t]));
-    }
-  }
-  size_t suppressed = 0;
-  for (const auto& g : rep.slice_groups) suppressed += !g.measured;
-  if (suppressed > 0) {
-    rep.warnings.push_back(fmt::format("{} slice groups have fewer than eval.min_slice_size = {} rows and are listed "
-                                       "without metrics.",
-                                       suppressed, opt_.min_slice_size));
-  }
-  if (reps_ > 0 && !exposure_intervals_) {
-    rep.warnings.push_back(fmt::format("No intervals for exposure-based satisfaction metrics: {} items x {} replicates "
-                                       "exceeds eval.max_exposure_cells.",
-                                       catalogue_.size(), reps_));
-  }
+  AddWarnings(&rep);
   rep.provenance["world_size"] = std::to_string(comm_.WorldSize());
   rep.provenance["backend"] = std::string(comm_.Backend());
   rep.provenance["seed"] = std::to_string(seed_);
@@ -982,18 +934,6 @@ Report EvaluatePredictions(Communicator& comm, const EvalOptions& options, const
   RP_CHECK(lo == flags, "ranks disagree on the predictions file's columns");
   Evaluator e(comm, options, rows, seed);
   return e.Run();
-}
-
-std::string MetricValue::Key() const {
-  return model + "/" + dimension + "/" + task + "/" + name + "/" + protocol + "/" + slice + "/" + group;
-}
-
-const MetricValue* Report::Find(const std::string& model, const std::string& task, const std::string& name,
-                                const std::string& slice, const std::string& group) const {
-  for (const auto& m : metrics) {
-    if (m.model == model && m.task == task && m.name == name && m.slice == slice && m.group == group) return &m;
-  }
-  return nullptr;
 }
 
 }  // namespace recprism::eval

@@ -567,15 +567,9 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
         const double* base = sums.data() + static_cast<size_t>(rep_i) * per_rep + m * per_model;
         return base[per_model - 1] > 0 ? base[c] / base[per_model - 1] : kNaN;
       };
-      MetricValue mv;
-      mv.dimension = "quality";
-      mv.task = "heldout";
-      mv.model = rankers[m].name;
-      mv.protocol = protocol;
-      mv.name = c == per_model - 2 ? "mrr" : fmt::format("{}@{}", per_k[c % per_k.size()], ks[c / per_k.size()]);
-      mv.value = value_of(0);
-      mv.n = counts[0];
-      mv.method = "exact";
+      MetricValue mv = MakeMetric("quality", "heldout",
+                                  c == per_model - 2 ? "mrr" : fmt::format("{}@{}", per_k[c % per_k.size()], ks[c / per_k.size()]),
+                                  protocol, value_of(0), counts[0], "exact", rankers[m].name);
       std::vector<double> reps;
       for (int r = 1; r <= R; ++r) reps.push_back(value_of(r));
       SetInterval(&mv, mv.value, reps, eo.ci_level);
@@ -596,17 +590,10 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
         const double values[] = {r.coverage, r.gini, r.entropy, r.novelty, r.mean_popularity, r.long_tail_share,
                                  r.personalization};
         for (size_t v = 0; v < sat_names.size(); ++v) {
-          MetricValue mv;
-          mv.dimension = "satisfaction";
-          mv.task = "heldout";
-          mv.model = rankers[m].name;
-          mv.protocol = protocol;
-          mv.name = fmt::format("{}@{}", sat_names[v], ks[ki]);
-          mv.value = values[v];
-          mv.n = counts[0];
-          mv.method = "exact, top-K lists over the catalogue less the user's excluded items; popularity = train clicks";
-          mv.lo = mv.hi = kNaN;
-          rep.metrics.push_back(std::move(mv));
+          rep.metrics.push_back(MakeMetric(
+              "satisfaction", "heldout", fmt::format("{}@{}", sat_names[v], ks[ki]), protocol, values[v], counts[0],
+              "exact, top-K lists over the catalogue less the user's excluded items; popularity = train clicks",
+              rankers[m].name));
         }
       }
     }

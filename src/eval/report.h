@@ -30,6 +30,12 @@ struct MetricValue {
   std::string Key() const;        // model/dimension/task/name/protocol/slice/group
 };
 
+// The one constructor of a report metric: its identity, value, sample size and method, on the whole
+// population (slice and group "all"), with no interval (NaN) until SetInterval (eval/intervals.h)
+// gives one.
+MetricValue MakeMetric(std::string dimension, std::string task, std::string name, std::string protocol, double value,
+                       double n, std::string method, std::string model = "model");
+
 struct TaskCurves {
   std::string task;
   std::vector<metrics::CurvePoint> roc, pr;

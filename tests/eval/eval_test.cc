@@ -246,8 +246,12 @@ TEST(EvaluatePredictions, IntervalsStayInTheMetricsRangeAndEmptyReplicatesAreLef
   for (const Report* rep : {&r, &small}) {
     for (const auto& m : rep->metrics) {
       const auto [lo, hi] = MetricRange(m.name);
-      if (std::isfinite(m.lo)) EXPECT_GE(m.lo, lo) << m.Key();
-      if (std::isfinite(m.hi)) EXPECT_LE(m.hi, hi) << m.Key();
+      if (std::isfinite(m.lo)) {
+        EXPECT_GE(m.lo, lo) << m.Key();
+      }
+      if (std::isfinite(m.hi)) {
+        EXPECT_LE(m.hi, hi) << m.Key();
+      }
       bounded += std::isfinite(lo) && std::isfinite(m.lo);
     }
   }
