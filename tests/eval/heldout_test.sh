@@ -77,7 +77,7 @@ check "full ranking: the model beats random (hit_rate@10 above 10 / 1682 by far)
 "$py" - "$work/f1/report.json" "$work/fu/report.json" <<'PY' >"$work/same_u" 2>&1; rc2=$?
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
-ma, mb = ({m["name"]: m["value"] for m in r["metrics"] if m["model"] == "model" and m["task"] == "heldout"} for r in (a, b))
+ma, mb = ({m["name"]: m["value"] for m in r["metrics"] if m["model"] == "model" and m["task"] == "heldout" and m["dimension"] == "quality"} for r in (a, b))
 for k in ("hit_rate@10", "ndcg@10", "hit_rate@5", "ndcg@5", "mrr"):
     assert abs(ma[k] - mb[k]) <= 1e-12, (k, ma[k], mb[k])
 for k in (10, 5):
@@ -111,7 +111,7 @@ done
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 key = lambda m: (m["model"], m["name"])
-ma, mb = ({key(m): m["value"] for m in r["metrics"] if m["task"] == "heldout"} for r in (a, b))
+ma, mb = ({key(m): m["value"] for m in r["metrics"] if m["task"] == "heldout" and m["dimension"] == "quality"} for r in (a, b))
 assert ma.keys() == mb.keys() and len(ma) == 3 * 9, len(ma)
 for k in ma:
     assert abs(ma[k] - mb[k]) <= 1e-12, (k, ma[k], mb[k])
@@ -143,7 +143,7 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 assert a["provenance"]["scoring"] == "task heads (pCTR)", a["provenance"]["scoring"]
 assert b["provenance"]["scoring"] == "task heads (pCTCVR = pCTR x pCVR)", b["provenance"]["scoring"]
-ma, mb = ({(m["model"], m["name"]): m["value"] for m in r["metrics"] if m["task"] == "heldout"} for r in (a, b))
+ma, mb = ({(m["model"], m["name"]): m["value"] for m in r["metrics"] if m["task"] == "heldout" and m["dimension"] == "quality"} for r in (a, b))
 assert all(abs(ma[k] - mb[k]) <= 1e-12 for k in ma if k[0] != "model"), "the baselines do not depend on rank_by"
 assert any(abs(ma[k] - mb[k]) > 1e-9 for k in ma if k[0] == "model"), "pCTR and pCTCVR rank alike"
 print("rank_by: recall@10 by pCTR", round(ma[("model", "recall@10")], 4), "by pCTCVR", round(mb[("model", "recall@10")], 4))
