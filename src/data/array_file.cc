@@ -1,15 +1,17 @@
 #include "data/array_file.h"
 
-#include <hdf5.h>
 
 #include "core/check.h"
 #include "core/file_util.h"
+#include "data/hdf5_util.h"
 
 namespace recprism::data {
 
 void WriteArrays(const std::string& path, const std::vector<NamedArray>& arrays,
                  const std::vector<std::pair<std::string, std::string>>& attrs) {
   const std::string tmp = TempPathFor(path);
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());  // a loader thread may be reading a prepared file
+  hdf5::Quiet();
   hid_t file = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   RP_REQUIRE(file >= 0, StatusCode::kIoError, "cannot create '{}'", tmp);
   bool ok = true;
@@ -43,6 +45,8 @@ void WriteArrays(const std::string& path, const std::vector<NamedArray>& arrays,
 }
 
 std::vector<NamedArray> ReadArrays(const std::string& path) {
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
+  hdf5::Quiet();
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   RP_REQUIRE(file >= 0, StatusCode::kIoError, "cannot open '{}' as HDF5", path);
   std::vector<NamedArray> out;

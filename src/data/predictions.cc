@@ -1,15 +1,13 @@
 #include "data/predictions.h"
 
-#include <hdf5.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <unordered_map>
 
 #include "core/check.h"
 #include "core/hash.h"
+#include "data/hdf5_util.h"
 #include "data/text_input.h"
 
 namespace recprism::data {
@@ -207,70 +205,55 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
 
 // ---- HDF5 ----
 
-std::mutex& H5Lock() {
-  static std::mutex mu;
-  return mu;
-}
-
-struct H5Closer {
-  hid_t id;
-  herr_t (*close)(hid_t);
-  ~H5Closer() {
-    if (id >= 0) close(id);
-  }
-};
-
-bool HasDataset(hid_t file, const std::string& name) {
-  return H5Lexists(file, name.c_str(), H5P_DEFAULT) > 0;
-}
+bool HasDataset(hid_t file, const std::string& name) { return hdf5::Exists(file, name); }
 
 int64_t DatasetRows(hid_t file, const std::string& path, const std::string& name) {
-  H5Closer d{H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose};
-  RP_REQUIRE(d.id >= 0, StatusCode::kDataError, "{}: cannot open dataset '/{}'", path, name);
-  H5Closer sp{H5Dget_space(d.id), H5Sclose};
+  hdf5::Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  RP_REQUIRE(d.get() >= 0, StatusCode::kDataError, "{}: cannot open dataset '/{}'", path, name);
+  hdf5::Handle sp(H5Dget_space(d.get()), H5Sclose);
   hsize_t dims[2] = {0, 0};
-  const int nd = H5Sget_simple_extent_ndims(sp.id);
+  const int nd = H5Sget_simple_extent_ndims(sp.get());
   RP_REQUIRE(nd == 1, StatusCode::kDataError, "{}:/{}: expected a 1-D dataset, found {} dimensions", path, name, nd);
-  H5Sget_simple_extent_dims(sp.id, dims, nullptr);
+  H5Sget_simple_extent_dims(sp.get(), dims, nullptr);
   return static_cast<int64_t>(dims[0]);
 }
 
 template <typename T>
 std::vector<T> ReadBlock(hid_t file, const std::string& path, const std::string& name, int64_t begin, int64_t end) {
-  H5Closer d{H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose};
-  H5Closer fs{H5Dget_space(d.id), H5Sclose};
+  hdf5::Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  hdf5::Handle fs(H5Dget_space(d.get()), H5Sclose);
   hsize_t start[1] = {static_cast<hsize_t>(begin)}, count[1] = {static_cast<hsize_t>(end - begin)};
-  H5Sselect_hyperslab(fs.id, H5S_SELECT_SET, start, nullptr, count, nullptr);
-  H5Closer ms{H5Screate_simple(1, count, nullptr), H5Sclose};
+  H5Sselect_hyperslab(fs.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+  hdf5::Handle ms(H5Screate_simple(1, count, nullptr), H5Sclose);
   std::vector<T> v(static_cast<size_t>(end - begin));
   const hid_t type = std::is_same_v<T, double> ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
-  RP_REQUIRE(H5Dread(d.id, type, ms.id, fs.id, H5P_DEFAULT, v.data()) >= 0, StatusCode::kDataError,
+  RP_REQUIRE(H5Dread(d.get(), type, ms.get(), fs.get(), H5P_DEFAULT, v.data()) >= 0, StatusCode::kDataError,
              "{}:/{}: cannot read rows [{}, {}) as {} (expected a numeric dataset)", path, name, begin, end,
              std::is_same_v<T, double> ? "numbers" : "integers");
   return v;
 }
 
 PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, int rank, int world) {
-  std::lock_guard<std::mutex> lock(H5Lock());
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  H5Closer file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
-  RP_REQUIRE(file.id >= 0, StatusCode::kIoError, "{}: cannot open as HDF5 (missing, unreadable or not HDF5)", path);
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
+  hdf5::Quiet();
+  hdf5::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  RP_REQUIRE(file.get() >= 0, StatusCode::kIoError, "{}: cannot open as HDF5 (missing, unreadable or not HDF5)", path);
   for (const auto& [name, role] : {std::pair{cols.user, "user id"}, {cols.item, "item id"}, {cols.click, "click label"},
                                    {cols.p_ctr, "predicted click probability"}}) {
-    RP_REQUIRE(HasDataset(file.id, name), StatusCode::kDataError, "{}: missing dataset '/{}' ({})", path, name, role);
+    RP_REQUIRE(HasDataset(file.get(), name), StatusCode::kDataError, "{}: missing dataset '/{}' ({})", path, name, role);
   }
   PredictionRows out;
-  out.has_conversion = HasDataset(file.id, cols.conversion);
-  const bool has_cvr = HasDataset(file.id, cols.p_cvr), has_ctcvr = HasDataset(file.id, cols.p_ctcvr);
+  out.has_conversion = HasDataset(file.get(), cols.conversion);
+  const bool has_cvr = HasDataset(file.get(), cols.p_cvr), has_ctcvr = HasDataset(file.get(), cols.p_ctcvr);
   RP_REQUIRE(!out.has_conversion || has_cvr || has_ctcvr, StatusCode::kDataError,
              "{}: dataset '/{}' is present but neither '/{}' nor '/{}' is", path, cols.conversion, cols.p_cvr,
              cols.p_ctcvr);
-  out.has_value = HasDataset(file.id, cols.value);
+  out.has_value = HasDataset(file.get(), cols.value);
   for (const auto& s : cols.slices) {
-    RP_REQUIRE(HasDataset(file.id, s), StatusCode::kDataError, "{}: missing dataset '/{}' (slice column, eval.slices)",
+    RP_REQUIRE(HasDataset(file.get(), s), StatusCode::kDataError, "{}: missing dataset '/{}' (slice column, eval.slices)",
                path, s);
   }
-  const int64_t n = DatasetRows(file.id, path, cols.user);
+  const int64_t n = DatasetRows(file.get(), path, cols.user);
   RP_REQUIRE(n > 0, StatusCode::kDataError, "{}:/{}: no rows: nothing to evaluate", path, cols.user);
   std::vector<std::string> names = {cols.item, cols.click, cols.p_ctr};
   if (out.has_conversion) names.push_back(cols.conversion);
@@ -279,7 +262,7 @@ PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, 
   if (out.has_value) names.push_back(cols.value);
   for (const auto& s : cols.slices) names.push_back(s);
   for (const auto& name : names) {
-    const int64_t m = DatasetRows(file.id, path, name);
+    const int64_t m = DatasetRows(file.get(), path, name);
     RP_REQUIRE(m == n, StatusCode::kDataError, "{}:/{}: expected {} rows (as /{}), found {}", path, name, n, cols.user, m);
   }
   out.file_rows = n;
@@ -290,17 +273,17 @@ PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, 
   const int64_t step = 1 << 20;
   for (int64_t b = 0; b < n; b += step) {
     const int64_t e = std::min(n, b + step);
-    auto user = ReadBlock<int64_t>(file.id, path, cols.user, b, e);
-    auto item = ReadBlock<int64_t>(file.id, path, cols.item, b, e);
-    auto click = ReadBlock<double>(file.id, path, cols.click, b, e);
-    auto p_ctr = ReadBlock<double>(file.id, path, cols.p_ctr, b, e);
+    auto user = ReadBlock<int64_t>(file.get(), path, cols.user, b, e);
+    auto item = ReadBlock<int64_t>(file.get(), path, cols.item, b, e);
+    auto click = ReadBlock<double>(file.get(), path, cols.click, b, e);
+    auto p_ctr = ReadBlock<double>(file.get(), path, cols.p_ctr, b, e);
     std::vector<double> conv, p_cvr, p_ctcvr, value;
-    if (out.has_conversion) conv = ReadBlock<double>(file.id, path, cols.conversion, b, e);
-    if (has_cvr) p_cvr = ReadBlock<double>(file.id, path, cols.p_cvr, b, e);
-    if (has_ctcvr) p_ctcvr = ReadBlock<double>(file.id, path, cols.p_ctcvr, b, e);
-    if (out.has_value) value = ReadBlock<double>(file.id, path, cols.value, b, e);
+    if (out.has_conversion) conv = ReadBlock<double>(file.get(), path, cols.conversion, b, e);
+    if (has_cvr) p_cvr = ReadBlock<double>(file.get(), path, cols.p_cvr, b, e);
+    if (has_ctcvr) p_ctcvr = ReadBlock<double>(file.get(), path, cols.p_ctcvr, b, e);
+    if (out.has_value) value = ReadBlock<double>(file.get(), path, cols.value, b, e);
     std::vector<std::vector<int64_t>> slices;
-    for (const auto& s : cols.slices) slices.push_back(ReadBlock<int64_t>(file.id, path, s, b, e));
+    for (const auto& s : cols.slices) slices.push_back(ReadBlock<int64_t>(file.get(), path, s, b, e));
     for (int64_t r = 0; r < e - b; ++r) {
       const auto i = static_cast<size_t>(r);
       const std::string id = std::to_string(user[i]);

@@ -1,6 +1,5 @@
 #include "data/prepared_file.h"
 
-#include <hdf5.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -15,48 +14,12 @@
 
 #include "core/check.h"
 #include "core/file_util.h"
+#include "data/hdf5_util.h"
 
 namespace recprism::data {
 namespace {
 
-std::mutex& H5Mutex() {
-  static std::mutex mu;
-  return mu;
-}
-
-// Silences HDF5's own error-stack printing once; we report errors ourselves.
-void QuietHdf5() {
-  static bool done = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    return true;
-  }();
-  (void)done;
-}
-
-class Handle {
- public:
-  Handle() = default;
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Handle() { reset(); }
-  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    reset();
-    id_ = o.id_;
-    close_ = o.close_;
-    o.id_ = -1;
-    return *this;
-  }
-  void reset() {
-    if (id_ >= 0 && close_ != nullptr) close_(id_);
-    id_ = -1;
-  }
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_ = -1;
-  herr_t (*close_)(hid_t) = nullptr;
-};
+using hdf5::Handle;
 
 template <typename T>
 hid_t TypeOf() {
@@ -279,8 +242,8 @@ static constexpr const char* kColumnNames[8] = {"user", "item", "time", "event",
 
 PreparedWriter::PreparedWriter(const std::string& path, const Metadata& metadata, size_t chunk_rows)
     : impl_(std::make_unique<Impl>()), path_(path), tmp_(TempPathFor(path)), metadata_(metadata) {
-  std::lock_guard<std::mutex> lock(H5Mutex());
-  QuietHdf5();
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
+  hdf5::Quiet();
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
@@ -324,7 +287,7 @@ PreparedWriter::PreparedWriter(const std::string& path, const Metadata& metadata
 PreparedWriter::~PreparedWriter() {
   if (!finished_) {
     {
-      std::lock_guard<std::mutex> lock(H5Mutex());
+      std::lock_guard<std::mutex> lock(hdf5::Mutex());
       impl_.reset();
     }
     std::error_code ec;
@@ -333,7 +296,7 @@ PreparedWriter::~PreparedWriter() {
 }
 
 void PreparedWriter::AppendRows(const Rows& r) {
-  std::lock_guard<std::mutex> lock(H5Mutex());
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
   const size_t n = r.size();
   const std::string where = tmp_ + ":/interactions";
   const int fc = static_cast<int>(metadata_.cat_feature_names.size());
@@ -354,7 +317,7 @@ void PreparedWriter::AppendRows(const Rows& r) {
 
 void PreparedWriter::Finish(const UserTable& users, const ItemTable& items) {
   {
-    std::lock_guard<std::mutex> lock(H5Mutex());
+    std::lock_guard<std::mutex> lock(hdf5::Mutex());
     {  // the last partial chunk of every column
       std::vector<ChunkJob> jobs;
       const std::string where = tmp_ + ":/interactions";
@@ -486,8 +449,8 @@ std::vector<std::string> BlobToStrings(const std::vector<uint8_t>& chars, const 
 
 PreparedReader::PreparedReader(const std::string& path, bool load_raw_ids)
     : impl_(std::make_unique<Impl>()), path_(path) {
-  std::lock_guard<std::mutex> lock(H5Mutex());
-  QuietHdf5();
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
+  hdf5::Quiet();
   std::error_code ec;
   RP_REQUIRE(std::filesystem::is_regular_file(path, ec), StatusCode::kIoError, "prepared dataset '{}' does not exist",
              path);
@@ -608,12 +571,12 @@ PreparedReader::PreparedReader(const std::string& path, bool load_raw_ids)
 }
 
 PreparedReader::~PreparedReader() {
-  std::lock_guard<std::mutex> lock(H5Mutex());
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
   impl_.reset();
 }
 
 Rows PreparedReader::ReadRows(int64_t begin, int64_t end) const {
-  std::lock_guard<std::mutex> lock(H5Mutex());
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
   const hid_t f = impl_->file.get();
   Rows r;
   r.user = ReadRange<int64_t>(f, "/interactions/user", begin, end, path_);
@@ -638,12 +601,12 @@ Rows PreparedReader::ReadRows(int64_t begin, int64_t end) const {
 }
 
 std::vector<uint8_t> PreparedReader::ReadU8Column(const std::string& name, int64_t begin, int64_t end) const {
-  std::lock_guard<std::mutex> lock(H5Mutex());
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
   return ReadRange<uint8_t>(impl_->file.get(), "/interactions/" + name, begin, end, path_);
 }
 
 std::vector<std::string> PreparedReader::DescribeSchema() const {
-  std::lock_guard<std::mutex> lock(H5Mutex());
+  std::lock_guard<std::mutex> lock(hdf5::Mutex());
   std::vector<std::string> out;
   struct Ctx {
     std::vector<std::string>* out;

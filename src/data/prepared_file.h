@@ -1,6 +1,6 @@
 // Reading and writing prepared datasets (HDF5; layout in docs/data-format.md).
 //
-// HDF5 calls are serialised by one process-wide mutex (Debian's libhdf5 is not built
+// HDF5 calls are serialised by one process-wide mutex (data/hdf5_util.h; Debian's libhdf5 is not built
 // thread-safe), so a prefetch thread may read while other threads work.
 #pragma once
 
