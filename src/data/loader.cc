@@ -24,27 +24,6 @@ int64_t RowBytes(const Metadata& m) {
          static_cast<int64_t>(m.num_feature_names.size()) * 4 + 16;  // + sample index bookkeeping
 }
 
-void ResizeBatch(Batch* b, int64_t n, int seq_len, size_t fu, size_t fc, size_t fd) {
-  b->size = n;
-  b->seq_len = seq_len;
-  b->row.assign(n, 0);
-  b->user.assign(n, 0);
-  b->target_item.assign(n, 0);
-  b->target_category.assign(n, 0);
-  b->hist_item.assign(n * seq_len, 0);
-  b->hist_category.assign(n * seq_len, 0);
-  b->hist_event.assign(n * seq_len, 0);
-  b->hist_gap.assign(n * seq_len, 0);
-  b->hist_row.assign(n * seq_len, -1);
-  b->hist_len.assign(n, 0);
-  b->user_features.assign(n * fu, 0);
-  b->cat_features.assign(n * fc, 0);
-  b->num_features.assign(n * fd, 0.0f);
-  b->click.assign(n, 0);
-  b->conversion.assign(n, 0);
-  b->value.assign(n, 0.0f);
-}
-
 }  // namespace
 
 LoaderOptions MakeLoaderOptions(const DataOptions& data, Split split, int batch_size, uint64_t seed, bool shuffle) {
@@ -177,7 +156,7 @@ int64_t ShardLoader::StartEpoch(int epoch) {
       const bool inject = fault != nullptr && std::atoi(fault) == rank;
       Batch batch;
       int64_t in_batch = 0;
-      ResizeBatch(&batch, options_.batch_size, seq_len, fu, fc, fd);
+      batch.Resize(options_.batch_size, seq_len, fu, fc, fd);
       for (size_t bi : block_order) {
         const auto [ub, ue] = blocks_[bi];
         const int64_t row0 = users.offsets[ub];
@@ -269,33 +248,14 @@ int64_t ShardLoader::StartEpoch(int epoch) {
                        "{}: injected read error in rank {}'s prefetch thread (RECPRISM_FAULT_PREFETCH_ERROR_RANK)",
                        rd.path(), rank);
             batch = Batch();
-            ResizeBatch(&batch, options_.batch_size, seq_len, fu, fc, fd);
+            batch.Resize(options_.batch_size, seq_len, fu, fc, fd);
             in_batch = 0;
           }
         }
       }
       if (in_batch > 0) {
-        Batch last;
-        ResizeBatch(&last, in_batch, seq_len, fu, fc, fd);
-        auto copy = [&](auto& dst, const auto& src, size_t width) {
-          std::copy(src.begin(), src.begin() + in_batch * width, dst.begin());
-        };
-        copy(last.row, batch.row, 1);
-        copy(last.user, batch.user, 1);
-        copy(last.target_item, batch.target_item, 1);
-        copy(last.target_category, batch.target_category, 1);
-        copy(last.hist_item, batch.hist_item, seq_len);
-        copy(last.hist_category, batch.hist_category, seq_len);
-        copy(last.hist_event, batch.hist_event, seq_len);
-        copy(last.hist_gap, batch.hist_gap, seq_len);
-        copy(last.hist_row, batch.hist_row, seq_len);
-        copy(last.hist_len, batch.hist_len, 1);
-        copy(last.user_features, batch.user_features, fu);
-        copy(last.cat_features, batch.cat_features, fc);
-        copy(last.num_features, batch.num_features, fd);
-        copy(last.click, batch.click, 1);
-        copy(last.conversion, batch.conversion, 1);
-        copy(last.value, batch.value, 1);
+        Batch last = std::move(batch);
+        last.Truncate(in_batch);
         if (!pf->Push(std::move(last), static_cast<size_t>(options_.prefetch_batches))) return;
       }
     } catch (...) {

@@ -46,6 +46,65 @@ struct Batch {
   std::vector<float> num_features;       // [size x row numeric features]
   std::vector<uint8_t> click, conversion;  // [size] labels
   std::vector<float> value;              // [size]
+
+  // What a column describes, for code that moves groups of columns (permutation importance).
+  enum class Group { kIndex, kTarget, kHistory, kUserFeatures, kRowFeatures, kLabels };
+  // The one list of the per-sample columns: fn(column, width, empty, group) for each, in
+  // declaration order, where `width` is the column's values per sample (1, seq_len or a feature
+  // count given as fu, fc, fd) and `empty` the value of an empty slot (0, or -1 for hist_row).
+  template <typename Fn>
+  void ForEachColumn(size_t fu, size_t fc, size_t fd, Fn&& fn) {
+    Columns(*this, fu, fc, fd, fn);
+  }
+  template <typename Fn>
+  void ForEachColumn(size_t fu, size_t fc, size_t fd, Fn&& fn) const {
+    Columns(*this, fu, fc, fd, fn);
+  }
+  // The same with each column's width taken from its size (size > 0).
+  template <typename Fn>
+  void ForEachColumn(Fn&& fn) {
+    ForEachColumn(PerSample(user_features.size()), PerSample(cat_features.size()), PerSample(num_features.size()), fn);
+  }
+  template <typename Fn>
+  void ForEachColumn(Fn&& fn) const {
+    ForEachColumn(PerSample(user_features.size()), PerSample(cat_features.size()), PerSample(num_features.size()), fn);
+  }
+  // n empty samples of history length seq_len and the given feature counts.
+  void Resize(int64_t n, int history_len, size_t fu, size_t fc, size_t fd) {
+    size = n;
+    seq_len = history_len;
+    ForEachColumn(fu, fc, fd, [&](auto& column, size_t width, auto empty, Group) {
+      column.assign(static_cast<size_t>(n) * width, empty);
+    });
+  }
+  // Keeps the first n samples.
+  void Truncate(int64_t n) {
+    ForEachColumn([&](auto& column, size_t width, auto, Group) { column.resize(static_cast<size_t>(n) * width); });
+    size = n;
+  }
+
+ private:
+  size_t PerSample(size_t values) const { return size > 0 ? values / static_cast<size_t>(size) : 0; }
+  template <typename Self, typename Fn>
+  static void Columns(Self& b, size_t fu, size_t fc, size_t fd, Fn& fn) {
+    const auto L = static_cast<size_t>(b.seq_len);
+    fn(b.row, size_t{1}, int64_t{0}, Group::kIndex);
+    fn(b.user, size_t{1}, int64_t{0}, Group::kIndex);
+    fn(b.target_item, size_t{1}, int64_t{0}, Group::kTarget);
+    fn(b.target_category, size_t{1}, int64_t{0}, Group::kTarget);
+    fn(b.hist_item, L, int64_t{0}, Group::kHistory);
+    fn(b.hist_category, L, int64_t{0}, Group::kHistory);
+    fn(b.hist_event, L, uint8_t{0}, Group::kHistory);
+    fn(b.hist_gap, L, int64_t{0}, Group::kHistory);
+    fn(b.hist_row, L, int64_t{-1}, Group::kHistory);
+    fn(b.hist_len, size_t{1}, int64_t{0}, Group::kHistory);
+    fn(b.user_features, fu, int64_t{0}, Group::kUserFeatures);
+    fn(b.cat_features, fc, int64_t{0}, Group::kRowFeatures);
+    fn(b.num_features, fd, 0.0f, Group::kRowFeatures);
+    fn(b.click, size_t{1}, uint8_t{0}, Group::kLabels);
+    fn(b.conversion, size_t{1}, uint8_t{0}, Group::kLabels);
+    fn(b.value, size_t{1}, 0.0f, Group::kLabels);
+  }
 };
 
 struct LoaderOptions {

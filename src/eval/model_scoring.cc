@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -53,32 +54,27 @@ Scorer LoadScorer(model::Checkpoint& ckpt, const std::string& checkpoint, const 
   return s;
 }
 
-// Row j of donor's `group` columns into row i of b.
+// Row j of donor's `group` columns into row i of b: a feature group of permutation importance
+// (the history, the target, time gaps, events, user or row features).
 void CopyGroup(data::Batch* b, int64_t i, const data::Batch& d, int64_t j, const std::string& group) {
+  using G = data::Batch::Group;
   auto block = [&](auto& to, const auto& from) {
     const int64_t w = b->size > 0 ? static_cast<int64_t>(to.size()) / b->size : 0;
     std::copy(from.begin() + j * w, from.begin() + (j + 1) * w, to.begin() + i * w);
   };
-  if (group == "history") {
-    block(b->hist_item, d.hist_item);
-    block(b->hist_category, d.hist_category);
-    block(b->hist_event, d.hist_event);
-    block(b->hist_gap, d.hist_gap);
-    block(b->hist_row, d.hist_row);
-    b->hist_len[i] = d.hist_len[j];
-  } else if (group == "target") {
-    b->target_item[i] = d.target_item[j];
-    b->target_category[i] = d.target_category[j];
-  } else if (group == "time_gaps") {
-    block(b->hist_gap, d.hist_gap);
-  } else if (group == "events") {
-    block(b->hist_event, d.hist_event);
-  } else if (group == "user_features") {
-    block(b->user_features, d.user_features);
-  } else if (group == "row_features") {
-    block(b->cat_features, d.cat_features);
-    block(b->num_features, d.num_features);
-  }
+  if (group == "time_gaps") return block(b->hist_gap, d.hist_gap);
+  if (group == "events") return block(b->hist_event, d.hist_event);
+  const G wanted = group == "history" ? G::kHistory : group == "target" ? G::kTarget
+                 : group == "user_features" ? G::kUserFeatures : group == "row_features" ? G::kRowFeatures : G::kIndex;
+  if (wanted == G::kIndex) return;
+  // The donor's column at the same position of the one column list.
+  std::vector<const void*> from;
+  d.ForEachColumn([&](const auto& column, size_t, auto, G) { from.push_back(&column); });
+  size_t k = 0;
+  b->ForEachColumn([&](auto& column, size_t, auto, G g) {
+    const auto* src = static_cast<const std::decay_t<decltype(column)>*>(from[k++]);
+    if (g == wanted) block(column, *src);
+  });
 }
 }  // namespace
 
