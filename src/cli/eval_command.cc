@@ -19,9 +19,11 @@
 #include "data/prepare.h"
 #include "eval/evaluator.h"
 #include "eval/heldout_ranking.h"
+#include "eval/importance.h"
 #include "eval/model_scoring.h"
 #include "eval/report_io.h"
 #include "metrics/bootstrap.h"
+#include "train/progress.h"
 
 namespace recprism::cli {
 namespace {
@@ -92,155 +94,17 @@ const char* Headline(const eval::Report& r, const char* task, const char* name, 
   return out->c_str();
 }
 
-// The report's efficiency section, from the run that wrote the checkpoint (its train_log.jsonl
-// next to checkpoints/) and from this evaluation: training throughput, the share of step time in
-// gradient communication, the world size, and evaluation throughput. Nothing when the log is absent.
-// Also the DP-SGD guarantee into the provenance: the checkpoint's, or the whole run's when the log
-// shows more steps (a checkpoint chosen among the run's iterates, like best.pt, carries that one).
+// The report's efficiency dimension and DP-SGD provenance: the log of the run that wrote the
+// checkpoint (its train_log.jsonl next to checkpoints/) and this evaluation's throughput.
 void AddEfficiency(eval::Report* report, const std::string& checkpoint, double eval_units, double eval_seconds,
                    int eval_world) {
-  namespace fs = std::filesystem;
-  auto add = [&](const std::string& task, const std::string& name, double value, double n, const std::string& method) {
-    eval::MetricValue m;
-    m.dimension = "efficiency";
-    m.task = task;
-    m.name = name;
-    m.value = value;
-    m.lo = m.hi = std::nan("");
-    m.n = n;
-    m.method = method;
-    m.protocol = "measured";
-    report->metrics.push_back(m);
-  };
-  const fs::path log = fs::path(checkpoint).parent_path().parent_path() / "train_log.jsonl";
-  double run_epsilon = std::nan(""), run_steps = 0;  // DP-SGD: the log's last step
-  std::ifstream in(log);
-  if (in.good()) {
-    const std::string train_step = "\"type\":\"step\",\"kind\":\"train\"";
-    auto field = [](const std::string& line, const char* key) {
-      const std::string k = std::string("\"") + key + "\":";
-      const auto at = line.find(k);
-      return at == std::string::npos ? std::nan("") : std::strtod(line.c_str() + at + k.size(), nullptr);
-    };
-    double samples = 0, step_s = 0, comm_s = 0, steps = 0, single = std::nan("");
-    // The probe's window: the run's first probe-length steps right after it, timed under the same
-    // conditions (a shared machine drifts over an hour; these steps are the probe's neighbours).
-    double window_left = 0, window_samples = 0, window_s = 0, window_steps = 0;
-    for (std::string line; std::getline(in, line);) {
-      if (line.find("\"type\":\"probe\",\"kind\":\"train\"") != std::string::npos) {
-        single = field(line, "single_rank_samples_per_s");
-        window_left = field(line, "steps");
-        window_samples = window_s = window_steps = 0;
-        continue;
-      }
-      if (line.find(train_step) == std::string::npos) continue;
-      if (const double e = field(line, "dp_epsilon"); std::isfinite(e)) {
-        run_epsilon = e;
-        run_steps = field(line, "step");
-      }
-      const double a = field(line, "samples"), b = field(line, "step_s"), c = field(line, "comm_s");
-      if (!std::isfinite(a) || !std::isfinite(b)) continue;
-      samples += a;
-      step_s += b;
-      comm_s += std::isfinite(c) ? c : 0;
-      steps += 1;
-      if (window_left > 0) {
-        window_samples += a;
-        window_s += b;
-        window_steps += 1;
-        window_left -= 1;
-      }
-    }
-    if (steps > 0 && step_s > 0) {
-      const double world = eval::CheckpointWorldSize(checkpoint);
-      add("train", "samples_per_s", samples / step_s, steps, "train_log.jsonl: samples / step time (rank 0's clock)");
-      add("train", "samples_per_s_per_rank", samples / step_s / world, steps, "samples_per_s / world size");
-      add("train", "communication_share", comm_s / step_s, steps, "gradient-sync time / step time (rank 0)");
-      add("train", "step_ms", 1000 * step_s / steps, steps, "mean step time");
-      add("train", "world_size", world, steps, "ranks of the training run");
-      if (std::isfinite(single) && single > 0) {
-        add("train", "single_rank_samples_per_s", single, steps,
-            "train.scaling_probe_steps: one rank training alone, mean over the ranks");
-        // At one rank the ratio is 1 by definition, and what it would measure is the machine's
-        // drift: no speedup and no scaling efficiency.
-        if (world > 1 && window_steps > 0 && window_s > 0) {
-          const double rate = window_samples / window_s;
-          add("train", "speedup", rate / single, window_steps,
-              "samples/s of the run's steps right after the probe (as many as it took) / single_rank_samples_per_s");
-          add("train", "scaling_efficiency", rate / (world * single), window_steps,
-              "speedup / world size, the run's steps right after the probe against it; 1 = linear scaling");
-        }
-      }
-      report->provenance["train_log"] = log.string();
-    }
-  }
+  const auto log = train::ReadTrainLog(
+      (std::filesystem::path(checkpoint).parent_path().parent_path() / "train_log.jsonl").string());
+  const double train_world = log.steps > 0 && log.step_s > 0 ? eval::CheckpointWorldSize(checkpoint) : 1;
+  eval::AddEfficiency(report, log, train_world, eval_units, eval_seconds, eval_world);
   double epsilon = 0;
-  if (std::string privacy = eval::CheckpointPrivacy(checkpoint, &epsilon); !privacy.empty()) {
-    if (std::isfinite(run_epsilon) && run_epsilon > epsilon) {
-      privacy += fmt::format("; the run took {:.0f} steps, epsilon {:.4g}: a checkpoint chosen among its iterates "
-                             "(best.pt) has the run's guarantee, stated here", run_steps, run_epsilon);
-      epsilon = run_epsilon;
-    }
-    report->provenance["privacy"] = privacy;
-    report->provenance["dp_epsilon"] = fmt::format("{:.6g}", epsilon);
-  }
-  if (eval_seconds > 0) {
-    add("evaluate", "units_per_s", eval_units / eval_seconds, eval_units,
-        "scored samples (rows protocol) or ranked queries (held-out protocols) per second, all ranks");
-    add("evaluate", "world_size", eval_world, eval_units, "ranks of this evaluation");
-  }
-}
-
-// The report's explainability dimension: permutation importance of each feature group
-// (eval::ScorePermutedGroups). For each group, the drop in AUC (CTR and CTCVR) and the rise in
-// CTR logloss against the unpermuted report, with paired bootstrap intervals: both evaluations
-// give a user the same bootstrap weights, so the difference is taken replicate by replicate.
-void AddImportance(eval::Report* report, Communicator& comm, const RunOptions& opt, const std::string& prepared,
-                   const std::string& checkpoint, const std::string& split) {
-  const auto t0 = std::chrono::steady_clock::now();
-  EvalOptions eo = opt.eval;
-  eo.baselines = false;
-  eo.slices.clear();
-  const uint64_t seed = static_cast<uint64_t>(opt.run.seed);
-  auto permuted = eval::ScorePermutedGroups(comm, prepared, checkpoint, opt.data, opt.model, split, eo.batch_size, seed);
-  struct Measure {
-    const char* task;
-    const char* name;
-    double sign;  // +1: base - permuted (a drop), -1: permuted - base (a rise)
-    const char* label;
-  };
-  const Measure measures[] = {{"ctr", "auc", 1, "auc_drop"}, {"ctcvr", "auc", 1, "auc_drop"},
-                              {"ctr", "logloss", -1, "logloss_rise"}};
-  for (const auto& g : permuted) {
-    const eval::Report p = eval::EvaluatePredictions(comm, eo, g.rows, seed);
-    for (const auto& m : measures) {
-      const auto* base = report->Find("model", m.task, m.name);
-      const auto* perm = p.Find("model", m.task, m.name);
-      if (base == nullptr || perm == nullptr || !std::isfinite(base->value) || !std::isfinite(perm->value)) continue;
-      eval::MetricValue v;
-      v.dimension = "explainability";
-      v.task = m.task;
-      v.name = fmt::format("{}({})", m.label, g.group);
-      v.protocol = base->protocol;
-      v.value = m.sign * (base->value - perm->value);
-      v.n = base->n;
-      v.method = fmt::format("permutation importance: {} shuffled across samples; {} − permuted {}, paired bootstrap",
-                             g.group, m.sign > 0 ? "base" : "permuted", m.sign > 0 ? m.name : "minus base");
-      std::vector<double> diffs;
-      if (base->replicates.size() == perm->replicates.size()) {
-        for (size_t r = 0; r < base->replicates.size(); ++r) {
-          diffs.push_back(v.value + m.sign * (base->replicates[r] - perm->replicates[r]));
-        }
-      }
-      const auto ci = metrics::BootstrapInterval(v.value, v.value, diffs, eo.ci_level);
-      v.lo = diffs.empty() ? std::nan("") : ci.lo;
-      v.hi = diffs.empty() ? std::nan("") : ci.hi;
-      for (double x : diffs) v.replicates.push_back(x - v.value);
-      report->metrics.push_back(std::move(v));
-    }
-  }
-  RP_LOG_INFO("permutation importance of {} feature groups in {:.1f} s", permuted.size(),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const std::string privacy = eval::CheckpointPrivacy(checkpoint, &epsilon);
+  eval::AddPrivacyProvenance(report, privacy, epsilon, log);
 }
 
 // evaluate --checkpoint with eval.protocol full or sampled (eval/heldout_ranking.h).
@@ -356,7 +220,8 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
     const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     AddEfficiency(&report, input, static_cast<double>(rows.file_rows), eval_s, comm.WorldSize());
     if (opt.eval.feature_importance) {
-      AddImportance(&report, comm, opt, data::PreparedPath(opt.data), input, a.Has("--split") ? a.Get("--split") : "test");
+      eval::AddPermutationImportance(&report, comm, opt.eval, opt.data, opt.model, data::PreparedPath(opt.data), input,
+                                     a.Has("--split") ? a.Get("--split") : "test", static_cast<uint64_t>(opt.run.seed));
     }
   }
   report.provenance["input"] = input;

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "core/check.h"
 #include "core/file_util.h"
 #include "core/log.h"
@@ -145,6 +147,47 @@ void Progress::Finish(int64_t steps, double samples, double seconds) {
   if (tty_) std::fprintf(stderr, "\n");
   RP_LOG_INFO("{}: {} steps, {:.0f} samples in {:.1f} s ({:.0f} samples/s)", kind_, steps, samples, seconds,
               seconds > 0 ? samples / seconds : 0.0);
+}
+
+eval::TrainLogSummary ReadTrainLog(const std::string& path) {
+  eval::TrainLogSummary out;
+  std::ifstream in(path);
+  if (!in.good()) return out;
+  out.path = path;
+  auto num = [](const nlohmann::json& j, const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
+  };
+  double window_left = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || j.value("kind", "") != "train") continue;
+    const std::string type = j.value("type", "");
+    if (type == "probe") {
+      out.single_rank_samples_per_s = num(j, "single_rank_samples_per_s");
+      window_left = num(j, "steps");
+      out.window_samples = out.window_s = out.window_steps = 0;
+      continue;
+    }
+    if (type != "step") continue;
+    if (const double e = num(j, "dp_epsilon"); std::isfinite(e)) {
+      out.dp_epsilon = e;
+      out.dp_epsilon_step = num(j, "step");
+    }
+    const double samples = num(j, "samples"), step_s = num(j, "step_s"), comm_s = num(j, "comm_s");
+    if (!std::isfinite(samples) || !std::isfinite(step_s)) continue;
+    out.samples += samples;
+    out.step_s += step_s;
+    out.comm_s += std::isfinite(comm_s) ? comm_s : 0;
+    out.steps += 1;
+    if (window_left > 0) {
+      out.window_samples += samples;
+      out.window_s += step_s;
+      out.window_steps += 1;
+      window_left -= 1;
+    }
+  }
+  return out;
 }
 
 }  // namespace recprism::train

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "eval/efficiency.h"
 #include "train/trainer.h"
 
 namespace recprism::train {
@@ -39,5 +40,10 @@ class Progress {
   double window_samples_ = 0, window_loss_ = 0, window_comm_ = 0, window_time_ = 0;
   std::chrono::steady_clock::time_point start_;
 };
+
+// Reads a train_log.jsonl that Progress wrote (kind "train"): the sums of its steps, its scaling
+// probe and the steps right after it, and its last DP-SGD epsilon. A missing file gives an empty
+// summary (path empty); a line that is not JSON (a run killed mid-write) is skipped.
+eval::TrainLogSummary ReadTrainLog(const std::string& path);
 
 }  // namespace recprism::train
