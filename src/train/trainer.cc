@@ -28,6 +28,8 @@
 #include "train/grad_sync.h"
 #include "train/optimizer.h"
 #include "train/privacy.h"
+#include "model/objectives.h"
+#include "train/dp_sgd.h"
 #include "train/progress.h"
 #include "train/tensor_collectives.h"
 
@@ -89,6 +91,7 @@ struct Trainer::State {
   std::unique_ptr<FlatAdam> adam;
   std::unique_ptr<GradientSync> sync;
   torch::Tensor popularity_q;  // pretraining's sampled softmax: Q(item) for items 1..N
+  torch::Tensor touched;       // the current step's distinct item ids (this rank's batch)
   int64_t step = 0, total_steps = 0, batch_in_epoch = 0;
   int epoch = 0;
   double best = std::nan("");
@@ -281,6 +284,89 @@ double Trainer::PrivacyEpsilon() const {
   return DpSgdEpsilon(s.dp_sample_rate, p.noise_multiplier, s.step, p.delta).epsilon;
 }
 
+// The sums one step all-reduces, in one buffer: named slots.
+struct Trainer::StepSums {
+  double count = 0;    // samples (or predicted positions) the losses are summed over
+  double loss = 0;     // the objective's loss sum
+  double ctr = 0;      // what the log calls the CTR loss sum
+  double ctcvr = 0;    // and the CTCVR loss sum
+  double touched = 0;  // distinct item rows the step touched (this rank's; summed: an upper bound)
+  double clipped = 0;  // DP-SGD: samples whose gradient was clipped
+  std::vector<double> Pack() const { return {count, loss, ctr, ctcvr, touched, clipped}; }
+  static StepSums Unpack(const std::vector<double>& v) { return {v[0], v[1], v[2], v[3], v[4], v[5]}; }
+};
+
+namespace {
+
+// Every rank's parameters must be bit-identical: the sum and an index-weighted sum of the flat
+// parameters, compared as max and -min across ranks. Throws Error(kCommError) naming the step.
+void CheckReplicas(Communicator& comm, FlatParameters& flat, int64_t step) {
+  auto p = flat.params().to(torch::kCPU, torch::kDouble);
+  const double sum = p.sum().item<double>(), weighted = (p * torch::arange(p.numel(), p.options())).sum().item<double>();
+  std::vector<double> hi{sum, weighted}, lo{-sum, -weighted};
+  AllReduce(comm, hi, ReduceOp::kMax);
+  AllReduce(comm, lo, ReduceOp::kMax);
+  RP_REQUIRE(hi[0] == -lo[0] && hi[1] == -lo[1], StatusCode::kCommError,
+             "replicas diverged at step {}: parameter checksum ranges over [{}, {}] across ranks (this rank: {})", step,
+             -lo[0], hi[0], sum);
+}
+
+}  // namespace
+
+// This rank's forward and backward of one batch: the objective's loss sums, the touched item
+// rows (s.touched), and the gradients (clipped per sample under DP-SGD) in the flat buffer.
+Trainer::StepSums Trainer::LocalBackward(const data::Batch& batch) {
+  auto& s = *s_;
+  const int rank = s.comm.Rank();
+  // DP-SGD: every sample encodes its own history, so each output row belongs to one sample.
+  auto in = model::MakeModelInput(batch, s.job.model.time_gap_buckets, /*dedupe_histories=*/!s.dp).To(s.device);
+  std::unique_ptr<model::PerSampleNorms> norms;
+  std::optional<model::PerSampleNorms::Scope> recording;
+  if (s.dp) {
+    norms = std::make_unique<model::PerSampleNorms>(*s.model, batch.size);
+    recording.emplace(norms.get());
+  }
+  const bool bf16 = s.job.train.bf16 && s.device.is_cuda();
+  if (bf16) {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  model::ObjectiveLoss loss;
+  if (s.pretraining) {
+    loss = model::MaskedItemLoss(*s.model, in, s.job.pretrain.mask_prob, s.popularity_q, s.job.pretrain.num_sampled,
+                                 s.device);
+  } else if (s.next_item) {
+    loss = model::NextItemLoss(*s.model, in, s.popularity_q, s.job.train.num_sampled, s.dp, batch.size);
+  } else {
+    loss = model::TaskHeadsLoss(*s.model, in, s.job.model, bf16);
+  }
+  if (bf16) at::autocast::set_enabled(false);
+  if (const char* fault = std::getenv("RECPRISM_FAULT_NAN_AT_STEP");
+      fault != nullptr && std::atoll(fault) == s.step + 1 && rank == 0) {
+    loss.total = loss.total * std::nan("");
+  }
+  recording.reset();
+  StepSums sums;
+  if (s.dp) {
+    sums.clipped = ClippedBackward(*norms, loss.per_sample, s.job.train.privacy.max_grad_norm, *s.flat);
+  } else {
+    loss.total.backward();
+  }
+  sums.count = loss.count;
+  sums.loss = loss.total.item<double>();
+  sums.ctr = loss.ctr.item<double>();
+  sums.ctcvr = loss.ctcvr.item<double>();
+  s.touched = std::get<0>(at::_unique(torch::cat(loss.ids).to(torch::kCPU), false, false));
+  sums.touched = static_cast<double>(s.touched.numel());
+  if (!std::isfinite(sums.loss)) {
+    std::string users;
+    for (int64_t i = 0; i < std::min<int64_t>(batch.size, 20); ++i) users += (i ? "," : "") + std::to_string(batch.user[i]);
+    RP_LOG_ERROR("non-finite loss {} on rank {} at step {}; users of the batch (first 20 dense ids): {}", sums.loss,
+                 rank, s.step + 1, users);
+  }
+  return sums;
+}
+
 StepResult Trainer::Step(const data::Batch& batch) {
   auto& s = *s_;
   const auto t0 = Clock::now();
@@ -289,150 +375,31 @@ StepResult Trainer::Step(const data::Batch& batch) {
   torch::manual_seed(Mix64(s.job.seed ^ Mix64(static_cast<uint64_t>(s.step) * 1000003ULL + rank)));
   s.model->train();
   s.flat->ZeroGrad();
-  // [samples, loss, ctr, ctcvr, touched rows, clipped samples (DP-SGD)]
-  std::vector<double> local(6, 0.0);
-  torch::Tensor touched = torch::empty({0}, torch::kLong);
-  if (batch.size > 0) {
-    // DP-SGD: every sample encodes its own history, so each output row belongs to one sample.
-    auto in = model::MakeModelInput(batch, s.job.model.time_gap_buckets, /*dedupe_histories=*/!s.dp).To(s.device);
-    std::unique_ptr<model::PerSampleNorms> norms;
-    std::optional<model::PerSampleNorms::Scope> recording;
-    if (s.dp) {
-      norms = std::make_unique<model::PerSampleNorms>(*s.model, batch.size);
-      recording.emplace(norms.get());
-    }
-    torch::Tensor per_sample;  // [B] each sample's loss (DP-SGD)
-    const bool bf16 = s.job.train.bf16 && s.device.is_cuda();
-    if (bf16) {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    }
-    torch::Tensor total, ctr, ctcvr;
-    double count = static_cast<double>(batch.size);
-    std::vector<torch::Tensor> ids{in.hist_item.flatten(), in.target_item};
-    // Softmax over items of the encoded positions h [M, D] against their targets [M]: the full
-    // catalogue, or popularity-sampled negatives with the log-Q correction on larger catalogues.
-    auto item_softmax = [&](const torch::Tensor& h, const torch::Tensor& target, int num_sampled) {
-      if (!s.popularity_q.defined()) {
-        ids.push_back(torch::arange(1, s.model->shape().num_items + 1, in.hist_item.options()));
-        return torch::cross_entropy_loss(s.model->ScoreItems(h).to(torch::kFloat), target - 1, {}, at::Reduction::Sum);
-      }
-      RP_REQUIRE(!s.dp, StatusCode::kInternal, "DP-SGD reached the sampled softmax");
-      const int64_t S = num_sampled;
-      auto neg = (torch::multinomial(s.popularity_q, S, true) + 1).to(s.device);
-      auto log_sq = (s.popularity_q.to(s.device) * S).log().to(torch::kFloat);
-      auto pos_logit = (h * s.model->embed->item(target)).sum(1) - log_sq.index_select(0, target - 1);
-      auto neg_logit = s.model->ScoreItems(h, neg) - log_sq.index_select(0, neg - 1).unsqueeze(0);
-      neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == target.unsqueeze(1), -1e9);
-      auto logits = torch::cat({pos_logit.unsqueeze(1), neg_logit}, 1);
-      ids.push_back(neg);
-      return torch::cross_entropy_loss(logits, torch::zeros({logits.size(0)}, target.options()), {}, at::Reduction::Sum);
-    };
-    if (!s.pretraining && !s.next_item) {
-      auto logits = s.model->forward(in);
-      if (bf16) logits = {logits.ctr.to(torch::kFloat), logits.cvr.to(torch::kFloat)};
-      auto sums = model::TaskLoss(logits, in.click, in.conversion, s.job.model);
-      total = sums.total;
-      ctr = sums.ctr;
-      ctcvr = sums.ctcvr;
-      per_sample = sums.per_sample;
-    } else if (s.next_item) {
-      auto [h, target, sample] = model::NextItemTargets(*s.model, in);  // [M, D], [M], [M]
-      count = static_cast<double>(target.numel());
-      ids = {in.hist_item.flatten(), in.target_item};
-      if (s.dp) {
-        // Full softmax (the constructor refused the sampled one), per position, summed per sample.
-        ids.push_back(torch::arange(1, s.model->shape().num_items + 1, in.hist_item.options()));
-        auto ce = torch::cross_entropy_loss(s.model->ScoreItems(h, {}, sample).to(torch::kFloat), target - 1, {},
-                                            at::Reduction::None);
-        per_sample = torch::zeros({batch.size}, ce.options()).index_add(0, sample, ce);
-        total = per_sample.sum();
-        // The mean is over samples, a public count, not over their positions (a data-dependent
-        // one): the loss logged is then per sample.
-        count = static_cast<double>(batch.size);
-      } else {
-        total = target.numel() > 0 ? item_softmax(h, target, s.job.train.num_sampled) : (h.sum() * 0.0);
-      }
-      ctr = total.detach();
-      ctcvr = torch::zeros({}, total.options());
-    } else {
-      const auto& po = s.job.pretrain;
-      const int64_t L = in.hist_item.size(1);
-      auto nonpad = in.hist_pad.logical_not();
-      auto mask = (torch::rand(in.hist_item.sizes(), torch::TensorOptions().device(s.device)) < po.mask_prob) & nonpad;
-      auto force = nonpad.any(1) & mask.any(1).logical_not();
-      mask.select(1, L - 1).logical_or_(force);
-      const int64_t mask_token = s.model->embed->mask_token;
-      auto items = in.hist_item.masked_fill(mask, mask_token);
-      auto h = s.model->Cloze(s.model->EncodeHistories(in, items).index({mask}));  // [M, D]
-      auto target = in.hist_item.index({mask});                                      // [M]
-      count = static_cast<double>(target.numel());
-      ids = {in.hist_item.flatten(), torch::full({1}, mask_token, in.hist_item.options())};
-      total = target.numel() > 0 ? item_softmax(h, target, po.num_sampled) : (h.sum() * 0.0);
-      ctr = total.detach();
-      ctcvr = torch::zeros({}, total.options());
-    }
-    if (bf16) at::autocast::set_enabled(false);
-    if (const char* fault = std::getenv("RECPRISM_FAULT_NAN_AT_STEP");
-        fault != nullptr && std::atoll(fault) == s.step + 1 && rank == 0) {
-      total = total * std::nan("");
-    }
-    recording.reset();
-    double clipped = 0;
-    if (s.dp) {
-      // DP-SGD: each sample's gradient norm from one batched pass (model/per_sample.h), then the
-      // backward of sum_i min(1, C / ||g_i||) loss_i gives the sum of the clipped gradients.
-      const double c = s.job.train.privacy.max_grad_norm;
-      auto norm = norms->Compute(per_sample.sum());
-      clipped = (norm > c).sum().item<double>();
-      auto scale = (c / (norm + 1e-6)).clamp_max(1.0).to(per_sample.options());
-      (per_sample * scale).sum().backward();
-      // Every parameter with a gradient must have had its per-sample norm measured.
-      for (const auto& name : norms->Unrecorded()) {
-        const auto* slot = s.flat->Find(name);
-        RP_REQUIRE(slot == nullptr || s.flat->grads().narrow(0, slot->offset, slot->numel).abs().max().item<double>() == 0,
-                   StatusCode::kInternal,
-                   "DP-SGD: parameter {} received a gradient but no per-sample norm covers it (model/per_sample.h); "
-                   "its clipping would not hold", name);
-      }
-    } else {
-      total.backward();
-    }
-    local = {count, total.item<double>(), ctr.item<double>(), ctcvr.item<double>(), 0.0, clipped};
-    touched = std::get<0>(at::_unique(torch::cat(ids).to(torch::kCPU), false, false));
-    local[4] = static_cast<double>(touched.numel());
-    if (!std::isfinite(local[1])) {
-      std::string users;
-      for (int64_t i = 0; i < std::min<int64_t>(batch.size, 20); ++i) users += (i ? "," : "") + std::to_string(batch.user[i]);
-      RP_LOG_ERROR("non-finite loss {} on rank {} at step {}; users of the batch (first 20 dense ids): {}", local[1],
-                   rank, s.step + 1, users);
-    }
+  s.touched = torch::empty({0}, torch::kLong);
+  StepSums sums;
+  if (batch.size > 0) sums = LocalBackward(batch);
+  if (!s.probing) {
+    std::vector<double> packed = sums.Pack();
+    AllReduce(s.comm, packed, ReduceOp::kSum);
+    sums = StepSums::Unpack(packed);
   }
-  if (!s.probing) AllReduce(s.comm, local, ReduceOp::kSum);
   StepResult r;
-  r.global_samples = local[0];
-  if (!std::isfinite(local[1])) {
+  r.global_samples = sums.count;
+  if (!std::isfinite(sums.loss)) {
     RP_THROW(StatusCode::kDataError,
              "training stopped: the loss is {} at step {} (epoch {}); the batch's users are logged by the rank that "
              "produced it. Nothing was written after the last good checkpoint: {}. Lower train.lr, check the "
-             "inputs, or resume from that checkpoint", local[1], s.step + 1, s.epoch,
+             "inputs, or resume from that checkpoint", sums.loss, s.step + 1, s.epoch,
              s.last_checkpoint.empty() ? std::string("(none yet)") : s.last_checkpoint);
   }
-  if (local[0] > 0) {
+  if (sums.count > 0) {
     if (s.dp && (rank == 0 || s.probing)) {
-      // The noise of the whole step, added once (rank 0) before the sum over ranks: N(0, (sigma C)^2)
-      // on every trainable coordinate, so the guarantee holds at any world size.
-      const auto& p = s.job.train.privacy;
-      for (const auto& slot : s.flat->slots()) {
-        if (!slot.trainable) continue;
-        auto g = s.flat->grads().narrow(0, slot.offset, slot.numel);
-        g.add_(torch::randn({slot.numel}, g.options()) * (p.noise_multiplier * p.max_grad_norm));
-      }
+      AddGaussianNoise(*s.flat, s.job.train.privacy.noise_multiplier, s.job.train.privacy.max_grad_norm);
     }
     if (s.probing) {
-      s.flat->grads().div_(local[0]);  // what a one-rank job's sync does
+      s.flat->grads().div_(sums.count);  // what a one-rank job's sync does
     } else {
-      const auto sync = s.sync->Synchronize(local[0], touched, static_cast<int64_t>(local[4]));
+      const auto sync = s.sync->Synchronize(sums.count, s.touched, static_cast<int64_t>(sums.touched));
       r.sparse = sync.sparse;
       r.comm_bytes = sync.payload_bytes + 6 * 8;
       r.comm_seconds = sync.seconds;
@@ -441,25 +408,16 @@ StepResult Trainer::Step(const data::Batch& batch) {
     const double peak = s.pretraining ? s.job.pretrain.lr : s.job.train.lr;
     r.lr = ScheduledLr(s.job.train, peak, s.step, std::max<int64_t>(s.total_steps, s.step + 1));
     s.adam->Step(r.lr);
-    r.loss = local[1] / local[0];
-    r.ctr_loss = local[2] / local[0];
-    r.ctcvr_loss = local[3] / local[0];
-    if (s.dp) r.dp_clipped = local[5] / local[0];
+    r.loss = sums.loss / sums.count;
+    r.ctr_loss = sums.ctr / sums.count;
+    r.ctcvr_loss = sums.ctcvr / sums.count;
+    if (s.dp) r.dp_clipped = sums.clipped / sums.count;
   }
   ++s.step;
   r.step = s.step;
   if (s.dp) r.dp_epsilon = PrivacyEpsilon();
   const int64_t every = s.job.train.check_replicas_every;
-  if (every > 0 && s.step % every == 0 && !s.probing) {
-    auto p = s.flat->params().to(torch::kCPU, torch::kDouble);
-    const double sum = p.sum().item<double>(), weighted = (p * torch::arange(p.numel(), p.options())).sum().item<double>();
-    std::vector<double> hi{sum, weighted}, lo{-sum, -weighted};
-    AllReduce(s.comm, hi, ReduceOp::kMax);
-    AllReduce(s.comm, lo, ReduceOp::kMax);
-    RP_REQUIRE(hi[0] == -lo[0] && hi[1] == -lo[1], StatusCode::kCommError,
-               "replicas diverged at step {}: parameter checksum ranges over [{}, {}] across ranks (this rank: {})",
-               s.step, -lo[0], hi[0], sum);
-  }
+  if (every > 0 && s.step % every == 0 && !s.probing) CheckReplicas(s.comm, *s.flat, s.step);
   r.step_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }

@@ -107,6 +107,9 @@ class Trainer {
 
  private:
   struct State;
+  struct StepSums;
+  // This rank's forward and backward of a non-empty batch; the touched item rows go to the state.
+  StepSums LocalBackward(const data::Batch& batch);
   std::unique_ptr<State> s_;
 };
 }  // namespace recprism::train
