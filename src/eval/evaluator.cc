@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "eval/exact_scan.h"
+#include "eval/fused_sum.h"
 #include "eval/intervals.h"
 #include "eval/report_views.h"
 #include "metrics/binary.h"
@@ -521,49 +522,23 @@ void Evaluator::UserPass() {
 }
 
 void Evaluator::Merge() {
-  // Every fixed-size state in as few SUM all-reduces as possible: packed into one buffer, flushed
-  // every kMaxFusedDoubles values so that the packed copy never doubles a large state's memory.
-  constexpr size_t kMaxFusedDoubles = size_t{1} << 22;
-  std::vector<double> buf;
-  std::vector<std::pair<double*, size_t>> pending;
-  auto flush = [&] {
-    if (buf.empty()) return;
-    AllReduce(comm_, buf, ReduceOp::kSum);
-    size_t at = 0;
-    for (auto [p, n] : pending) {
-      std::memcpy(p, buf.data() + at, n * sizeof(double));
-      at += n;
+  // Every fixed-size state in as few SUM all-reduces as possible (eval/fused_sum.h).
+  FusedSum sum(comm_);
+  for (auto& group : sets_) {
+    for (auto& s : group) {
+      for (auto& b : s.binary) sum.Add(b.flat(), b.FlatSize());
+      sum.Add(s.user.data(), s.user.size());
     }
-    buf.clear();
-    pending.clear();
-  };
-  auto visit = [&](auto&& fn) {
-    for (auto& group : sets_) {
-      for (auto& s : group) {
-        for (auto& b : s.binary) fn(b.flat(), b.FlatSize());
-        fn(s.user.data(), s.user.size());
-      }
-    }
-    for (auto& bl : base_) {
-      for (auto& s : bl) fn(s.user.data(), s.user.size());
-    }
-    for (auto& e : exposure_) fn(e.data(), e.size());
-    for (auto& e : exposure_reps_) fn(e.data(), e.size());
-    for (auto& bl : base_exposure_) {
-      for (auto& e : bl) fn(e.data(), e.size());
-    }
-  };
-  visit([&](double* p, size_t n) {
-    // A state larger than the chunk goes alone, in place.
-    if (n >= kMaxFusedDoubles) {
-      comm_.AllReduce(p, n, DType::kFloat64, ReduceOp::kSum);
-      return;
-    }
-    if (buf.size() + n > kMaxFusedDoubles) flush();
-    buf.insert(buf.end(), p, p + n);
-    pending.emplace_back(p, n);
-  });
-  flush();
+  }
+  for (auto& bl : base_) {
+    for (auto& s : bl) sum.Add(s.user.data(), s.user.size());
+  }
+  for (auto& e : exposure_) sum.Add(e.data(), e.size());
+  for (auto& e : exposure_reps_) sum.Add(e.data(), e.size());
+  for (auto& bl : base_exposure_) {
+    for (auto& e : bl) sum.Add(e.data(), e.size());
+  }
+  sum.Flush();
 
   // Exact threshold-free metrics, one distributed scan per task and baseline.
   auto scan = [&](int t, auto&& score) {

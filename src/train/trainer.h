@@ -110,6 +110,10 @@ class Trainer {
   struct StepSums;
   // This rank's forward and backward of a non-empty batch; the touched item rows go to the state.
   StepSums LocalBackward(const data::Batch& batch);
+  // Validate's three modes (train.validation: heldout, evaluator, sums).
+  Validation ValidateHeldOut();
+  Validation ValidateWithEvaluator(data::ShardLoader& valid);
+  Validation ValidateWithSums(data::ShardLoader& valid);
   std::unique_ptr<State> s_;
 };
 }  // namespace recprism::train
