@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -76,6 +77,21 @@ struct Batch {
     ForEachColumn(fu, fc, fd, [&](auto& column, size_t width, auto empty, Group) {
       column.assign(static_cast<size_t>(n) * width, empty);
     });
+  }
+  // Samples [begin, end) as a batch of their own (what one rank of a split global batch sees).
+  Batch Slice(int64_t begin, int64_t end) const {
+    Batch o;
+    o.seq_len = seq_len;
+    o.size = end - begin;
+    std::vector<void*> to;
+    o.ForEachColumn(0, 0, 0, [&](auto& column, size_t, auto, Group) { to.push_back(&column); });
+    size_t k = 0;
+    ForEachColumn([&](const auto& column, size_t width, auto, Group) {
+      auto& dst = *static_cast<std::decay_t<decltype(column)>*>(to[k++]);
+      const auto w = static_cast<int64_t>(width);
+      dst.assign(column.begin() + begin * w, column.begin() + end * w);
+    });
+    return o;
   }
   // Keeps the first n samples.
   void Truncate(int64_t n) {

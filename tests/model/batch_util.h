@@ -66,30 +66,6 @@ inline data::Batch RandomBatch(const model::DatasetShape& s, int groups, int neg
 }
 
 // Rows [begin, end) of a batch, as a batch (what one rank of a split global batch sees).
-inline data::Batch SliceBatch(const data::Batch& b, int64_t begin, int64_t end) {
-  data::Batch o;
-  o.seq_len = b.seq_len;
-  o.size = end - begin;
-  const int64_t L = b.seq_len, U = b.size ? b.user_features.size() / b.size : 0,
-                C = b.size ? b.cat_features.size() / b.size : 0, N = b.size ? b.num_features.size() / b.size : 0;
-  auto cp = [&](const auto& src, auto& dst, int64_t w) { dst.assign(src.begin() + begin * w, src.begin() + end * w); };
-  cp(b.row, o.row, 1);
-  cp(b.user, o.user, 1);
-  cp(b.target_item, o.target_item, 1);
-  cp(b.target_category, o.target_category, 1);
-  cp(b.hist_item, o.hist_item, L);
-  cp(b.hist_category, o.hist_category, L);
-  cp(b.hist_event, o.hist_event, L);
-  cp(b.hist_gap, o.hist_gap, L);
-  cp(b.hist_row, o.hist_row, L);
-  cp(b.hist_len, o.hist_len, 1);
-  cp(b.user_features, o.user_features, U);
-  cp(b.cat_features, o.cat_features, C);
-  cp(b.num_features, o.num_features, N);
-  cp(b.click, o.click, 1);
-  cp(b.conversion, o.conversion, 1);
-  cp(b.value, o.value, 1);
-  return o;
-}
+inline data::Batch SliceBatch(const data::Batch& b, int64_t begin, int64_t end) { return b.Slice(begin, end); }
 
 }  // namespace recprism::testing
