@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 #include <map>
+#include <memory>
 #include <set>
 #include <tuple>
 
@@ -132,7 +133,13 @@ class Evaluator {
   void BuildCatalogue();
   void BuildSlices();
   void AllocateStates();
+  struct Scratch;
   void UserPass();
+  void UserSums(size_t b, size_t e, const std::vector<double>& rank_scores, const std::vector<double>& rank_scores_conv,
+                bool model, Scratch& x) const;
+  void PointwiseStates(size_t b, size_t e, const std::vector<size_t>& user_groups, Scratch& x);
+  void ModelLists(size_t b, size_t e, const std::vector<size_t>& user_groups, Scratch& x);
+  void BaselineLists(size_t b, size_t e, uint64_t user, Scratch& x);
   void Merge();
   Report Finalize();
 
@@ -340,184 +347,210 @@ void Evaluator::AllocateStates() {
   base_score_.assign(baseline_names_.size(), std::vector<double>(rows_.size(), 0.0));
 }
 
-void Evaluator::UserPass() {
-  const bool conv = rows_.has_conversion;
-  std::vector<double> w(static_cast<size_t>(reps_));
-  std::vector<double> uvec(layout_.size);
-  std::vector<double> scores, pctcvr, ctr_scores;
+// Per-user scratch buffers of the user pass, reused across users (no allocation per user).
+struct Evaluator::Scratch {
+  std::vector<double> w;     // the user's weight in each replicate
+  std::vector<double> uvec;  // the user's UserLayout sums for one ranking
+  std::vector<double> scores, pctcvr;
   std::vector<uint8_t> rel_click, rel_conv;
   std::vector<uint64_t> tiebreak;
   std::vector<uint32_t> order, order_ctcvr;
   std::vector<size_t> groups;
   std::vector<const std::vector<uint64_t>*> cats;
   std::vector<std::vector<uint64_t>> row_cats;
-  std::vector<metrics::ScoreRun> gauc_runs;  // reused for every user's group AUC
-  const metrics::BinaryState& fine = sets_[0][0].binary[0];
-  const metrics::BinaryState coarse(opt_.replicate_bins, opt_.calibration_bins);
+  std::vector<metrics::ScoreRun> gauc_runs;
+  std::vector<uint32_t> clicked_items;  // the user's clicked catalogue indices, sorted
+  std::unique_ptr<metrics::BinaryState> coarse;  // prepares updates at the replicate resolution
+};
 
-  // Adds the user's sums (uvec) to a set with a weight.
-  auto add_sums = [&](MetricSet& s, double wt, bool /*point*/) {
-    for (size_t i = 0; i < uvec.size(); ++i) s.user[i] += wt * uvec[i];
-  };
-
-  // A user's per-user sums for one ranking of its candidates.
-  auto user_sums = [&](size_t b, size_t e, const std::vector<double>& rank_scores, const std::vector<double>& rank_scores_conv,
-                       bool model) {
-    const size_t n = e - b;
-    std::fill(uvec.begin(), uvec.end(), 0.0);
-    uvec[layout_.users] = 1;
-    for (size_t k = 0; k < n; ++k) uvec[layout_.active] = std::max<double>(uvec[layout_.active], rel_click[k]);
-    metrics::OrderByScore(rank_scores, tiebreak, &order);
-    ranking_proto_.UserContribution(rank_scores, rel_click, order, uvec.data() + layout_.rank_ctr);
-    if (conv) {
-      metrics::OrderByScore(rank_scores_conv, tiebreak, &order_ctcvr);
-      ranking_proto_.UserContribution(rank_scores_conv, rel_conv, order_ctcvr, uvec.data() + layout_.rank_ctcvr);
+// The user's per-user sums (x.uvec) for one ranking of its candidates [b, e) of order_: ranking
+// metrics per relevance, the top-K lists' sums, and group AUC per task. model: the model's own
+// scores (GAUC uses each task's score), else a baseline's (rank_scores for every task).
+void Evaluator::UserSums(size_t b, size_t e, const std::vector<double>& rank_scores,
+                         const std::vector<double>& rank_scores_conv, bool model, Scratch& x) const {
+  const bool conv = rows_.has_conversion;
+  const size_t n = e - b;
+  std::fill(x.uvec.begin(), x.uvec.end(), 0.0);
+  x.uvec[layout_.users] = 1;
+  for (size_t k = 0; k < n; ++k) x.uvec[layout_.active] = std::max<double>(x.uvec[layout_.active], x.rel_click[k]);
+  metrics::OrderByScore(rank_scores, x.tiebreak, &x.order);
+  ranking_proto_.UserContribution(rank_scores, x.rel_click, x.order, x.uvec.data() + layout_.rank_ctr);
+  if (conv) {
+    metrics::OrderByScore(rank_scores_conv, x.tiebreak, &x.order_ctcvr);
+    ranking_proto_.UserContribution(rank_scores_conv, x.rel_conv, x.order_ctcvr, x.uvec.data() + layout_.rank_ctcvr);
+  }
+  for (size_t ki = 0; ki < ks_.size(); ++ki) {
+    const size_t top = std::min(static_cast<size_t>(ks_[ki]), n);
+    double* l = x.uvec.data() + layout_.List(ki, kSlots);
+    x.cats.clear();
+    for (size_t q = 0; q < top; ++q) {
+      const uint32_t row = order_[b + x.order[q]];
+      l[kSlots] += 1;
+      l[kSumPctr] += rows_.p_ctr[row];
+      l[kClicks] += rows_.click[row];
+      if (conv) {
+        l[kSumPctcvr] += rows_.p_ctcvr[row];
+        l[kConversions] += rows_.conversion[row];
+        if (rows_.has_value) l[kRevenue] += rows_.value[row] * rows_.conversion[row];
+      }
+      if (rows_.has_category) x.cats.push_back(&x.row_cats[x.order[q]]);
     }
+    for (size_t q = 0; q < top; ++q) {
+      if (x.rel_click[x.order[q]]) {
+        l[kHitUsers] = 1;
+        break;
+      }
+    }
+    if (rows_.has_category && x.cats.size() >= 2) {
+      l[kIldSum] += metrics::IntraListDiversity(x.cats);
+      l[kIldUsers] += 1;
+    }
+  }
+  // Group AUC per task: the user's own rows of the task's sample space.
+  for (int t : tasks_) {
+    auto& runs = x.gauc_runs;
+    runs.clear();
+    for (size_t k = 0; k < n; ++k) {
+      const uint32_t row = order_[b + k];
+      if (!InTask(t, row)) continue;
+      const double s = !model ? (t == kCtr ? rank_scores[k] : rank_scores_conv[k]) : TaskScore(t, row);
+      const uint8_t y = TaskLabel(t, row);
+      runs.push_back({s, static_cast<double>(y), static_cast<double>(1 - y)});
+    }
+    if (runs.empty()) continue;
+    const auto nrows = static_cast<double>(runs.size());  // the user's rows in this task (before compression)
+    metrics::SortAndCompress(&runs);
+    double pos = 0, neg = 0;
+    for (const auto& r : runs) pos += r.pos, neg += r.neg;
+    const auto r = metrics::FinalizeExact(metrics::ScanPartition(runs, 0, 0, 0, pos), pos, neg);
+    if (std::isfinite(r.auc)) {
+      x.uvec[layout_.Gauc(t, kGWeightedAuc)] += nrows * r.auc;
+      x.uvec[layout_.Gauc(t, kGWeight)] += nrows;
+      x.uvec[layout_.Gauc(t, kGAucSum)] += r.auc;
+      x.uvec[layout_.Gauc(t, kGUsers)] += 1;
+    } else {
+      x.uvec[layout_.Gauc(t, kGSkipped)] += 1;
+    }
+  }
+}
+
+// The point-wise states of the user's rows [b, e): every task's binary state, for the overall
+// population (fine-binned point, replicate-resolution center and replicates) and each slice group.
+void Evaluator::PointwiseStates(size_t b, size_t e, const std::vector<size_t>& user_groups, Scratch& x) {
+  const metrics::BinaryState& fine = sets_[0][0].binary[0];
+  const metrics::BinaryState& coarse = *x.coarse;
+  for (size_t k = b; k < e; ++k) {
+    const uint32_t row = order_[k];
+    x.groups = user_groups;
+    for (size_t s = 0; s < slices_.size(); ++s) {
+      if (!slices_[s].user_level) x.groups.push_back(slices_[s].first_group + row_group_[s][row]);
+    }
+    for (int t : tasks_) {
+      if (!InTask(t, row)) continue;
+      const double p = TaskScore(t, row);
+      const int y = TaskLabel(t, row);
+      const auto pf = fine.Prepare(p, y);
+      const auto pc = coarse.Prepare(p, y);
+      // The overall point is fine-binned; every other state uses the replicate resolution.
+      ForEachWeighted(sets_[0], true, true, x.w,
+                      [&](MetricSet& st, double wt, bool point) { st.binary[t].Add(point ? pf : pc, wt); });
+      for (size_t g : x.groups) {
+        ForEachWeighted(sets_[g], true, false, x.w, [&](MetricSet& st, double wt, bool) { st.binary[t].Add(pc, wt); });
+      }
+    }
+  }
+}
+
+// The model's list metrics of the user's candidates [b, e) and the exposures of its top-K lists.
+void Evaluator::ModelLists(size_t b, size_t e, const std::vector<size_t>& user_groups, Scratch& x) {
+  const bool conv = rows_.has_conversion;
+  const size_t n = e - b;
+  x.scores.resize(n);
+  x.pctcvr.resize(n);
+  x.rel_click.resize(n);
+  x.rel_conv.resize(n);
+  x.tiebreak.resize(n);
+  x.row_cats.resize(n);
+  x.clicked_items.clear();
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t row = order_[b + k];
+    x.scores[k] = rows_.p_ctr[row];
+    x.pctcvr[k] = conv ? rows_.p_ctcvr[row] : 0.0;
+    x.rel_click[k] = rows_.click[row];
+    x.rel_conv[k] = conv ? rows_.conversion[row] : 0;
+    x.tiebreak[k] = rows_.item[row];
+    if (rows_.click[row]) x.clicked_items.push_back(item_index_[row]);
+    if (rows_.has_category) {
+      x.row_cats[k].assign(rows_.categories.begin() + rows_.category_offsets[row],
+                           rows_.categories.begin() + rows_.category_offsets[row + 1]);
+    }
+  }
+  std::sort(x.clicked_items.begin(), x.clicked_items.end());
+  UserSums(b, e, x.scores, x.pctcvr, true, x);
+  auto add_sums = [&](MetricSet& s, double wt, bool /*point*/) {
+    for (size_t i = 0; i < x.uvec.size(); ++i) s.user[i] += wt * x.uvec[i];
+  };
+  ForEachWeighted(sets_[0], true, true, x.w, add_sums);
+  for (size_t g : user_groups) ForEachWeighted(sets_[g], true, false, x.w, add_sums);
+  for (size_t ki = 0; ki < ks_.size(); ++ki) {
+    const size_t top = std::min(static_cast<size_t>(ks_[ki]), n);
+    for (size_t q = 0; q < top; ++q) {
+      const uint32_t item = item_index_[order_[b + x.order[q]]];
+      exposure_[ki][item] += 1;
+      if (exposure_intervals_) {
+        for (int r = 0; r < reps_; ++r) {
+          exposure_reps_[ki][static_cast<size_t>(r) * catalogue_.size() + item] += x.w[static_cast<size_t>(r)];
+        }
+      }
+    }
+  }
+}
+
+// The baselines on the same user and candidates: popularity (leave-user-out) and random.
+void Evaluator::BaselineLists(size_t b, size_t e, uint64_t user, Scratch& x) {
+  const size_t n = e - b;
+  auto add_sums = [&](MetricSet& s, double wt, bool /*point*/) {
+    for (size_t i = 0; i < x.uvec.size(); ++i) s.user[i] += wt * x.uvec[i];
+  };
+  for (size_t bl = 0; bl < baseline_names_.size(); ++bl) {
+    std::vector<double> bscore(n);
+    for (size_t k = 0; k < n; ++k) {
+      const uint32_t row = order_[b + k];
+      const uint32_t item = item_index_[row];
+      if (baseline_names_[bl] == "popularity") {
+        // Leave-user-out popularity: the user's own clicks never score its candidates.
+        const bool own = std::binary_search(x.clicked_items.begin(), x.clicked_items.end(), item);
+        bscore[k] = popularity_[item] - (own ? 1.0 : 0.0);
+      } else {
+        bscore[k] = static_cast<double>(Mix64(rows_.item[row] ^ Mix64(user ^ seed_)) >> 11) * 0x1.0p-53;
+      }
+      base_score_[bl][row] = bscore[k];
+    }
+    UserSums(b, e, bscore, bscore, false, x);
+    ForEachWeighted(base_[bl], false, false, x.w, add_sums);
     for (size_t ki = 0; ki < ks_.size(); ++ki) {
       const size_t top = std::min(static_cast<size_t>(ks_[ki]), n);
-      double* l = uvec.data() + layout_.List(ki, kSlots);
-      cats.clear();
-      for (size_t q = 0; q < top; ++q) {
-        const uint32_t row = order_[b + order[q]];
-        l[kSlots] += 1;
-        l[kSumPctr] += rows_.p_ctr[row];
-        l[kClicks] += rows_.click[row];
-        if (conv) {
-          l[kSumPctcvr] += rows_.p_ctcvr[row];
-          l[kConversions] += rows_.conversion[row];
-          if (rows_.has_value) l[kRevenue] += rows_.value[row] * rows_.conversion[row];
-        }
-        if (rows_.has_category) cats.push_back(&row_cats[order[q]]);
-      }
-      for (size_t q = 0; q < top; ++q) {
-        if (rel_click[order[q]]) {
-          l[kHitUsers] = 1;
-          break;
-        }
-      }
-      if (rows_.has_category && cats.size() >= 2) {
-        l[kIldSum] += metrics::IntraListDiversity(cats);
-        l[kIldUsers] += 1;
-      }
+      for (size_t q = 0; q < top; ++q) base_exposure_[bl][ki][item_index_[order_[b + x.order[q]]]] += 1;
     }
-    // Group AUC per task: the user's own rows of the task's sample space.
-    for (int t : tasks_) {
-      auto& runs = gauc_runs;
-      runs.clear();
-      for (size_t k = 0; k < n; ++k) {
-        const uint32_t row = order_[b + k];
-        if (!InTask(t, row)) continue;
-        const double s = !model ? (t == kCtr ? rank_scores[k] : rank_scores_conv[k]) : TaskScore(t, row);
-        const uint8_t y = TaskLabel(t, row);
-        runs.push_back({s, static_cast<double>(y), static_cast<double>(1 - y)});
-      }
-      if (runs.empty()) continue;
-      const auto nrows = static_cast<double>(runs.size());  // the user's rows in this task (before compression)
-      metrics::SortAndCompress(&runs);
-      double pos = 0, neg = 0;
-      for (const auto& x : runs) pos += x.pos, neg += x.neg;
-      const auto r = metrics::FinalizeExact(metrics::ScanPartition(runs, 0, 0, 0, pos), pos, neg);
-      if (std::isfinite(r.auc)) {
-        uvec[layout_.Gauc(t, kGWeightedAuc)] += nrows * r.auc;
-        uvec[layout_.Gauc(t, kGWeight)] += nrows;
-        uvec[layout_.Gauc(t, kGAucSum)] += r.auc;
-        uvec[layout_.Gauc(t, kGUsers)] += 1;
-      } else {
-        uvec[layout_.Gauc(t, kGSkipped)] += 1;
-      }
-    }
-  };
+  }
+}
 
-  std::vector<uint32_t> clicked_items;
+void Evaluator::UserPass() {
+  Scratch x;
+  x.coarse = std::make_unique<metrics::BinaryState>(opt_.replicate_bins, opt_.calibration_bins);
+  x.w.resize(static_cast<size_t>(reps_));
+  x.uvec.resize(layout_.size);
   for (const auto& [b, e] : users_) {
     const uint64_t user = rows_.user[order_[b]];
-    for (int r = 0; r < reps_; ++r) w[static_cast<size_t>(r)] = metrics::PoissonWeight(user, r, seed_);
-    const size_t n = e - b;
-    // The user-level slice groups of this user, and per row the row-level ones.
+    for (int r = 0; r < reps_; ++r) x.w[static_cast<size_t>(r)] = metrics::PoissonWeight(user, r, seed_);
+    // The user-level slice groups of this user; PointwiseStates adds each row's row-level ones.
     std::vector<size_t> user_groups;
     for (size_t s = 0; s < slices_.size(); ++s) {
       if (slices_[s].user_level) user_groups.push_back(slices_[s].first_group + row_group_[s][order_[b]]);
     }
-    // Point-wise states.
-    for (size_t k = b; k < e; ++k) {
-      const uint32_t row = order_[k];
-      groups = user_groups;
-      for (size_t s = 0; s < slices_.size(); ++s) {
-        if (!slices_[s].user_level) groups.push_back(slices_[s].first_group + row_group_[s][row]);
-      }
-      for (int t : tasks_) {
-        if (!InTask(t, row)) continue;
-        const double p = TaskScore(t, row);
-        const int y = TaskLabel(t, row);
-        const auto pf = fine.Prepare(p, y);
-        const auto pc = coarse.Prepare(p, y);
-        // The overall point is fine-binned; every other state uses the replicate resolution.
-        ForEachWeighted(sets_[0], true, true, w,
-                        [&](MetricSet& st, double wt, bool point) { st.binary[t].Add(point ? pf : pc, wt); });
-        for (size_t g : groups) {
-          ForEachWeighted(sets_[g], true, false, w, [&](MetricSet& st, double wt, bool) { st.binary[t].Add(pc, wt); });
-        }
-      }
-    }
-    // Per-user list metrics for the model.
-    scores.resize(n);
-    pctcvr.resize(n);
-    rel_click.resize(n);
-    rel_conv.resize(n);
-    tiebreak.resize(n);
-    row_cats.resize(n);
-    clicked_items.clear();
-    for (size_t k = 0; k < n; ++k) {
-      const uint32_t row = order_[b + k];
-      scores[k] = rows_.p_ctr[row];
-      pctcvr[k] = conv ? rows_.p_ctcvr[row] : 0.0;
-      rel_click[k] = rows_.click[row];
-      rel_conv[k] = conv ? rows_.conversion[row] : 0;
-      tiebreak[k] = rows_.item[row];
-      if (rows_.click[row]) clicked_items.push_back(item_index_[row]);
-      if (rows_.has_category) {
-        row_cats[k].assign(rows_.categories.begin() + rows_.category_offsets[row],
-                           rows_.categories.begin() + rows_.category_offsets[row + 1]);
-      }
-    }
-    std::sort(clicked_items.begin(), clicked_items.end());
-    user_sums(b, e, scores, pctcvr, true);
-    ForEachWeighted(sets_[0], true, true, w, add_sums);
-    for (size_t g : user_groups) ForEachWeighted(sets_[g], true, false, w, add_sums);
-    for (size_t ki = 0; ki < ks_.size(); ++ki) {
-      const size_t top = std::min(static_cast<size_t>(ks_[ki]), n);
-      for (size_t q = 0; q < top; ++q) {
-        const uint32_t item = item_index_[order_[b + order[q]]];
-        exposure_[ki][item] += 1;
-        if (exposure_intervals_) {
-          for (int r = 0; r < reps_; ++r) {
-            exposure_reps_[ki][static_cast<size_t>(r) * catalogue_.size() + item] += w[static_cast<size_t>(r)];
-          }
-        }
-      }
-    }
-    // Baselines on the same users and candidates.
-    for (size_t bl = 0; bl < baseline_names_.size(); ++bl) {
-      std::vector<double> bscore(n);
-      for (size_t k = 0; k < n; ++k) {
-        const uint32_t row = order_[b + k];
-        const uint32_t item = item_index_[row];
-        if (baseline_names_[bl] == "popularity") {
-          // Leave-user-out popularity: the user's own clicks never score its candidates.
-          const bool own = std::binary_search(clicked_items.begin(), clicked_items.end(), item);
-          bscore[k] = popularity_[item] - (own ? 1.0 : 0.0);
-        } else {
-          bscore[k] = static_cast<double>(Mix64(rows_.item[row] ^ Mix64(user ^ seed_)) >> 11) * 0x1.0p-53;
-        }
-        base_score_[bl][row] = bscore[k];
-      }
-      user_sums(b, e, bscore, bscore, false);
-      ForEachWeighted(base_[bl], false, false, w, add_sums);
-      for (size_t ki = 0; ki < ks_.size(); ++ki) {
-        const size_t top = std::min(static_cast<size_t>(ks_[ki]), n);
-        for (size_t q = 0; q < top; ++q) base_exposure_[bl][ki][item_index_[order_[b + order[q]]]] += 1;
-      }
-    }
+    PointwiseStates(b, e, user_groups, x);
+    ModelLists(b, e, user_groups, x);
+    BaselineLists(b, e, user, x);
   }
 }
 
