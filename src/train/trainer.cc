@@ -160,65 +160,9 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
     s.popularity_q = torch::tensor(q, torch::kDouble);
     s.popularity_q /= s.popularity_q.sum();
   }
-  if (s.dp) {
-    RP_REQUIRE(!s.popularity_q.defined(), StatusCode::kInvalidConfig,
-               "train.privacy.dp_sgd with train.objective: next_item needs the full softmax (its negatives are shared "
-               "across the batch, so per-sample gradients of a sampled softmax are not separable): the catalogue has {} "
-               "items, above train.full_softmax_max_items ({})", shape.num_items, o.full_softmax_max_items);
-    const auto samples = AllReduceScalar<int64_t>(comm, s.loader->local_samples(), ReduceOp::kSum);
-    RP_REQUIRE(samples > 0, StatusCode::kDataError, "train.privacy.dp_sgd: the train split of {} has no samples",
-               job.prepared_path);
-    s.dp_sample_rate = std::min(1.0, static_cast<double>(batch) * comm.WorldSize() / static_cast<double>(samples));
-    RP_LOG_INFO("DP-SGD: noise multiplier {}, max grad norm {}, sample rate {:.4g} ({} x {} of {} samples), delta {:g}{}",
-                o.privacy.noise_multiplier, o.privacy.max_grad_norm, s.dp_sample_rate, batch, comm.WorldSize(),
-                samples, o.privacy.delta,
-                o.privacy.delta * static_cast<double>(samples) >= 1
-                    ? fmt::format(" (warning: delta >= 1 / {} samples; choose delta well below it)", samples)
-                    : "");
-  }
+  if (s.dp) SetUpDpSgd(shape.num_items);
   // Resume: every rank reads the same checkpoint.
-  if (!job.resume.empty()) {
-    std::string path = job.resume;
-    if (path == "latest") {
-      int64_t best_found = -1;
-      if (fs::is_directory(s.CheckpointDir())) {
-        for (const auto& e : fs::directory_iterator(s.CheckpointDir())) {
-          const int64_t st = StepOf(e.path());
-          if (st > best_found) {
-            best_found = st;
-            path = e.path().string();
-          }
-        }
-      }
-      RP_REQUIRE(best_found >= 0, StatusCode::kIoError, "--resume: no checkpoint step-<N>.pt in {}",
-                 s.CheckpointDir().string());
-    }
-    auto c = model::LoadCheckpoint(path);
-    const std::string want = pretraining ? "pretrain" : "train";
-    RP_REQUIRE(c.strings["kind"] == want && c.tensors.count("optim.exp_avg") && c.tensors.count("optim.exp_avg_sq"),
-               StatusCode::kInvalidArgument,
-               "--resume {}: not a resumable {} checkpoint (kind '{}'; resume takes a checkpoints/step-<N>.pt or best.pt "
-               "written by recprism {}; to start from an encoder use --init-from)", path, want, c.strings["kind"], want, want);
-    RP_REQUIRE(static_cast<int>(c.numbers["world_size"]) == comm.WorldSize(), StatusCode::kInvalidArgument,
-               "--resume {}: the checkpoint was written by {} ranks but this launch has {}; the data position is "
-               "only defined for the same world size", path, c.numbers["world_size"], comm.WorldSize());
-    model::LoadModelState(*s.model, c, path, /*strict=*/true);
-    s.adam->exp_avg().copy_(c.tensors.at("optim.exp_avg"));
-    s.adam->exp_avg_sq().copy_(c.tensors.at("optim.exp_avg_sq"));
-    s.adam->set_steps(static_cast<int64_t>(c.numbers["optim.t"]));
-    s.step = static_cast<int64_t>(c.numbers["step"]);
-    s.epoch = static_cast<int>(c.numbers["epoch"]);
-    s.batch_in_epoch = static_cast<int64_t>(c.numbers["batch_in_epoch"]);
-    s.resumed_skip = s.batch_in_epoch;
-    s.best = c.numbers.count("best") ? c.numbers["best"] : std::nan("");
-    s.best_step = static_cast<int64_t>(c.numbers["best_step"]);
-    s.since_best = static_cast<int>(c.numbers["since_best"]);
-    s.last_checkpoint = path;
-    if (c.strings["config_hash"] != job.config_hash) {
-      RP_LOG_WARN("resuming {} written under config {} with config {}", path, c.strings["config_hash"], job.config_hash);
-    }
-    RP_LOG_INFO("resumed from {}: step {}, epoch {}, batch {} of the epoch", path, s.step, s.epoch, s.batch_in_epoch);
-  }
+  if (!job.resume.empty()) Resume(job.resume);
   const auto cost = model::EstimateCost(s.model, job.model.interaction == "encode_once"
                                                      ? 1.0 / (1 + std::max(0, job.data.negatives_per_positive))
                                                      : 1.0);
@@ -227,6 +171,77 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
               cost.train_flops_per_sample / 1e6, job.model.heads, job.model.interaction, job.model.d_model,
               job.model.num_layers, job.data.max_seq_len, s.device.str());
   if (comm.Rank() == 0) s.progress = std::make_unique<Progress>(job.run_dir, pretraining ? "pretrain" : "train", s.step, o.log_every);
+}
+
+// DP-SGD: the full softmax is required, and the sample rate q = global batch / train samples.
+void Trainer::SetUpDpSgd(int64_t num_items) {
+  auto& s = *s_;
+  const auto& o = s.job.train;
+  Communicator& comm = s.comm;
+  const int batch = o.batch_size;
+  RP_REQUIRE(!s.popularity_q.defined(), StatusCode::kInvalidConfig,
+             "train.privacy.dp_sgd with train.objective: next_item needs the full softmax (its negatives are shared "
+             "across the batch, so per-sample gradients of a sampled softmax are not separable): the catalogue has {} "
+             "items, above train.full_softmax_max_items ({})", num_items, o.full_softmax_max_items);
+  const auto samples = AllReduceScalar<int64_t>(comm, s.loader->local_samples(), ReduceOp::kSum);
+  RP_REQUIRE(samples > 0, StatusCode::kDataError, "train.privacy.dp_sgd: the train split of {} has no samples",
+             s.job.prepared_path);
+  s.dp_sample_rate = std::min(1.0, static_cast<double>(batch) * comm.WorldSize() / static_cast<double>(samples));
+  RP_LOG_INFO("DP-SGD: noise multiplier {}, max grad norm {}, sample rate {:.4g} ({} x {} of {} samples), delta {:g}{}",
+              o.privacy.noise_multiplier, o.privacy.max_grad_norm, s.dp_sample_rate, batch, comm.WorldSize(),
+              samples, o.privacy.delta,
+              o.privacy.delta * static_cast<double>(samples) >= 1
+                  ? fmt::format(" (warning: delta >= 1 / {} samples; choose delta well below it)", samples)
+                  : "");
+}
+
+// Restores the model, the optimizer's moments and the data position from a step-<N>.pt or best.pt
+// ("latest": the newest step-<N>.pt); every rank reads the same checkpoint.
+void Trainer::Resume(const std::string& resume) {
+  auto& s = *s_;
+  Communicator& comm = s.comm;
+  const auto& job = s.job;
+  const bool pretraining = s.pretraining;
+  std::string path = resume;
+  if (path == "latest") {
+    int64_t best_found = -1;
+    if (fs::is_directory(s.CheckpointDir())) {
+      for (const auto& e : fs::directory_iterator(s.CheckpointDir())) {
+        const int64_t st = StepOf(e.path());
+        if (st > best_found) {
+          best_found = st;
+          path = e.path().string();
+        }
+      }
+    }
+    RP_REQUIRE(best_found >= 0, StatusCode::kIoError, "--resume: no checkpoint step-<N>.pt in {}",
+               s.CheckpointDir().string());
+  }
+  auto c = model::LoadCheckpoint(path);
+  const std::string want = pretraining ? "pretrain" : "train";
+  RP_REQUIRE(c.strings["kind"] == want && c.tensors.count("optim.exp_avg") && c.tensors.count("optim.exp_avg_sq"),
+             StatusCode::kInvalidArgument,
+             "--resume {}: not a resumable {} checkpoint (kind '{}'; resume takes a checkpoints/step-<N>.pt or best.pt "
+             "written by recprism {}; to start from an encoder use --init-from)", path, want, c.strings["kind"], want, want);
+  RP_REQUIRE(static_cast<int>(c.numbers["world_size"]) == comm.WorldSize(), StatusCode::kInvalidArgument,
+             "--resume {}: the checkpoint was written by {} ranks but this launch has {}; the data position is "
+             "only defined for the same world size", path, c.numbers["world_size"], comm.WorldSize());
+  model::LoadModelState(*s.model, c, path, /*strict=*/true);
+  s.adam->exp_avg().copy_(c.tensors.at("optim.exp_avg"));
+  s.adam->exp_avg_sq().copy_(c.tensors.at("optim.exp_avg_sq"));
+  s.adam->set_steps(static_cast<int64_t>(c.numbers["optim.t"]));
+  s.step = static_cast<int64_t>(c.numbers["step"]);
+  s.epoch = static_cast<int>(c.numbers["epoch"]);
+  s.batch_in_epoch = static_cast<int64_t>(c.numbers["batch_in_epoch"]);
+  s.resumed_skip = s.batch_in_epoch;
+  s.best = c.numbers.count("best") ? c.numbers["best"] : std::nan("");
+  s.best_step = static_cast<int64_t>(c.numbers["best_step"]);
+  s.since_best = static_cast<int>(c.numbers["since_best"]);
+  s.last_checkpoint = path;
+  if (c.strings["config_hash"] != job.config_hash) {
+    RP_LOG_WARN("resuming {} written under config {} with config {}", path, c.strings["config_hash"], job.config_hash);
+  }
+  RP_LOG_INFO("resumed from {}: step {}, epoch {}, batch {} of the epoch", path, s.step, s.epoch, s.batch_in_epoch);
 }
 
 Trainer::~Trainer() = default;

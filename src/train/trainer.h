@@ -110,6 +110,9 @@ class Trainer {
   struct StepSums;
   // This rank's forward and backward of a non-empty batch; the touched item rows go to the state.
   StepSums LocalBackward(const data::Batch& batch);
+  // Parts of the constructor.
+  void SetUpDpSgd(int64_t num_items);
+  void Resume(const std::string& resume);
   // Validate's three modes (train.validation: heldout, evaluator, sums).
   Validation ValidateHeldOut();
   Validation ValidateWithEvaluator(data::ShardLoader& valid);
