@@ -261,15 +261,10 @@ void Evaluator::BuildCatalogue() {
   AllReduce(comm_, counts, ReduceOp::kSum);
   population_ = counts.back();
   counts.pop_back();
-  // An order-free fingerprint of the user set: `compare` pairs two reports only on the same users.
-  std::vector<int64_t> fp = {0, 0};
-  for (const auto& ue : users_) {
-    const uint64_t h = Mix64(rows_.user[order_[ue.first]]);
-    fp[0] += static_cast<int64_t>(h & 0xffffffffULL);
-    fp[1] += static_cast<int64_t>(h >> 32);
-  }
-  AllReduce(comm_, fp, ReduceOp::kSum);
-  users_fingerprint_ = fmt::format("{:x}-{:x}", fp[0], fp[1]);
+  std::vector<uint64_t> keys;
+  keys.reserve(users_.size());
+  for (const auto& ue : users_) keys.push_back(rows_.user[order_[ue.first]]);
+  users_fingerprint_ = UsersFingerprint(comm_, keys);
   popularity_ = std::move(counts);
   head_ = metrics::HeadMask(popularity_);
 }
@@ -917,6 +912,17 @@ Report Evaluator::Run() {
 }
 
 }  // namespace
+
+std::string UsersFingerprint(Communicator& comm, const std::vector<uint64_t>& user_keys) {
+  std::vector<int64_t> fp = {0, 0};
+  for (const uint64_t key : user_keys) {
+    const uint64_t h = Mix64(key);
+    fp[0] += static_cast<int64_t>(h & 0xffffffffULL);
+    fp[1] += static_cast<int64_t>(h >> 32);
+  }
+  AllReduce(comm, fp, ReduceOp::kSum);
+  return fmt::format("{:x}-{:x}", fp[0], fp[1]);
+}
 
 data::PredictionColumns ColumnsFrom(const EvalOptions& o) {
   data::PredictionColumns c;

@@ -29,4 +29,9 @@ Report EvaluatePredictions(Communicator& comm, const EvalOptions& options, const
 
 data::PredictionColumns ColumnsFrom(const EvalOptions& options);
 
+// An order-free fingerprint of a set of users, from each rank's distinct user keys (data::IdKey of
+// the source id; a user on one rank only): `compare` pairs two reports only on the same users.
+// Collective.
+std::string UsersFingerprint(Communicator& comm, const std::vector<uint64_t>& user_keys);
+
 }  // namespace recprism::eval

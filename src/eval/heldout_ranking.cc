@@ -1,4 +1,5 @@
 #include "eval/heldout_ranking.h"
+#include "eval/evaluator.h"
 #include "eval/intervals.h"
 
 #include <torch/torch.h>
@@ -541,13 +542,9 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   std::vector<int64_t> distinct = query_user;
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  std::vector<int64_t> fp = {0, 0};
-  for (int64_t u : distinct) {
-    const uint64_t h = Mix64(user_key[u]);
-    fp[0] += static_cast<int64_t>(h & 0xffffffffULL);
-    fp[1] += static_cast<int64_t>(h >> 32);
-  }
-  AllReduce(comm, fp, ReduceOp::kSum);
+  std::vector<uint64_t> distinct_keys;
+  for (int64_t u : distinct) distinct_keys.push_back(user_key[u]);
+  const std::string fingerprint = UsersFingerprint(comm, distinct_keys);
   std::vector<double> counts = {static_cast<double>(query_user.size()), static_cast<double>(distinct.size()),
                                 static_cast<double>(shortfall_queries), static_cast<double>(candidates_total),
                                 static_cast<double>(foreign_lines), static_cast<double>(relevant_total)};
@@ -602,7 +599,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   rep.provenance["protocol_queries"] = fmt::format("{:.0f}", counts[0]);
   rep.provenance["protocol_mean_candidates"] = counts[0] > 0 ? fmt::format("{:.1f}", counts[3] / counts[0]) : "0";
   rep.provenance["protocol_mean_relevant"] = counts[0] > 0 ? fmt::format("{:.3f}", counts[5] / counts[0]) : "0";
-  rep.provenance["users_fingerprint"] = fmt::format("{:x}-{:x}", fp[0], fp[1]);
+  rep.provenance["users_fingerprint"] = fingerprint;
   rep.provenance["seed"] = std::to_string(seed);
   rep.provenance["scoring"] = scoring == Scoring::kNextItem ? "next_item (user vector . item embedding)"
                               : eo.rank_by == "ctcvr"         ? "task heads (pCTCVR = pCTR x pCVR)"
