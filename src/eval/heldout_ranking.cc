@@ -1,5 +1,6 @@
 #include "eval/heldout_ranking.h"
 #include "eval/evaluator.h"
+#include "eval/fused_sum.h"
 #include "eval/intervals.h"
 
 #include <torch/torch.h>
@@ -23,6 +24,7 @@
 #include "data/text_input.h"
 #include "eval/model_scoring.h"
 #include "metrics/bootstrap.h"
+#include "metrics/ranking.h"
 #include "metrics/satisfaction.h"
 #include "model/checkpoint.h"
 #include "model/recommender.h"
@@ -494,47 +496,24 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
       query_user.push_back(u);
     }
   }
-  // Metrics: per ranker, for each K hit_rate@K and ndcg@K (and with heldout_queries user recall@K
-  // and precision@K), then mrr; replicate 0 is the point. Positions p (0 = top) of a query's R
-  // relevant items: hit = [min p < K], recall = #{p < K} / R, precision = #{p < K} / K,
-  // ndcg = sum over p < K of 1 / log2(p + 2), over the ideal sum for min(R, K) items at the top.
+  // Metrics: per ranker, the position metrics of metrics/ranking.h (PositionRankingState): at each
+  // K hit_rate and ndcg (and with heldout_queries user recall and precision), then mrr.
   const std::vector<int64_t>& ks = eo.top_k;
   const int R = eo.bootstrap_replicates;
-  const std::vector<std::string> per_k = per_user ? std::vector<std::string>{"hit_rate", "recall", "precision", "ndcg"}
-                                                  : std::vector<std::string>{"hit_rate", "ndcg"};
-  const size_t per_model = per_k.size() * ks.size() + 1 + 1;  // + mrr + weight sum
-  const size_t per_rep = per_model * rankers.size();
-  std::vector<double> sums(per_rep * static_cast<size_t>(R + 1), 0.0);
-  std::vector<double> contrib(per_model);
+  // One state per (replicate, ranker); replicate 0 is the point.
+  std::vector<metrics::PositionRankingState> states(static_cast<size_t>(R + 1) * rankers.size(),
+                                                    metrics::PositionRankingState(ks, per_user));
+  std::vector<double> contrib(states[0].FlatSize());
   for (size_t qi = 0; qi < query_user.size(); ++qi) {
     const uint64_t uk = user_key[query_user[qi]];
     for (size_t m = 0; m < rankers.size(); ++m) {
       const int64_t* p = rankers[m].positions.data() + rankers[m].offsets[qi];
       const int64_t n_rel = rankers[m].offsets[qi + 1] - rankers[m].offsets[qi];
-      for (size_t k = 0; k < ks.size(); ++k) {
-        double hits = 0, dcg = 0, ideal = 0;
-        for (int64_t r = 0; r < n_rel && p[r] < ks[k]; ++r) {
-          hits += 1;
-          dcg += 1.0 / std::log2(static_cast<double>(p[r]) + 2.0);
-        }
-        for (int64_t r = 0; r < std::min(n_rel, ks[k]); ++r) ideal += 1.0 / std::log2(static_cast<double>(r) + 2.0);
-        double* out = contrib.data() + k * per_k.size();
-        out[0] = hits > 0 ? 1.0 : 0.0;
-        if (per_user) {
-          out[1] = hits / static_cast<double>(n_rel);
-          out[2] = hits / static_cast<double>(ks[k]);
-          out[3] = dcg / ideal;
-        } else {
-          out[1] = dcg;  // one relevant item: the ideal DCG is 1
-        }
-      }
-      contrib[per_model - 2] = 1.0 / (static_cast<double>(p[0]) + 1.0);
-      contrib[per_model - 1] = 1.0;
+      states[m].QueryContribution(p, n_rel, contrib.data());
       for (int rep = 0; rep <= R; ++rep) {
         const double w = rep == 0 ? 1.0 : metrics::PoissonWeight(uk, rep - 1, seed);
         if (w == 0) continue;
-        double* out = sums.data() + static_cast<size_t>(rep) * per_rep + m * per_model;
-        for (size_t c = 0; c < per_model; ++c) out[c] += w * contrib[c];
+        states[static_cast<size_t>(rep) * rankers.size() + m].AddContribution(contrib.data(), w);
       }
     }
   }
@@ -549,7 +528,9 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
                                 static_cast<double>(shortfall_queries), static_cast<double>(candidates_total),
                                 static_cast<double>(foreign_lines), static_cast<double>(relevant_total)};
   AllReduce(comm, counts, ReduceOp::kSum);
-  AllReduce(comm, sums, ReduceOp::kSum);
+  FusedSum sum(comm);
+  for (auto& st : states) sum.Add(st.flat(), st.FlatSize());
+  sum.Flush();
 
   Report rep;
   rep.top_k = ks;
@@ -558,15 +539,12 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   const std::string protocol =
       (full ? "full_ranking" : (from_file ? "candidates_file" : fmt::format("sampled_{}", eo.sampled_negatives))) +
       std::string(per_user ? "_per_user" : "");
+  const std::vector<std::string> metric_names = states[0].Names();
   for (size_t m = 0; m < rankers.size(); ++m) {
-    for (size_t c = 0; c + 1 < per_model; ++c) {
-      auto value_of = [&](int rep_i) {
-        const double* base = sums.data() + static_cast<size_t>(rep_i) * per_rep + m * per_model;
-        return base[per_model - 1] > 0 ? base[c] / base[per_model - 1] : kNaN;
-      };
-      MetricValue mv = MakeMetric("quality", "heldout",
-                                  c == per_model - 2 ? "mrr" : fmt::format("{}@{}", per_k[c % per_k.size()], ks[c / per_k.size()]),
-                                  protocol, value_of(0), counts[0], "exact", rankers[m].name);
+    for (size_t c = 0; c < metric_names.size(); ++c) {
+      auto value_of = [&](int rep_i) { return states[static_cast<size_t>(rep_i) * rankers.size() + m].Value(c); };
+      MetricValue mv = MakeMetric("quality", "heldout", metric_names[c], protocol, value_of(0), counts[0], "exact",
+                                  rankers[m].name);
       std::vector<double> reps;
       for (int r = 1; r <= R; ++r) reps.push_back(value_of(r));
       SetInterval(&mv, mv.value, reps, eo.ci_level);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <string>
 
 #include "core/check.h"
 
@@ -109,6 +110,52 @@ double NdcgAtK(const std::vector<double>& scores, const std::vector<uint8_t>& re
   for (uint8_t r : relevance) relevant += r != 0;
   if (relevant == 0) return 0.0;
   return TieAveragedDcg(scores, relevance, order, static_cast<size_t>(k)) / IdealDcg(relevant, static_cast<size_t>(k));
+}
+
+PositionRankingState::PositionRankingState(std::vector<int64_t> ks, bool set_metrics)
+    : ks_(std::move(ks)), set_metrics_(set_metrics), per_k_(set_metrics ? 4 : 2),
+      buf_(per_k_ * ks_.size() + 2, 0.0) {}
+
+std::vector<std::string> PositionRankingState::Names() const {
+  const std::vector<std::string> per_k = set_metrics_ ? std::vector<std::string>{"hit_rate", "recall", "precision", "ndcg"}
+                                                      : std::vector<std::string>{"hit_rate", "ndcg"};
+  std::vector<std::string> names;
+  for (const int64_t k : ks_) {
+    for (const auto& n : per_k) names.push_back(n + "@" + std::to_string(k));
+  }
+  names.push_back("mrr");
+  return names;
+}
+
+void PositionRankingState::QueryContribution(const int64_t* p, int64_t n_rel, double* out) const {
+  for (size_t k = 0; k < ks_.size(); ++k) {
+    double hits = 0, dcg = 0, ideal = 0;
+    for (int64_t r = 0; r < n_rel && p[r] < ks_[k]; ++r) {
+      hits += 1;
+      dcg += 1.0 / std::log2(static_cast<double>(p[r]) + 2.0);
+    }
+    for (int64_t r = 0; r < std::min(n_rel, ks_[k]); ++r) ideal += 1.0 / std::log2(static_cast<double>(r) + 2.0);
+    double* o = out + k * per_k_;
+    o[0] = hits > 0 ? 1.0 : 0.0;
+    if (set_metrics_) {
+      o[1] = hits / static_cast<double>(n_rel);
+      o[2] = hits / static_cast<double>(ks_[k]);
+      o[3] = dcg / ideal;
+    } else {
+      o[1] = dcg;  // one relevant item: the ideal DCG is 1
+    }
+  }
+  out[buf_.size() - 2] = 1.0 / (static_cast<double>(p[0]) + 1.0);
+  out[buf_.size() - 1] = 1.0;
+}
+
+void PositionRankingState::AddContribution(const double* c, double weight) {
+  for (size_t i = 0; i < buf_.size(); ++i) buf_[i] += weight * c[i];
+}
+
+double PositionRankingState::Value(size_t i) const {
+  const double w = buf_.back();
+  return w > 0 ? buf_[i] / w : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace recprism::metrics

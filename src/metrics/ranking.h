@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace recprism::metrics {
@@ -53,6 +54,36 @@ class RankingState {
  private:
   std::vector<int64_t> ks_;
   std::vector<double> buf_;  // [users, skipped, then per K: kNumRankMetrics sums]
+};
+
+// Held-out ranking's metrics from positions: each query ranks its R relevant items among its
+// candidates, ties already broken, and gives their 0-based positions p (sorted ascending). Per
+// query, at each K:
+//   hit@K = [min p < K]; recall@K = #{p < K} / R; precision@K = #{p < K} / K;
+//   NDCG@K = sum over p < K of 1 / log2(p + 2), over the ideal sum for min(R, K) items at the top
+//   (binary gains; with R = 1 it is the DCG of the one item);
+// and MRR = 1 / (min p + 1) (no cut-off). set_metrics: recall and precision too (one list per
+// user with all of the user's held-out items relevant); else hit and NDCG only (one query per
+// held-out item). The state holds weighted sums and the weighted query count; Value divides.
+class PositionRankingState {
+ public:
+  PositionRankingState(std::vector<int64_t> ks, bool set_metrics);
+  // Metric names in report order: per K "hit_rate@K", ["recall@K", "precision@K",] "ndcg@K"; then
+  // "mrr".
+  std::vector<std::string> Names() const;
+  // One query's values (unit weight) into out[0 .. FlatSize()), the last being its weight 1.
+  void QueryContribution(const int64_t* positions, int64_t relevant, double* out) const;
+  void AddContribution(const double* contribution, double weight);
+  // Mean over queries of metric i of Names() (NaN without queries).
+  double Value(size_t i) const;
+  size_t FlatSize() const { return buf_.size(); }
+  double* flat() { return buf_.data(); }
+
+ private:
+  std::vector<int64_t> ks_;
+  bool set_metrics_;
+  size_t per_k_;
+  std::vector<double> buf_;  // [per K: per_k_ sums, mrr sum, weight]
 };
 
 // NDCG@k of one list with tie-averaged gains (scikit-learn's definition); 0 when no gain.

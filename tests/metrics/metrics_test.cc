@@ -359,3 +359,35 @@ TEST(Bootstrap, PairedPValueAndPercentileInterval) {
 
 }  // namespace
 }  // namespace recprism::metrics
+
+namespace recprism::metrics {
+namespace {
+
+TEST(PositionRankingState, HandWorkedSetAndSingleItemQueries) {
+  // One user's list with its 2 relevant items at positions 0 and 2 (hand-worked):
+  // @1: hit 1, recall 1/2, precision 1/1, NDCG 1 (ideal: one item at the top);
+  // @3: hit 1, recall 1, precision 2/3, NDCG (1 + 1/log2 4) / (1 + 1/log2 3); MRR 1.
+  PositionRankingState set({1, 3}, /*set_metrics=*/true);
+  ASSERT_EQ(set.Names(), (std::vector<std::string>{"hit_rate@1", "recall@1", "precision@1", "ndcg@1", "hit_rate@3",
+                                                    "recall@3", "precision@3", "ndcg@3", "mrr"}));
+  std::vector<double> c(set.FlatSize());
+  const int64_t positions[] = {0, 2};
+  set.QueryContribution(positions, 2, c.data());
+  set.AddContribution(c.data(), 2.0);  // a weight scales sums and count alike
+  const std::vector<double> want = {1, 0.5, 1, 1, 1, 1, 2.0 / 3, 1.5 / (1 + 1 / std::log2(3.0)), 1};
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(set.Value(i), want[i], 1e-12) << set.Names()[i];
+  // One held-out item per query: hit and NDCG (the item's DCG), then MRR; two queries averaged.
+  PositionRankingState one({5}, false);
+  ASSERT_EQ(one.Names(), (std::vector<std::string>{"hit_rate@5", "ndcg@5", "mrr"}));
+  for (int64_t p : {1, 7}) {
+    one.QueryContribution(&p, 1, c.data());
+    one.AddContribution(c.data(), 1.0);
+  }
+  EXPECT_NEAR(one.Value(0), 0.5, 1e-12);
+  EXPECT_NEAR(one.Value(1), 0.5 / std::log2(3.0), 1e-12);
+  EXPECT_NEAR(one.Value(2), (1.0 / 2 + 1.0 / 8) / 2, 1e-12);
+  EXPECT_TRUE(std::isnan(PositionRankingState({5}, false).Value(0)));
+}
+
+}  // namespace
+}  // namespace recprism::metrics
