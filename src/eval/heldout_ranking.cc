@@ -192,51 +192,7 @@ class TopKExposure {
 
 }  // namespace
 
-int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::vector<int64_t>& excluded, double u) {
-  const double s = scores[pos];
-  int64_t greater = 0, equal = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    greater += scores[i] > s;
-    equal += scores[i] == s;
-  }
-  equal -= 1;  // the query's own item
-  for (int64_t e : excluded) {
-    if (e == pos) continue;
-    greater -= scores[e] > s;
-    equal -= scores[e] == s;
-  }
-  return greater + static_cast<int64_t>(std::floor(u * static_cast<double>(equal + 1)));
-}
 
-std::vector<int64_t> PositionsWithTies(const double* scores, const double* tie, int64_t n,
-                                       const std::vector<int64_t>& relevant, const std::vector<int64_t>& excluded) {
-  auto above = [&](int64_t c, int64_t j) {
-    return scores[c] > scores[j] || (scores[c] == scores[j] && (tie[c] > tie[j] || (tie[c] == tie[j] && c < j)));
-  };
-  std::vector<int64_t> out;
-  if (relevant.size() <= 16) {  // a count per relevant item: O(n R)
-    for (int64_t j : relevant) {
-      int64_t p = 0;
-      for (int64_t c = 0; c < n; ++c) p += c != j && above(c, j);
-      for (int64_t e : excluded) p -= e != j && above(e, j);
-      out.push_back(p);
-    }
-  } else {  // many relevant items: sort the candidates once, O(n log n)
-    std::vector<uint8_t> state(static_cast<size_t>(n), 0);  // 1 excluded, 2 relevant
-    for (int64_t e : excluded) state[static_cast<size_t>(e)] = 1;
-    for (int64_t j : relevant) state[static_cast<size_t>(j)] = 2;
-    std::vector<int64_t> order;
-    for (int64_t c = 0; c < n; ++c) {
-      if (state[static_cast<size_t>(c)] != 1) order.push_back(c);
-    }
-    std::sort(order.begin(), order.end(), above);
-    for (size_t k = 0; k < order.size(); ++k) {
-      if (state[static_cast<size_t>(order[k])] == 2) out.push_back(static_cast<int64_t>(k));
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 Report RankHeldOut(Communicator& comm, const std::string& prepared_path, const std::string& checkpoint,
                    const DataOptions& data_options, const ModelOptions& fallback, const EvalOptions& eo,
@@ -485,11 +441,11 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
           for (int64_t k = 0; k < K; ++k) {
             tie_keys[k] = Unit(Mix64(seed * 31 + m) ^ Mix64(uk + static_cast<uint64_t>(item_at(k)) * 0x100000001b3ULL));
           }
-          const auto p = PositionsWithTies(s, tie_keys.data(), K, relevant, excluded);
+          const auto p = metrics::PositionsWithTies(s, tie_keys.data(), K, relevant, excluded);
           ranker.positions.insert(ranker.positions.end(), p.begin(), p.end());
         } else {
           const double tie = Unit(Mix64(seed * 31 + m) ^ Mix64(uk + static_cast<uint64_t>(target) * 0x100000001b3ULL));
-          ranker.positions.push_back(RankWithTies(s, K, relevant[0], excluded, tie));
+          ranker.positions.push_back(metrics::RankWithTies(s, K, relevant[0], excluded, tie));
         }
         ranker.offsets.push_back(static_cast<int64_t>(ranker.positions.size()));
       }

@@ -59,15 +59,6 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
                    const DataOptions& d, const EvalOptions& eval, const std::string& split, uint64_t seed,
                    HeldOutStats* stats = nullptr);
 
-// The rank of `pos` among scores[0..n) (pos included in the array), excluding the indices in
-// `excluded` (sorted; pos is never excluded), ties broken by u in [0, 1): greater + floor(u x
-// (equal + 1)), where equal counts other candidates with the same score.
-int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::vector<int64_t>& excluded, double u);
-
-// The positions (0 = top, sorted) of the `relevant` indices among scores[0..n), the indices in
-// `excluded` left out: index c is above j when its score is higher, or equal with a higher tie[c]
-// (then the lower index). Relevant items count for each other's positions.
-std::vector<int64_t> PositionsWithTies(const double* scores, const double* tie, int64_t n,
-                                       const std::vector<int64_t>& relevant, const std::vector<int64_t>& excluded);
+// RankWithTies and PositionsWithTies, which place a query's relevant items, are in metrics/ranking.h.
 
 }  // namespace recprism::eval

@@ -158,4 +158,50 @@ double PositionRankingState::Value(size_t i) const {
   return w > 0 ? buf_[i] / w : std::numeric_limits<double>::quiet_NaN();
 }
 
+int64_t RankWithTies(const double* scores, int64_t n, int64_t pos, const std::vector<int64_t>& excluded, double u) {
+  const double s = scores[pos];
+  int64_t greater = 0, equal = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    greater += scores[i] > s;
+    equal += scores[i] == s;
+  }
+  equal -= 1;  // the query's own item
+  for (int64_t e : excluded) {
+    if (e == pos) continue;
+    greater -= scores[e] > s;
+    equal -= scores[e] == s;
+  }
+  return greater + static_cast<int64_t>(std::floor(u * static_cast<double>(equal + 1)));
+}
+
+std::vector<int64_t> PositionsWithTies(const double* scores, const double* tie, int64_t n,
+                                       const std::vector<int64_t>& relevant, const std::vector<int64_t>& excluded) {
+  auto above = [&](int64_t c, int64_t j) {
+    return scores[c] > scores[j] || (scores[c] == scores[j] && (tie[c] > tie[j] || (tie[c] == tie[j] && c < j)));
+  };
+  std::vector<int64_t> out;
+  if (relevant.size() <= 16) {  // a count per relevant item: O(n R)
+    for (int64_t j : relevant) {
+      int64_t p = 0;
+      for (int64_t c = 0; c < n; ++c) p += c != j && above(c, j);
+      for (int64_t e : excluded) p -= e != j && above(e, j);
+      out.push_back(p);
+    }
+  } else {  // many relevant items: sort the candidates once, O(n log n)
+    std::vector<uint8_t> state(static_cast<size_t>(n), 0);  // 1 excluded, 2 relevant
+    for (int64_t e : excluded) state[static_cast<size_t>(e)] = 1;
+    for (int64_t j : relevant) state[static_cast<size_t>(j)] = 2;
+    std::vector<int64_t> order;
+    for (int64_t c = 0; c < n; ++c) {
+      if (state[static_cast<size_t>(c)] != 1) order.push_back(c);
+    }
+    std::sort(order.begin(), order.end(), above);
+    for (size_t k = 0; k < order.size(); ++k) {
+      if (state[static_cast<size_t>(order[k])] == 2) out.push_back(static_cast<int64_t>(k));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace recprism::metrics

@@ -15,9 +15,9 @@
 #include "data/predictions.h"
 #include "eval/evaluator.h"
 #include "eval/exact_scan.h"
-#include "eval/heldout_ranking.h"
 #include "eval/intervals.h"
 #include "eval/report_io.h"
+#include "metrics/ranking.h"
 
 namespace recprism::eval {
 namespace {
@@ -421,17 +421,16 @@ TEST_F(PredictionsReader, ShardsByUserAcrossRanksWithoutLosingRows) {
 // Held-out ranking's rank: candidates above, plus a uniform draw over the tied ones, with the
 // user's other positives left out (hand-worked).
 TEST(HeldOutRanking, PositionsOfASetCountEveryCandidateAboveIncludingOtherRelevantOnes) {
-  using recprism::eval::PositionsWithTies;
   // Scores by index; relevant {0, 3}. Index 3 (0.5) is tied with 0 and 5; ties go to the higher key.
   const std::vector<double> s = {0.5, 0.9, 0.1, 0.5, 0.7, 0.5};
   const std::vector<double> tie = {0.2, 0.0, 0.0, 0.6, 0.0, 0.4};
   // Above 0: 0.9, 0.7, and the tied 3 and 5 (higher keys) = 4. Above 3: 0.9, 0.7 = 2.
-  EXPECT_EQ(PositionsWithTies(s.data(), tie.data(), 6, {0, 3}, {}), (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(recprism::metrics::PositionsWithTies(s.data(), tie.data(), 6, {0, 3}, {}), (std::vector<int64_t>{2, 4}));
   // Excluding 1 and 5: above 0 are 4 and 3 (2); above 3 is 4 (1).
-  EXPECT_EQ(PositionsWithTies(s.data(), tie.data(), 6, {0, 3}, {1, 5}), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(recprism::metrics::PositionsWithTies(s.data(), tie.data(), 6, {0, 3}, {1, 5}), (std::vector<int64_t>{1, 2}));
   // Equal keys fall back to the index, so positions are a permutation: n items take 0..n-1.
   const std::vector<double> flat(5, 1.0), zero(5, 0.0);
-  EXPECT_EQ(PositionsWithTies(flat.data(), zero.data(), 5, {4, 0, 2}, {}), (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(recprism::metrics::PositionsWithTies(flat.data(), zero.data(), 5, {4, 0, 2}, {}), (std::vector<int64_t>{0, 2, 4}));
   // More than 16 relevant items take the sorting path: the same positions as counting them one by one.
   std::mt19937_64 rng(3);
   std::vector<double> sc(300), tk(300);
@@ -454,24 +453,23 @@ TEST(HeldOutRanking, PositionsOfASetCountEveryCandidateAboveIncludingOtherReleva
     want.push_back(p);
   }
   std::sort(want.begin(), want.end());
-  EXPECT_EQ(PositionsWithTies(sc.data(), tk.data(), 300, rel, exc), want);
+  EXPECT_EQ(recprism::metrics::PositionsWithTies(sc.data(), tk.data(), 300, rel, exc), want);
 }
 
 TEST(HeldOutRanking, RankCountsHigherScoresAndBreaksTiesUniformly) {
-  using recprism::eval::RankWithTies;
   const std::vector<double> s = {0.5, 0.9, 0.1, 0.5, 0.7, 0.5};  // the query's item is index 0
   // Above: 0.9 and 0.7 (2). Tied: indices 3 and 5 (2 others), so the rank is 2 + floor(u x 3).
-  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {}, 0.0), 2);
-  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {}, 0.34), 3);
-  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {}, 0.999), 4);
+  EXPECT_EQ(recprism::metrics::RankWithTies(s.data(), 6, 0, {}, 0.0), 2);
+  EXPECT_EQ(recprism::metrics::RankWithTies(s.data(), 6, 0, {}, 0.34), 3);
+  EXPECT_EQ(recprism::metrics::RankWithTies(s.data(), 6, 0, {}, 0.999), 4);
   // Excluding index 1 (a higher one) and 5 (a tied one): 1 above, 1 tied.
-  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {1, 5}, 0.0), 1);
-  EXPECT_EQ(RankWithTies(s.data(), 6, 0, {1, 5}, 0.6), 2);
+  EXPECT_EQ(recprism::metrics::RankWithTies(s.data(), 6, 0, {1, 5}, 0.0), 1);
+  EXPECT_EQ(recprism::metrics::RankWithTies(s.data(), 6, 0, {1, 5}, 0.6), 2);
   // The query's own index in `excluded` is ignored; the best item ranks 0.
-  EXPECT_EQ(RankWithTies(s.data(), 6, 1, {1}, 0.5), 0);
+  EXPECT_EQ(recprism::metrics::RankWithTies(s.data(), 6, 1, {1}, 0.5), 0);
   // A constant model: every rank in [0, n) equally likely, mean (n - 1) / 2 as a random ranker's.
   const std::vector<double> flat(100, 1.0);
   double mean = 0;
-  for (int i = 0; i < 1000; ++i) mean += static_cast<double>(RankWithTies(flat.data(), 100, 7, {}, (i + 0.5) / 1000));
+  for (int i = 0; i < 1000; ++i) mean += static_cast<double>(recprism::metrics::RankWithTies(flat.data(), 100, 7, {}, (i + 0.5) / 1000));
   EXPECT_NEAR(mean / 1000, 49.5, 1e-9);
 }
