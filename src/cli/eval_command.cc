@@ -184,10 +184,10 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
   const std::string input = model_path ? a.Get("--checkpoint") : a.Get("--predictions");
   const std::string out_dir = a.Has("--output") ? a.Get("--output") : job.run_dir + "/report";
 
-  if (opt.eval.protocol != "rows") {
+  if (opt.eval.protocol != Protocol::kRows) {
     RP_REQUIRE(model_path, StatusCode::kInvalidArgument,
                "eval.protocol: {} ranks held-out items with a model (--checkpoint); a predictions file is evaluated on "
-               "its own rows (eval.protocol: rows)", opt.eval.protocol);
+               "its own rows (eval.protocol: rows)", NameOf(opt.eval.protocol));
     return RunHeldOutRanking(job, a, input, out_dir, t0);
   }
   data::PredictionRows rows;

@@ -14,7 +14,8 @@ namespace {
 
 template <typename T>
 constexpr ValueKind KindOf() {
-  if constexpr (std::is_same_v<T, bool>) return ValueKind::kBool;
+  if constexpr (std::is_enum_v<T>) return ValueKind::kString;  // by name (core/enum_names.h)
+  else if constexpr (std::is_same_v<T, bool>) return ValueKind::kBool;
   else if constexpr (std::is_integral_v<T>) return ValueKind::kInt;
   else if constexpr (std::is_floating_point_v<T>) return ValueKind::kDouble;
   else if constexpr (std::is_same_v<T, std::string>) return ValueKind::kString;
@@ -33,14 +34,16 @@ KeySpec Field(std::string key, Section RunOptions::*section, T Section::*member,
   spec.doc = std::move(doc);
   spec.get = [section, member](const RunOptions& o) -> Value {
     const T& v = o.*section.*member;
-    if constexpr (std::is_same_v<T, bool>) return v;
+    if constexpr (std::is_enum_v<T>) return std::string(NameOf(v));
+    else if constexpr (std::is_same_v<T, bool>) return v;
     else if constexpr (std::is_integral_v<T>) return static_cast<int64_t>(v);
     else if constexpr (std::is_floating_point_v<T>) return static_cast<double>(v);
     else return v;
   };
   spec.set = [section, member](RunOptions& o, const Value& value) {
     T& v = o.*section.*member;
-    if constexpr (std::is_same_v<T, bool>) v = std::get<bool>(value);
+    if constexpr (std::is_enum_v<T>) ParseEnum(std::get<std::string>(value), &v);  // validated against the names first
+    else if constexpr (std::is_same_v<T, bool>) v = std::get<bool>(value);
     else if constexpr (std::is_integral_v<T>) v = static_cast<T>(std::get<int64_t>(value));
     else if constexpr (std::is_floating_point_v<T>) v = static_cast<T>(std::get<double>(value));
     else v = std::get<T>(value);
@@ -58,18 +61,28 @@ KeySpec Nested(std::string key, Section RunOptions::*section, Sub Section::*sub,
   spec.doc = std::move(doc);
   spec.get = [section, sub, member](const RunOptions& o) -> Value {
     const T& v = o.*section.*sub.*member;
-    if constexpr (std::is_same_v<T, bool>) return v;
+    if constexpr (std::is_enum_v<T>) return std::string(NameOf(v));
+    else if constexpr (std::is_same_v<T, bool>) return v;
     else if constexpr (std::is_integral_v<T>) return static_cast<int64_t>(v);
     else if constexpr (std::is_floating_point_v<T>) return static_cast<double>(v);
     else return v;
   };
   spec.set = [section, sub, member](RunOptions& o, const Value& value) {
     T& v = o.*section.*sub.*member;
-    if constexpr (std::is_same_v<T, bool>) v = std::get<bool>(value);
+    if constexpr (std::is_enum_v<T>) ParseEnum(std::get<std::string>(value), &v);
+    else if constexpr (std::is_same_v<T, bool>) v = std::get<bool>(value);
     else if constexpr (std::is_integral_v<T>) v = static_cast<T>(std::get<int64_t>(value));
     else if constexpr (std::is_floating_point_v<T>) v = static_cast<T>(std::get<double>(value));
     else v = std::get<T>(value);
   };
+  return spec;
+}
+
+// An enum-valued row: its allowed values are the enum's names (core/enum_names.h), written once.
+template <typename Section, typename E>
+KeySpec EnumField(std::string key, Section RunOptions::*section, E Section::*member, std::string doc) {
+  KeySpec spec = Field(std::move(key), section, member, std::move(doc));
+  spec.choices = NamesOf<E>();
   return spec;
 }
 
@@ -258,13 +271,11 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(Field("model.causal", &R::model, &M::causal, "History tokens attend only to earlier ones (SASRec-style)."));
   s.push_back(Range(Field("model.time_gap_buckets", &R::model, &M::time_gap_buckets,
                           "log2 buckets of (target time - behaviour time); the last bucket is open."), 1, 64));
-  s.push_back(OneOf(Field("model.interaction", &R::model, &M::interaction,
-                          "How the target meets the history: encode_once (history encoded once per distinct history, "
-                          "target attends over it) or bst (target is a token in the encoder, once per sample)."),
-                    {"encode_once", "bst"}));
-  s.push_back(OneOf(Field("model.heads", &R::model, &M::heads,
-                          "Task heads: esmm (pCTCVR = pCTR x pCVR, both losses on impressions), mmoe or shared_bottom."),
-                    {"esmm", "mmoe", "shared_bottom"}));
+  s.push_back(EnumField("model.interaction", &R::model, &M::interaction,
+                        "How the target meets the history: encode_once (history encoded once per distinct history, "
+                        "target attends over it) or bst (target is a token in the encoder, once per sample)."));
+  s.push_back(EnumField("model.heads", &R::model, &M::heads,
+                        "Task heads: esmm (pCTCVR = pCTR x pCVR, both losses on impressions), mmoe or shared_bottom."));
   s.push_back(Range(Field("model.num_experts", &R::model, &M::num_experts, "mmoe: experts."), 1, 256));
   s.push_back(Range(Field("model.tower_hidden", &R::model, &M::tower_hidden,
                           "Hidden width of each task tower, the shared bottom and each expert."), 1, 65536));
@@ -304,12 +315,11 @@ std::vector<KeySpec> BuildSchema() {
                           "Validation metric for best.pt and early stopping (ctr_ndcg and ctr_hit_rate: at eval.top_k's "
                           "first K, train.validation: evaluator only)."),
                     {"ctr_auc", "ctr_gauc", "ctr_ndcg", "ctr_hit_rate", "ctcvr_auc", "ctr_logloss", "loss"}));
-  s.push_back(OneOf(Field("train.validation", &R::train, &T::validation,
-                          "evaluator: the sharded evaluator on the valid split (exact AUC, GAUC, NDCG); sums: "
-                          "histogram AUC and logloss from merged sums (cheaper on very large valid splits); "
-                          "heldout: hit rate and NDCG at eval.top_k's first K of the valid positives under "
-                          "eval.protocol (full when it is rows; eval/heldout_ranking.h), for ctr_ndcg or ctr_hit_rate."),
-                    {"evaluator", "sums", "heldout"}));
+  s.push_back(EnumField("train.validation", &R::train, &T::validation,
+                        "evaluator: the sharded evaluator on the valid split (exact AUC, GAUC, NDCG); sums: "
+                        "histogram AUC and logloss from merged sums (cheaper on very large valid splits); "
+                        "heldout: hit rate and NDCG at eval.top_k's first K of the valid positives under "
+                        "eval.protocol (full when it is rows; eval/heldout_ranking.h), for ctr_ndcg or ctr_hit_rate."));
   s.push_back(Range(Field("train.patience", &R::train, &T::patience,
                           "Validations without improvement before stopping; 0 = never stop early."), 0, 1e9));
   s.push_back(Range(Field("train.checkpoint_every", &R::train, &T::checkpoint_every,
@@ -324,11 +334,10 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(OneOf(Field("train.sparse_embeddings", &R::train, &T::sparse_embeddings,
                           "Item-table gradients: auto (row exchange when it moves fewer bytes), dense or sparse."),
                     {"auto", "dense", "sparse"}));
-  s.push_back(OneOf(Field("train.objective", &R::train, &T::objective,
-                          "multitask: the CTR/CVR task heads on every train row; next_item: SASRec-style causal "
-                          "next-item prediction over each user's train sequence (needs model.causal: true; "
-                          "validation and evaluation score items by the user vector's dot product)."),
-                    {"multitask", "next_item"}));
+  s.push_back(EnumField("train.objective", &R::train, &T::objective,
+                        "multitask: the CTR/CVR task heads on every train row; next_item: SASRec-style causal "
+                        "next-item prediction over each user's train sequence (needs model.causal: true; "
+                        "validation and evaluation score items by the user vector's dot product)."));
   s.push_back(Range(Field("train.full_softmax_max_items", &R::train, &T::full_softmax_max_items,
                           "next_item: catalogues up to this size use the full softmax; larger ones sampled softmax."),
                     0, 1e12));
@@ -410,11 +419,10 @@ std::vector<KeySpec> BuildSchema() {
   s.push_back(Range(Field("eval.max_exposure_cells", &R::eval, &EvalOptions::max_exposure_cells,
                           "Largest items x replicates exposure array; above it exposure metrics get no interval."),
                     0, 1e12));
-  s.push_back(OneOf(Field("eval.protocol", &R::eval, &EvalOptions::protocol,
-                          "evaluate --checkpoint: rows (the split's rows and their sampled negatives), full (each "
-                          "held-out positive against the whole catalogue, the user's other positives excluded) or "
-                          "sampled (against eval.sampled_negatives never-interacted items, or eval.candidates_file)."),
-                    {"rows", "full", "sampled"}));
+  s.push_back(EnumField("eval.protocol", &R::eval, &EvalOptions::protocol,
+                        "evaluate --checkpoint: rows (the split's rows and their sampled negatives), full (each "
+                        "held-out positive against the whole catalogue, the user's other positives excluded) or "
+                        "sampled (against eval.sampled_negatives never-interacted items, or eval.candidates_file)."));
   s.push_back(Range(Field("eval.sampled_negatives", &R::eval, &EvalOptions::sampled_negatives,
                           "protocol sampled: negatives per held-out positive, uniform over the items the user never "
                           "interacted with, seeded by run.seed."), 1, 1 << 20));
@@ -423,23 +431,20 @@ std::vector<KeySpec> BuildSchema() {
                     "negatives instead of drawing them."));
   s.push_back(Field("eval.write_candidates", &R::eval, &EvalOptions::write_candidates,
                     "protocol sampled: also write the negatives used, in the candidates-file layout, to this path."));
-  s.push_back(OneOf(Field("eval.heldout_queries", &R::eval, &EvalOptions::heldout_queries,
-                          "protocols full and sampled, and train.validation heldout (protocol rows ignores it): item "
-                          "(each held-out positive is ranked alone, one relevant "
-                          "item per list) or user (one list per user with all of the user's held-out positives "
-                          "relevant: hit_rate, recall, precision and ndcg over the set)."),
-                    {"item", "user"}));
-  s.push_back(OneOf(Field("eval.rank_by", &R::eval, &EvalOptions::rank_by,
-                          "protocols full and sampled with a task-heads checkpoint: rank candidates by pCTR (ctr) "
-                          "or by pCTCVR = pCTR x pCVR (ctcvr, for purchase top-K). Next-item checkpoints rank by "
-                          "their item scores."),
-                    {"ctr", "ctcvr"}));
-  s.push_back(OneOf(Field("eval.exclude_seen", &R::eval, &EvalOptions::exclude_seen,
-                          "protocol full: which of the user's items leave the candidates (relevant ones never do): "
-                          "all (positives in any split), train (train-split positives), train_conversions "
-                          "(converted train rows, e.g. purchases) or none. Sampled negatives are always drawn "
-                          "from items the user never interacted with."),
-                    {"all", "train", "train_conversions", "none"}));
+  s.push_back(EnumField("eval.heldout_queries", &R::eval, &EvalOptions::heldout_queries,
+                        "protocols full and sampled, and train.validation heldout (protocol rows ignores it): item "
+                        "(each held-out positive is ranked alone, one relevant "
+                        "item per list) or user (one list per user with all of the user's held-out positives "
+                        "relevant: hit_rate, recall, precision and ndcg over the set)."));
+  s.push_back(EnumField("eval.rank_by", &R::eval, &EvalOptions::rank_by,
+                        "protocols full and sampled with a task-heads checkpoint: rank candidates by pCTR (ctr) "
+                        "or by pCTCVR = pCTR x pCVR (ctcvr, for purchase top-K). Next-item checkpoints rank by "
+                        "their item scores."));
+  s.push_back(EnumField("eval.exclude_seen", &R::eval, &EvalOptions::exclude_seen,
+                        "protocol full: which of the user's items leave the candidates (relevant ones never do): "
+                        "all (positives in any split), train (train-split positives), train_conversions "
+                        "(converted train rows, e.g. purchases) or none. Sampled negatives are always drawn "
+                        "from items the user never interacted with."));
   auto column = [&](const char* key, std::string EvalColumns::*member, const char* doc) {
     s.push_back(Nested(std::string("eval.columns.") + key, &R::eval, &EvalOptions::columns, member, doc));
   };
@@ -604,11 +609,11 @@ std::vector<std::string> ValidateCrossKeys(const RunOptions& o) {
     errors.push_back(fmt::format("model.num_heads ({}) must divide model.d_model ({})", o.model.num_heads,
                                  o.model.d_model));
   }
-  if (o.train.objective == "next_item" && !o.model.causal) {
+  if (o.train.objective == Objective::kNextItem && !o.model.causal) {
     errors.push_back("train.objective: next_item needs model.causal: true (every position predicts the item after it, "
                      "so it may not see that item); found model.causal: false");
   }
-  if (o.train.objective == "next_item" && o.train.validation == "sums") {
+  if (o.train.objective == Objective::kNextItem && o.train.validation == ValidationMode::kSums) {
     errors.push_back("train.validation: sums measures the task heads, which train.objective: next_item does not train; "
                      "use train.validation: heldout (or evaluator)");
   }
@@ -617,17 +622,17 @@ std::vector<std::string> ValidateCrossKeys(const RunOptions& o) {
                      "train.sparse_embeddings must be auto or dense, found sparse");
   }
   const std::string& esm = o.train.early_stop_metric;
-  if (o.train.validation == "heldout" && esm != "ctr_ndcg" && esm != "ctr_hit_rate") {
+  if (o.train.validation == ValidationMode::kHeldOut && esm != "ctr_ndcg" && esm != "ctr_hit_rate") {
     errors.push_back(fmt::format("train.validation: heldout measures ranking only; train.early_stop_metric must be "
                                  "ctr_ndcg or ctr_hit_rate, found {}", esm));
   }
-  if (o.train.validation == "sums" && (esm == "ctr_ndcg" || esm == "ctr_hit_rate" || esm == "ctr_gauc")) {
+  if (o.train.validation == ValidationMode::kSums && (esm == "ctr_ndcg" || esm == "ctr_hit_rate" || esm == "ctr_gauc")) {
     errors.push_back(fmt::format("train.early_stop_metric: {} needs train.validation: evaluator or heldout (sums has "
                                  "no per-user metrics)", esm));
   }
-  if (!o.eval.candidates_file.empty() && o.eval.protocol != "sampled") {
+  if (!o.eval.candidates_file.empty() && o.eval.protocol != Protocol::kSampled) {
     errors.push_back(fmt::format("eval.candidates_file is set ({}) but eval.protocol is {}; candidates files belong to "
-                                 "protocol sampled", o.eval.candidates_file, o.eval.protocol));
+                                 "protocol sampled", o.eval.candidates_file, NameOf(o.eval.protocol)));
   }
   if (!o.eval.write_candidates.empty() && !o.eval.candidates_file.empty()) {
     errors.push_back("eval.write_candidates and eval.candidates_file are both set: write_candidates records drawn "

@@ -213,8 +213,8 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
                    const DataOptions& d, const EvalOptions& eo, const std::string& split, uint64_t seed,
                    HeldOutStats* stats) {
   const auto t0 = std::chrono::steady_clock::now();
-  RP_REQUIRE(eo.protocol == "full" || eo.protocol == "sampled", StatusCode::kInvalidConfig,
-             "eval.protocol: held-out ranking takes full or sampled, found '{}'", eo.protocol);
+  RP_REQUIRE(eo.protocol == Protocol::kFull || eo.protocol == Protocol::kSampled, StatusCode::kInvalidConfig,
+             "eval.protocol: held-out ranking takes full or sampled, found '{}'", NameOf(eo.protocol));
   const ModelOptions& options = net.options();
   auto loader_options = data::MakeLoaderOptions(d, data::ParseSplit(split), eo.batch_size, seed, false);
   loader_options.positives_only = true;  // the queries; a split's sampled negatives are not used here
@@ -232,21 +232,21 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   const UserPositives positives = ReadPositives(names, loader.plan(), rank);
   // heldout_queries user: one query per user (its first positive row of the split gives the
   // history), with all of the user's positives of the split relevant.
-  const bool per_user = eo.heldout_queries == "user";
+  const bool per_user = eo.heldout_queries == HeldOutQueries::kUser;
   UserPositives held;
   if (per_user) held = ReadPositives(names, loader.plan(), rank, static_cast<int>(data::ParseSplit(split)));
   std::vector<uint8_t> queried(per_user ? static_cast<size_t>(names.users().num_users) : 0, 0);
   // protocol full: the items left out of a user's candidates (eval.exclude_seen).
   UserPositives seen_storage;
-  if (eo.exclude_seen == "train" || eo.exclude_seen == "train_conversions") {
+  if (eo.exclude_seen == ExcludeSeen::kTrain || eo.exclude_seen == ExcludeSeen::kTrainConversions) {
     seen_storage = ReadPositives(names, loader.plan(), rank, static_cast<int>(data::Split::kTrain),
-                                 eo.exclude_seen == "train_conversions");
-  } else if (eo.exclude_seen == "none") {
+                                 eo.exclude_seen == ExcludeSeen::kTrainConversions);
+  } else if (eo.exclude_seen == ExcludeSeen::kNone) {
     seen_storage.first = positives.first;
     seen_storage.offsets.assign(positives.offsets.size(), 0);
   }
-  const UserPositives& seen = eo.exclude_seen == "all" ? positives : seen_storage;
-  const bool full = eo.protocol == "full";
+  const UserPositives& seen = eo.exclude_seen == ExcludeSeen::kAll ? positives : seen_storage;
+  const bool full = eo.protocol == Protocol::kFull;
   const bool from_file = !full && !eo.candidates_file.empty();
   int64_t foreign_lines = 0;
   std::unordered_map<int64_t, std::vector<int64_t>> file_negatives;
@@ -386,7 +386,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
         x.click = torch::zeros({x.size}, in.click.options());
         x.conversion = torch::zeros({x.size}, in.conversion.options());
         auto probs = model::Probabilities(net.forward(x));
-        parts.push_back((eo.rank_by == "ctcvr" ? probs.ctcvr : probs.ctr).view({Q, kn}));
+        parts.push_back((eo.rank_by == RankBy::kCtcvr ? probs.ctcvr : probs.ctr).view({Q, kn}));
       }
       scores = torch::cat(parts, 1);
     }
@@ -536,10 +536,10 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   rep.provenance["users_fingerprint"] = fingerprint;
   rep.provenance["seed"] = std::to_string(seed);
   rep.provenance["scoring"] = scoring == Scoring::kNextItem ? "next_item (user vector . item embedding)"
-                              : eo.rank_by == "ctcvr"         ? "task heads (pCTCVR = pCTR x pCVR)"
+                              : eo.rank_by == RankBy::kCtcvr   ? "task heads (pCTCVR = pCTR x pCVR)"
                                                               : "task heads (pCTR)";
   rep.provenance["scored_split"] = split;
-  if (full) rep.provenance["protocol_excluded"] = eo.exclude_seen;
+  if (full) rep.provenance["protocol_excluded"] = NameOf(eo.exclude_seen);
   if (counts[0] == 0) rep.warnings.push_back(fmt::format("the {} split has no positive rows to rank", split));
   if (counts[2] > 0) {
     rep.warnings.push_back(fmt::format("{:.0f} queries had fewer than {} items the user never interacted with; they "

@@ -158,7 +158,7 @@ std::string CheckpointPrivacy(const std::string& checkpoint, double* epsilon) {
 
 std::string DescribeModel(const ModelOptions& o, Scoring scoring) {
   return scoring == Scoring::kNextItem ? fmt::format("next_item, d {}, {} layers", o.d_model, o.num_layers)
-                                       : fmt::format("{}/{}, d {}, {} layers", o.heads, o.interaction, o.d_model,
+                                       : fmt::format("{}/{}, d {}, {} layers", NameOf(o.heads), NameOf(o.interaction), o.d_model,
                                                      o.num_layers);
 }
 

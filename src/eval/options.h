@@ -5,7 +5,38 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.h"
+
 namespace recprism {
+
+enum class Protocol { kRows, kFull, kSampled };
+template <>
+struct EnumNames<Protocol> {
+  static constexpr std::pair<Protocol, const char*> kTable[] = {
+      {Protocol::kRows, "rows"}, {Protocol::kFull, "full"}, {Protocol::kSampled, "sampled"}};
+};
+
+enum class HeldOutQueries { kItem, kUser };
+template <>
+struct EnumNames<HeldOutQueries> {
+  static constexpr std::pair<HeldOutQueries, const char*> kTable[] = {{HeldOutQueries::kItem, "item"},
+                                                                      {HeldOutQueries::kUser, "user"}};
+};
+
+enum class RankBy { kCtr, kCtcvr };
+template <>
+struct EnumNames<RankBy> {
+  static constexpr std::pair<RankBy, const char*> kTable[] = {{RankBy::kCtr, "ctr"}, {RankBy::kCtcvr, "ctcvr"}};
+};
+
+enum class ExcludeSeen { kAll, kTrain, kTrainConversions, kNone };
+template <>
+struct EnumNames<ExcludeSeen> {
+  static constexpr std::pair<ExcludeSeen, const char*> kTable[] = {{ExcludeSeen::kAll, "all"},
+                                                                   {ExcludeSeen::kTrain, "train"},
+                                                                   {ExcludeSeen::kTrainConversions, "train_conversions"},
+                                                                   {ExcludeSeen::kNone, "none"}};
+};
 
 // Column names of a predictions file (eval.columns.*).
 struct EvalColumns {
@@ -36,21 +67,21 @@ struct EvalOptions {
   // negatives), full (each held-out positive ranked against the whole catalogue, the user's other
   // positives excluded) or sampled (against sampled_negatives items the user never interacted with,
   // drawn uniformly and seeded, or the lines of candidates_file).
-  std::string protocol = "rows";
+  Protocol protocol = Protocol::kRows;
   int sampled_negatives = 99;
   std::string candidates_file;            // sampled: `user neg neg ...` (source ids), one line per user
   std::string write_candidates;           // sampled: also write the drawn candidates in that layout here
   // full and sampled: item (each held-out positive is a query with one relevant item, the
   // SASRec/S3-Rec protocols) or user (one query per user, all of the user's held-out positives
   // relevant at once: hit rate, recall, precision and NDCG over the set, the NGCF/LightGCN protocol)
-  std::string heldout_queries = "item";
+  HeldOutQueries heldout_queries = HeldOutQueries::kItem;
   // full and sampled with a task-heads checkpoint: the probability that ranks the candidates,
   // ctr (click) or ctcvr (click and conversion: purchase top-K with ESMM-style heads)
-  std::string rank_by = "ctr";
+  RankBy rank_by = RankBy::kCtr;
   // protocol full: the user's items left out of the candidates (never a relevant one): all (the
   // user's positives in every split, S3-Rec's masking), train (positives of the train split),
   // train_conversions (converted train rows: VCGAE's trn_buy on JD) or none
-  std::string exclude_seen = "all";
+  ExcludeSeen exclude_seen = ExcludeSeen::kAll;
   // evaluate --checkpoint, protocol rows: permutation importance of each feature group (the
   // report's explainability dimension); one more scoring pass of the split per group
   bool feature_importance = false;

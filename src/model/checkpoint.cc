@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "core/check.h"
+
+#include <fmt/ranges.h>
 #include "core/file_util.h"
 
 namespace recprism::model {
@@ -181,8 +183,8 @@ void AddModelOptions(const ModelOptions& o, Checkpoint* c) {
   c->numbers["model.tower_hidden"] = o.tower_hidden;
   c->numbers["model.ctr_loss_weight"] = o.ctr_loss_weight;
   c->numbers["model.ctcvr_loss_weight"] = o.ctcvr_loss_weight;
-  c->strings["model.interaction"] = o.interaction;
-  c->strings["model.heads"] = o.heads;
+  c->strings["model.interaction"] = NameOf(o.interaction);
+  c->strings["model.heads"] = NameOf(o.heads);
 }
 
 ModelOptions ModelOptionsFrom(const Checkpoint& c, const ModelOptions& fallback) {
@@ -202,8 +204,15 @@ ModelOptions ModelOptionsFrom(const Checkpoint& c, const ModelOptions& fallback)
   num("model.ctr_loss_weight", &o.ctr_loss_weight);
   num("model.ctcvr_loss_weight", &o.ctcvr_loss_weight);
   if (auto it = c.numbers.find("model.causal"); it != c.numbers.end()) o.causal = it->second != 0;
-  if (auto it = c.strings.find("model.interaction"); it != c.strings.end()) o.interaction = it->second;
-  if (auto it = c.strings.find("model.heads"); it != c.strings.end()) o.heads = it->second;
+  auto name = [&](const char* k, auto* field) {
+    auto it = c.strings.find(k);
+    if (it == c.strings.end()) return;
+    using E = std::remove_pointer_t<decltype(field)>;
+    RP_REQUIRE(ParseEnum(it->second, field), StatusCode::kDataError,
+               "the checkpoint records {} '{}': expected one of {}", k, it->second, fmt::join(NamesOf<E>(), ", "));
+  };
+  name("model.interaction", &o.interaction);
+  name("model.heads", &o.heads);
   return o;
 }
 }  // namespace recprism::model

@@ -165,11 +165,11 @@ TaskHeadsImpl::TaskHeadsImpl(const ModelOptions& o, int in) : kind_(o.heads), dr
                                  torch::nn::Linear(h, 1));
   };
   int tower_in = in;
-  if (kind_ == "shared_bottom") {
+  if (kind_ == Heads::kSharedBottom) {
     bottom_ = register_module("bottom", torch::nn::Sequential(torch::nn::Linear(in, h), torch::nn::ReLU(),
                                                               torch::nn::Dropout(o.dropout)));
     tower_in = h;
-  } else if (kind_ == "mmoe") {
+  } else if (kind_ == Heads::kMmoe) {
     experts_ = register_module("experts", torch::nn::ModuleList());
     for (int e = 0; e < o.num_experts; ++e) {
       experts_->push_back(torch::nn::Sequential(torch::nn::Linear(in, h), torch::nn::ReLU(),
@@ -178,20 +178,17 @@ TaskHeadsImpl::TaskHeadsImpl(const ModelOptions& o, int in) : kind_(o.heads), dr
     ctr_gate_ = register_module("ctr_gate", torch::nn::Linear(in, o.num_experts));
     cvr_gate_ = register_module("cvr_gate", torch::nn::Linear(in, o.num_experts));
     tower_in = h;
-  } else {
-    RP_REQUIRE(kind_ == "esmm", StatusCode::kInvalidConfig,
-               "model.heads: expected esmm, mmoe or shared_bottom, found '{}'", kind_);
   }
   ctr_tower_ = register_module("ctr_tower", tower(tower_in));
   cvr_tower_ = register_module("cvr_tower", tower(tower_in));
 }
 
 TaskLogits TaskHeadsImpl::forward(const torch::Tensor& x) {
-  if (kind_ == "shared_bottom") {
+  if (kind_ == Heads::kSharedBottom) {
     auto z = Apply(*bottom_, x);
     return {Apply(*ctr_tower_, z).squeeze(1), Apply(*cvr_tower_, z).squeeze(1)};
   }
-  if (kind_ == "mmoe") {
+  if (kind_ == Heads::kMmoe) {
     std::vector<torch::Tensor> outs;
     for (const auto& e : *experts_) outs.push_back(Apply(*e->as<torch::nn::SequentialImpl>(), x));
     auto experts = torch::stack(outs, 1);  // [B, K, H]

@@ -93,7 +93,7 @@ class TaskHeadsImpl : public torch::nn::Module {
   TaskLogits forward(const torch::Tensor& x);
 
  private:
-  std::string kind_;
+  Heads kind_;
   double dropout_;
   torch::nn::Sequential ctr_tower_{nullptr}, cvr_tower_{nullptr}, bottom_{nullptr};
   torch::nn::ModuleList experts_{nullptr};

@@ -79,13 +79,11 @@ torch::Tensor EmbeddingsImpl::Context(const ModelInput& in) {
 RecommenderImpl::RecommenderImpl(const ModelOptions& o, const DatasetShape& s) : options_(o), shape_(s) {
   RP_REQUIRE(o.num_heads > 0 && o.d_model % o.num_heads == 0, StatusCode::kInvalidConfig,
              "model.num_heads ({}) must divide model.d_model ({})", o.num_heads, o.d_model);
-  RP_REQUIRE(o.interaction == "encode_once" || o.interaction == "bst", StatusCode::kInvalidConfig,
-             "model.interaction: expected encode_once or bst, found '{}'", o.interaction);
   embed = register_module("embed", Embeddings(o, s));
   encoder = register_module("encoder", Encoder(o));
   cloze_proj = register_module("cloze_proj", torch::nn::Linear(o.d_model, o.d_model));
   cloze_norm = register_module("cloze_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
-  if (o.interaction == "encode_once") target = register_module("target", TargetAttention(o.d_model, o.num_heads, o.dropout));
+  if (o.interaction == Interaction::kEncodeOnce) target = register_module("target", TargetAttention(o.d_model, o.num_heads, o.dropout));
   heads = register_module("heads", TaskHeads(o, 4 * o.d_model));
 }
 
@@ -97,7 +95,7 @@ TaskLogits RecommenderImpl::forward(const ModelInput& in) {
   const int64_t len = in.hist_item.size(1);
   auto t = embed->Target(in);
   torch::Tensor a, u;
-  if (options_.interaction == "encode_once") {
+  if (options_.interaction == Interaction::kEncodeOnce) {
     auto h = EncodeHistories(in);                         // [G, L, D]: once per distinct history
     a = target(t, h, in.hist_pad, in.group);              // [B, D]
     u = h.select(1, len - 1).index_select(0, in.group);   // [B, D]
@@ -184,15 +182,15 @@ ModelCost EstimateCost(Recommender& model, double hps) {
   const double d = o.d_model, L = model->shape().max_seq_len, f = o.ffn_multiplier * d, h = o.tower_hidden;
   auto layer = [&](double len) { return 2 * len * d * 3 * d + 2 * 2 * len * len * d + 2 * len * d * d + 2 * 2 * len * d * f; };
   double enc = 0;
-  if (o.interaction == "encode_once") {
+  if (o.interaction == Interaction::kEncodeOnce) {
     enc = hps * (o.num_layers * layer(L) + 2 * L * d * 2 * d) + 2 * d * d + 2 * 2 * (L + 1) * d + 2 * d * d;
   } else {
     enc = o.num_layers * layer(L + 1);
   }
   const double in = 4 * d;
   double heads = 2 * (2 * in * h + 2 * h);
-  if (o.heads == "shared_bottom") heads = 2 * in * h + 2 * (2 * h * h + 2 * h);
-  if (o.heads == "mmoe") heads = o.num_experts * 2 * in * h + 2 * 2 * in * o.num_experts + 2 * (2 * h * h + 2 * h);
+  if (o.heads == Heads::kSharedBottom) heads = 2 * in * h + 2 * (2 * h * h + 2 * h);
+  if (o.heads == Heads::kMmoe) heads = o.num_experts * 2 * in * h + 2 * 2 * in * o.num_experts + 2 * (2 * h * h + 2 * h);
   c.forward_flops_per_sample = enc + heads;
   c.train_flops_per_sample = 3 * c.forward_flops_per_sample;
   return c;

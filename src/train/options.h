@@ -4,7 +4,23 @@
 #include <cstdint>
 #include <string>
 
+#include "core/enum_names.h"
+
 namespace recprism {
+
+enum class ValidationMode { kEvaluator, kSums, kHeldOut };
+template <>
+struct EnumNames<ValidationMode> {
+  static constexpr std::pair<ValidationMode, const char*> kTable[] = {
+      {ValidationMode::kEvaluator, "evaluator"}, {ValidationMode::kSums, "sums"}, {ValidationMode::kHeldOut, "heldout"}};
+};
+
+enum class Objective { kMultitask, kNextItem };
+template <>
+struct EnumNames<Objective> {
+  static constexpr std::pair<Objective, const char*> kTable[] = {{Objective::kMultitask, "multitask"},
+                                                                 {Objective::kNextItem, "next_item"}};
+};
 
 // DP-SGD (Abadi et al. 2016): each sample's gradient is clipped to max_grad_norm, Gaussian noise of
 // standard deviation noise_multiplier x max_grad_norm is added once to the step's sum over all
@@ -38,7 +54,7 @@ struct TrainOptions {
   // evaluator: the sharded evaluator on the valid split (exact AUC, GAUC, NDCG; no intervals);
   // sums: per-task histogram AUC and logloss from merged sums (cheaper on very large valid splits)
   // heldout: hit rate and NDCG of the valid positives ranked under eval.protocol (full when rows)
-  std::string validation = "evaluator";
+  ValidationMode validation = ValidationMode::kEvaluator;
   std::string early_stop_metric = "ctr_auc";  // ctr_auc, ctr_gauc, ctcvr_auc (higher is better) or ctr_logloss, loss
   int patience = 0;               // validations without improvement before stopping; 0 = never stop early
   int64_t checkpoint_every = 0;   // steps between checkpoints; 0 = at each epoch end only
@@ -49,7 +65,7 @@ struct TrainOptions {
   // multitask: the CTR/CVR heads on every row of the train split; next_item: SASRec-style causal
   // next-item prediction over each user's train sequence (the last train positive's history and
   // the item itself: every position predicts the item after it), no heads involved.
-  std::string objective = "multitask";
+  Objective objective = Objective::kMultitask;
   int64_t full_softmax_max_items = 50000;  // next_item: catalogues up to this size use the full softmax
   int num_sampled = 1024;         // next_item, larger catalogues: popularity-sampled negatives per step, log-Q corrected
   // Steps each rank first trains alone, timed and then undone, for the report's scaling

@@ -113,7 +113,7 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
   const auto& o = job.train;
   s.device = ResolveDevice(o.device, comm);
   const int batch = o.batch_size;
-  s.next_item = !pretraining && o.objective == "next_item";
+  s.next_item = !pretraining && o.objective == Objective::kNextItem;
   RP_REQUIRE(!s.next_item || job.model.causal, StatusCode::kInvalidConfig,
              "train.objective: next_item needs model.causal: true (found false)");
   s.dp = !pretraining && o.privacy.dp_sgd;
@@ -163,12 +163,12 @@ Trainer::Trainer(Communicator& comm, const TrainJob& job, bool pretraining)
   if (s.dp) SetUpDpSgd(shape.num_items);
   // Resume: every rank reads the same checkpoint.
   if (!job.resume.empty()) Resume(job.resume);
-  const auto cost = model::EstimateCost(s.model, job.model.interaction == "encode_once"
+  const auto cost = model::EstimateCost(s.model, job.model.interaction == Interaction::kEncodeOnce
                                                      ? 1.0 / (1 + std::max(0, job.data.negatives_per_positive))
                                                      : 1.0);
   RP_LOG_INFO("model: {} parameters, {:.3g} MFLOP/sample forward, {:.3g} MFLOP/sample forward+backward ({} heads, "
               "{}, d_model {}, {} layers, L {}); device {}", cost.parameters, cost.forward_flops_per_sample / 1e6,
-              cost.train_flops_per_sample / 1e6, job.model.heads, job.model.interaction, job.model.d_model,
+              cost.train_flops_per_sample / 1e6, NameOf(job.model.heads), NameOf(job.model.interaction), job.model.d_model,
               job.model.num_layers, job.data.max_seq_len, s.device.str());
   if (comm.Rank() == 0) s.progress = std::make_unique<Progress>(job.run_dir, pretraining ? "pretrain" : "train", s.step, o.log_every);
 }
@@ -458,7 +458,7 @@ void RankingAtFirstK(const eval::Report& report, const char* task, const std::ve
 Validation Trainer::ValidateHeldOut() {
   auto& s = *s_;
   EvalOptions eo = s.job.eval;
-  if (eo.protocol == "rows") eo.protocol = "full";
+  if (eo.protocol == Protocol::kRows) eo.protocol = Protocol::kFull;
   eo.bootstrap_replicates = 0;
   eo.baselines = false;
   eo.write_candidates.clear();
@@ -550,11 +550,11 @@ Validation Trainer::ValidateWithSums(data::ShardLoader& valid) {
 
 Validation Trainer::Validate() {
   auto& s = *s_;
-  if (s.job.train.validation == "heldout") return ValidateHeldOut();
+  if (s.job.train.validation == ValidationMode::kHeldOut) return ValidateHeldOut();
   data::ShardLoader valid(s.job.prepared_path, s.comm,
                           data::MakeLoaderOptions(s.job.data, data::Split::kValid, s.job.eval.batch_size, s.job.seed, false));
   valid.StartEpoch(0);
-  return s.job.train.validation == "evaluator" ? ValidateWithEvaluator(valid) : ValidateWithSums(valid);
+  return s.job.train.validation == ValidationMode::kEvaluator ? ValidateWithEvaluator(valid) : ValidateWithSums(valid);
 }
 
 std::string Trainer::SaveCheckpoint(const std::string& name) {
@@ -596,8 +596,8 @@ std::string Trainer::SaveCheckpoint(const std::string& name) {
   model::AddModelOptions(s.job.model, &c);
   c.strings = {{"kind", s.pretraining ? "pretrain" : "train"},
                {"config_hash", s.job.config_hash},
-               {"model", s.job.model.heads + "/" + s.job.model.interaction},
-               {"objective", s.pretraining ? "cloze" : s.job.train.objective}};
+               {"model", std::string(NameOf(s.job.model.heads)) + "/" + NameOf(s.job.model.interaction)},
+               {"objective", s.pretraining ? "cloze" : NameOf(s.job.train.objective)}};
   model::SaveCheckpoint(path, c);
   return path;
 }
@@ -608,8 +608,8 @@ void Trainer::ExportWeights(const std::string& path) {
   std::vector<data::NamedArray> arrays;
   for (const auto& p : s.model->named_parameters()) arrays.push_back(model::ToNamedArray(p.key(), p.value()));
   for (const auto& b : s.model->named_buffers()) arrays.push_back(model::ToNamedArray(b.key(), b.value()));
-  data::WriteArrays(path, arrays, {{"recprism.model.heads", s.job.model.heads},
-                                   {"recprism.model.interaction", s.job.model.interaction},
+  data::WriteArrays(path, arrays, {{"recprism.model.heads", NameOf(s.job.model.heads)},
+                                   {"recprism.model.interaction", NameOf(s.job.model.interaction)},
                                    {"recprism.step", std::to_string(s.step)}});
 }
 

@@ -22,8 +22,8 @@ ModelOptions Small(const std::string& interaction = "encode_once", const std::st
   o.num_layers = 2;
   o.dropout = 0.0;
   o.tower_hidden = 8;
-  o.interaction = interaction;
-  o.heads = heads;
+  o.interaction = EnumOf<Interaction>(interaction);
+  o.heads = EnumOf<Heads>(heads);
   return o;
 }
 
@@ -172,8 +172,8 @@ TEST(Checkpoint, RoundTripsTensorsNumbersAndModelOptions) {
   EXPECT_EQ(back.numbers["step"], 12);
   EXPECT_EQ(back.strings["kind"], "train");
   auto o2 = model::ModelOptionsFrom(back, ModelOptions{});
-  EXPECT_EQ(o2.interaction, "bst");
-  EXPECT_EQ(o2.heads, "mmoe");
+  EXPECT_EQ(o2.interaction, Interaction::kBst);
+  EXPECT_EQ(o2.heads, Heads::kMmoe);
   EXPECT_EQ(o2.d_model, 16);
   torch::manual_seed(10);
   model::Recommender b(o2, s);

@@ -24,8 +24,8 @@ ModelOptions Small(const std::string& interaction, const std::string& heads, boo
   o.num_layers = 2;
   o.dropout = 0.0;  // the loop re-runs the forward pass: it must be the same one
   o.tower_hidden = 8;
-  o.interaction = interaction;
-  o.heads = heads;
+  o.interaction = EnumOf<Interaction>(interaction);
+  o.heads = EnumOf<Heads>(heads);
   o.causal = causal;
   return o;
 }

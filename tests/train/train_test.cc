@@ -146,7 +146,7 @@ TEST(Trainer, ValidationByTheEvaluatorAndBySumsAgree) {
   auto comm = CreateLocalCommunicator(CommOptions{});
   auto job = SmallJob("valid");
   train::Trainer a(*comm, job);  // the same seed: the same initial model
-  job.train.validation = "sums";
+  job.train.validation = ValidationMode::kSums;
   train::Trainer b(*comm, job);
   const auto va = a.Validate(), vb = b.Validate();
   ASSERT_GT(va.samples, 100);

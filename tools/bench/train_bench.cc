@@ -47,10 +47,10 @@ train::TrainJob Job(const std::string& file, const std::map<std::string, std::st
   j.prepared_path = file;
   j.run_dir = "/tmp/recprism_train_bench";
   j.data.max_seq_len = std::stoi(Get(f, "--L", "50"));
-  j.model.interaction = Get(f, "--interaction", "encode_once");
-  j.model.heads = Get(f, "--heads", "esmm");
-  j.train.objective = Get(f, "--objective", "multitask");
-  j.model.causal = j.train.objective == "next_item";
+  j.model.interaction = EnumOf<Interaction>(Get(f, "--interaction", "encode_once"));
+  j.model.heads = EnumOf<Heads>(Get(f, "--heads", "esmm"));
+  j.train.objective = EnumOf<Objective>(Get(f, "--objective", "multitask"));
+  j.model.causal = j.train.objective == Objective::kNextItem;
   j.model.d_model = std::stoi(Get(f, "--d", "64"));
   j.model.num_layers = std::stoi(Get(f, "--layers", "2"));
   j.model.dropout = std::stod(Get(f, "--dropout", "0.1"));
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     }
     auto in = model::MakeModelInput(batches[0], job.model.time_gap_buckets);
     m.train();
-    if (job.train.objective == "next_item") {
+    if (job.train.objective == Objective::kNextItem) {
       // The trainer's next-item positions with the full softmax, summed, then / M.
       const auto next = model::NextItemTargets(m, in);
       const auto& h = next.h;
@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
                        {"tower_hidden", std::to_string(job.model.tower_hidden)},
                        {"num_experts", std::to_string(job.model.num_experts)},
                        {"ffn_multiplier", std::to_string(job.model.ffn_multiplier)},
-                       {"batches", std::to_string(batches.size())}, {"objective", job.train.objective},
+                       {"batches", std::to_string(batches.size())}, {"objective", NameOf(job.train.objective)},
                        {"causal", job.model.causal ? "1" : "0"}});
     std::cout << "dumped " << batches.size() << " batches of " << job.train.batch_size << " to " << argv[3] << "\n";
     return 0;
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
     for (const auto& b : batches) total += b.size;
     hps = static_cast<double>(histories) / total;
     model::Recommender holder(job.model, model::ShapeOf(data::PreparedReader(file, false), job.data.max_seq_len));
-    auto cost = model::EstimateCost(holder, job.model.interaction == "encode_once" ? hps : 1.0);
+    auto cost = model::EstimateCost(holder, job.model.interaction == Interaction::kEncodeOnce ? hps : 1.0);
     std::cout << "interaction " << job.model.interaction << "\nheads " << job.model.heads << "\nbatch "
               << job.train.batch_size << "\nL " << job.data.max_seq_len << "\nthreads " << torch::get_num_threads()
               << "\nhistories_per_sample " << hps << "\nsamples_per_s " << samples / s << "\nparameters "
