@@ -59,13 +59,13 @@ void ForEachLine(const DataOptions& o, const KnownFile& kf, RawLog& log, F&& on_
   log.sources.push_back(SourceFile{path, md5, reader.line_number()});
 }
 
-std::string Trim(std::string_view s) {
+inline std::string Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return std::string(s);
 }
 
-std::string_view TrimView(std::string_view s) {
+inline std::string_view TrimView(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;

@@ -14,11 +14,12 @@ namespace recprism::eval {
 constexpr int kReportVersion = 1;
 
 struct MetricValue {
-  std::string dimension;          // quality | satisfaction | business
-  std::string task;               // ctr | cvr | ctcvr, or "" for user-level metrics
+  std::string dimension;          // quality | satisfaction | business | efficiency | explainability
+  std::string task;               // ctr | cvr | ctcvr | heldout | train | evaluate, or "" (user-level)
   std::string name;               // auc, gauc, logloss, ndcg@10, coverage@10, ...
   std::string model = "model";    // model | popularity | random
-  std::string protocol;           // impressions | clicked_impressions | candidates
+  std::string protocol;           // impressions | clicked_impressions | candidates | full_ranking | sampled_<n>
+                                  // | candidates_file (+ _per_user) | measured (docs/report-format.md)
   std::string slice = "all";      // slice column ("all" for the whole population)
   std::string group = "all";      // slice value
   double value = 0;               // NaN when undefined (e.g. AUC with one class)

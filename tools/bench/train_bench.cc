@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
       if (p.value().grad().defined()) AddTensor(&arrays, "grad." + p.key(), p.value().grad());
     }
     data::WriteArrays(argv[3], arrays,
-                      {{"interaction", job.model.interaction}, {"heads", job.model.heads},
+                      {{"interaction", NameOf(job.model.interaction)}, {"heads", NameOf(job.model.heads)},
                        {"d_model", std::to_string(job.model.d_model)}, {"num_heads", std::to_string(job.model.num_heads)},
                        {"num_layers", std::to_string(job.model.num_layers)},
                        {"tower_hidden", std::to_string(job.model.tower_hidden)},
@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
     hps = static_cast<double>(histories) / total;
     model::Recommender holder(job.model, model::ShapeOf(data::PreparedReader(file, false), job.data.max_seq_len));
     auto cost = model::EstimateCost(holder, job.model.interaction == Interaction::kEncodeOnce ? hps : 1.0);
-    std::cout << "interaction " << job.model.interaction << "\nheads " << job.model.heads << "\nbatch "
+    std::cout << "interaction " << NameOf(job.model.interaction) << "\nheads " << NameOf(job.model.heads) << "\nbatch "
               << job.train.batch_size << "\nL " << job.data.max_seq_len << "\nthreads " << torch::get_num_threads()
               << "\nhistories_per_sample " << hps << "\nsamples_per_s " << samples / s << "\nparameters "
               << cost.parameters << "\ntrain_mflop_per_sample " << cost.train_flops_per_sample / 1e6
