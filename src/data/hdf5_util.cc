@@ -8,11 +8,11 @@ std::mutex& Mutex() {
 }
 
 void Quiet() {
-  static const bool done = [] {
+  static const bool kDone = [] {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
-  (void)done;
+  (void)kDone;
 }
 
 bool Exists(hid_t loc, const std::string& name) { return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0; }

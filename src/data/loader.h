@@ -103,16 +103,16 @@ struct Batch {
   size_t PerSample(size_t values) const { return size > 0 ? values / static_cast<size_t>(size) : 0; }
   template <typename Self, typename Fn>
   static void Columns(Self& b, size_t fu, size_t fc, size_t fd, Fn& fn) {
-    const auto L = static_cast<size_t>(b.seq_len);
+    const auto len = static_cast<size_t>(b.seq_len);
     fn(b.row, size_t{1}, int64_t{0}, Group::kIndex);
     fn(b.user, size_t{1}, int64_t{0}, Group::kIndex);
     fn(b.target_item, size_t{1}, int64_t{0}, Group::kTarget);
     fn(b.target_category, size_t{1}, int64_t{0}, Group::kTarget);
-    fn(b.hist_item, L, int64_t{0}, Group::kHistory);
-    fn(b.hist_category, L, int64_t{0}, Group::kHistory);
-    fn(b.hist_event, L, uint8_t{0}, Group::kHistory);
-    fn(b.hist_gap, L, int64_t{0}, Group::kHistory);
-    fn(b.hist_row, L, int64_t{-1}, Group::kHistory);
+    fn(b.hist_item, len, int64_t{0}, Group::kHistory);
+    fn(b.hist_category, len, int64_t{0}, Group::kHistory);
+    fn(b.hist_event, len, uint8_t{0}, Group::kHistory);
+    fn(b.hist_gap, len, int64_t{0}, Group::kHistory);
+    fn(b.hist_row, len, int64_t{-1}, Group::kHistory);
     fn(b.hist_len, size_t{1}, int64_t{0}, Group::kHistory);
     fn(b.user_features, fu, int64_t{0}, Group::kUserFeatures);
     fn(b.cat_features, fc, int64_t{0}, Group::kRowFeatures);

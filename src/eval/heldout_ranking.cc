@@ -190,6 +190,91 @@ class TopKExposure {
   std::vector<int64_t> order_;
 };
 
+// The model's scores [Q, K] of the queries `qidx` of `in` against their candidates: `candidates`
+// [Q, K] item ids, or with `full` the catalogue [K] (ids 1..K) for every query. A next-item model
+// scores with the user vector's dot products; task heads run one forward per (history,
+// candidate), in chunks of at most 65536 samples, and rank by pCTR or pCTCVR.
+torch::Tensor ScoreCandidates(model::RecommenderImpl& net, Scoring scoring, RankBy rank_by, const model::ModelInput& in,
+                              const torch::Tensor& qidx, const torch::Tensor& candidates, bool full,
+                              const torch::Tensor& first_category) {
+  const int64_t Q = qidx.size(0);
+  const int64_t K = full ? candidates.size(0) : candidates.size(1);
+  if (scoring == Scoring::kNextItem) {
+    auto h = net.UserVectors(in).index_select(0, qidx);  // [Q, D]
+    return full ? net.ScoreItems(h) : net.ScoreItems(h, candidates);
+  }
+  const int64_t chunk = std::max<int64_t>(1, 65536 / Q);
+  std::vector<torch::Tensor> parts;
+  for (int64_t k0 = 0; k0 < K; k0 += chunk) {
+    const int64_t kn = std::min(chunk, K - k0);
+    auto c = full ? candidates.narrow(0, k0, kn).unsqueeze(0).expand({Q, kn}) : candidates.narrow(1, k0, kn);
+    model::ModelInput x;
+    x.size = Q * kn;
+    x.histories = Q;
+    x.hist_item = in.hist_item.index_select(0, qidx);
+    x.hist_category = in.hist_category.index_select(0, qidx);
+    x.hist_event = in.hist_event.index_select(0, qidx);
+    x.hist_gap_bucket = in.hist_gap_bucket.index_select(0, qidx);
+    x.hist_pad = in.hist_pad.index_select(0, qidx);
+    x.group = torch::arange(Q, qidx.options()).repeat_interleave(kn);
+    x.target_item = c.reshape({-1});
+    x.target_category = first_category.index_select(0, x.target_item);
+    x.user_features = in.user_features.index_select(0, qidx).repeat_interleave(kn, 0);
+    x.cat_features = in.cat_features.index_select(0, qidx).repeat_interleave(kn, 0);
+    x.num_features = in.num_features.index_select(0, qidx).repeat_interleave(kn, 0);
+    x.click = torch::zeros({x.size}, in.click.options());
+    x.conversion = torch::zeros({x.size}, in.conversion.options());
+    auto probs = model::Probabilities(net.forward(x));
+    parts.push_back((rank_by == RankBy::kCtcvr ? probs.ctcvr : probs.ctr).view({Q, kn}));
+  }
+  return torch::cat(parts, 1);
+}
+
+// eval.write_candidates: each rank's lines, in rank order, into one file (written under a
+// temporary name, then renamed). Collective.
+void WriteCandidatesFile(Communicator& comm, const std::string& path, const std::string& written) {
+  const std::string part = fmt::format("{}.part{}", path, comm.Rank());
+  WriteFileAtomic(part, written);
+  comm.Barrier();
+  if (comm.Rank() == 0) {
+    std::string all;
+    for (int r = 0; r < comm.WorldSize(); ++r) {
+      const std::string p = fmt::format("{}.part{}", path, r);
+      std::ifstream f(p, std::ios::binary);
+      all.append(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      fs::remove(p);
+    }
+    WriteFileAtomic(path, all);
+  }
+  comm.Barrier();
+}
+
+// Full ranking's satisfaction metrics of each ranker's top-K lists (no intervals: exposure
+// replicates would cost replicates x catalogue doubles); popularity is the items' train clicks
+// (index 0: padding). Collective (the exposure counts are summed).
+void AddHeldOutSatisfaction(Report* rep, Communicator& comm, TopKExposure& exposure,
+                            const std::vector<std::string>& ranker_names, const std::vector<double>& popularity,
+                            const std::vector<int64_t>& ks, double queries, double users, const std::string& protocol) {
+  exposure.AllReduceCounts(comm);
+  const std::vector<double> item_pop(popularity.begin() + 1, popularity.end());
+  const auto head = metrics::HeadMask(item_pop);
+  const std::vector<std::string> sat_names = {"coverage", "gini", "entropy", "novelty", "mean_popularity",
+                                              "long_tail_share", "personalization"};
+  for (size_t m = 0; m < ranker_names.size(); ++m) {
+    for (size_t ki = 0; ki < ks.size(); ++ki) {
+      const auto r = metrics::FinalizeSatisfaction(exposure.Of(m, ki), item_pop, head, queries, users, ks[ki]);
+      const double values[] = {r.coverage, r.gini, r.entropy, r.novelty, r.mean_popularity, r.long_tail_share,
+                               r.personalization};
+      for (size_t v = 0; v < sat_names.size(); ++v) {
+        rep->metrics.push_back(MakeMetric(
+            "satisfaction", "heldout", fmt::format("{}@{}", sat_names[v], ks[ki]), protocol, values[v], queries,
+            "exact, top-K lists over the catalogue less the user's excluded items; popularity = train clicks",
+            ranker_names[m]));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 
@@ -356,40 +441,10 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
       }
     }
     // Model scores [Q, K] in double on the CPU.
-    torch::Tensor scores;
     torch::Tensor cand_t;
     if (!full) cand_t = torch::tensor(cand, torch::kLong).view({Q, K}).to(device).clamp_min(1);
-    if (scoring == Scoring::kNextItem) {
-      auto h = net.UserVectors(in).index_select(0, qidx);  // [Q, D]
-      scores = full ? net.ScoreItems(h) : net.ScoreItems(h, cand_t);
-    } else {
-      // One forward per (history, candidate), in chunks of at most 65536 samples.
-      const int64_t chunk = std::max<int64_t>(1, 65536 / Q);
-      std::vector<torch::Tensor> parts;
-      for (int64_t k0 = 0; k0 < K; k0 += chunk) {
-        const int64_t kn = std::min(chunk, K - k0);
-        auto c = full ? all_items.narrow(0, k0, kn).unsqueeze(0).expand({Q, kn}) : cand_t.narrow(1, k0, kn);
-        model::ModelInput x;
-        x.size = Q * kn;
-        x.histories = Q;
-        x.hist_item = in.hist_item.index_select(0, qidx);
-        x.hist_category = in.hist_category.index_select(0, qidx);
-        x.hist_event = in.hist_event.index_select(0, qidx);
-        x.hist_gap_bucket = in.hist_gap_bucket.index_select(0, qidx);
-        x.hist_pad = in.hist_pad.index_select(0, qidx);
-        x.group = torch::arange(Q, qidx.options()).repeat_interleave(kn);
-        x.target_item = c.reshape({-1});
-        x.target_category = first_category.index_select(0, x.target_item);
-        x.user_features = in.user_features.index_select(0, qidx).repeat_interleave(kn, 0);
-        x.cat_features = in.cat_features.index_select(0, qidx).repeat_interleave(kn, 0);
-        x.num_features = in.num_features.index_select(0, qidx).repeat_interleave(kn, 0);
-        x.click = torch::zeros({x.size}, in.click.options());
-        x.conversion = torch::zeros({x.size}, in.conversion.options());
-        auto probs = model::Probabilities(net.forward(x));
-        parts.push_back((eo.rank_by == RankBy::kCtcvr ? probs.ctcvr : probs.ctr).view({Q, kn}));
-      }
-      scores = torch::cat(parts, 1);
-    }
+    torch::Tensor scores = ScoreCandidates(net, scoring, eo.rank_by, in, qidx, full ? all_items : cand_t, full,
+                                           first_category);
     scores = scores.to(torch::kCPU, torch::kDouble).contiguous();
     const double* sp = scores.data_ptr<double>();
     std::vector<double> row(static_cast<size_t>(K)), tie_keys(per_user ? static_cast<size_t>(K) : 0);
@@ -508,26 +563,9 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
     }
   }
   if (full) {
-    // Satisfaction of the full-catalogue top-K lists (no intervals: exposure replicates would
-    // cost replicates x catalogue doubles). Popularity is the items' train popularity.
-    exposure.AllReduceCounts(comm);
-    std::vector<double> item_pop(popularity.begin() + 1, popularity.end());
-    const auto head = metrics::HeadMask(item_pop);
-    const std::vector<std::string> sat_names = {"coverage", "gini", "entropy", "novelty", "mean_popularity",
-                                                "long_tail_share", "personalization"};
-    for (size_t m = 0; m < rankers.size(); ++m) {
-      for (size_t ki = 0; ki < ks.size(); ++ki) {
-        const auto r = metrics::FinalizeSatisfaction(exposure.Of(m, ki), item_pop, head, counts[0], counts[1], ks[ki]);
-        const double values[] = {r.coverage, r.gini, r.entropy, r.novelty, r.mean_popularity, r.long_tail_share,
-                                 r.personalization};
-        for (size_t v = 0; v < sat_names.size(); ++v) {
-          rep.metrics.push_back(MakeMetric(
-              "satisfaction", "heldout", fmt::format("{}@{}", sat_names[v], ks[ki]), protocol, values[v], counts[0],
-              "exact, top-K lists over the catalogue less the user's excluded items; popularity = train clicks",
-              rankers[m].name));
-        }
-      }
-    }
+    std::vector<std::string> ranker_names;
+    for (const auto& r : rankers) ranker_names.push_back(r.name);
+    AddHeldOutSatisfaction(&rep, comm, exposure, ranker_names, popularity, ks, counts[0], counts[1], protocol);
   }
   rep.provenance["protocol"] = protocol;
   rep.provenance["protocol_queries"] = fmt::format("{:.0f}", counts[0]);
@@ -548,23 +586,7 @@ Report RankHeldOut(Communicator& comm, model::RecommenderImpl& net, Scoring scor
   if (from_file && counts[4] > 0 && rank == 0) {
     RP_LOG_INFO("{}: {:.0f} line(s) name users of other ranks or not in the {} split", eo.candidates_file, counts[4], split);
   }
-  if (!eo.write_candidates.empty()) {
-    // Each rank's lines, in rank order, into one file (written under a temporary name, then renamed).
-    const std::string part = fmt::format("{}.part{}", eo.write_candidates, rank);
-    WriteFileAtomic(part, written);
-    comm.Barrier();
-    if (rank == 0) {
-      std::string all;
-      for (int r = 0; r < comm.WorldSize(); ++r) {
-        const std::string p = fmt::format("{}.part{}", eo.write_candidates, r);
-        std::ifstream f(p, std::ios::binary);
-        all.append(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-        fs::remove(p);
-      }
-      WriteFileAtomic(eo.write_candidates, all);
-    }
-    comm.Barrier();
-  }
+  if (!eo.write_candidates.empty()) WriteCandidatesFile(comm, eo.write_candidates, written);
   if (was_training) net.train();
   if (stats != nullptr) {
     stats->queries = static_cast<int64_t>(query_user.size());
