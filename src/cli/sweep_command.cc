@@ -19,7 +19,7 @@
 #include "core/file_util.h"
 #include "core/log.h"
 #include "eval/report_io.h"
-#include "metrics/bootstrap.h"
+#include "eval/leaderboard.h"
 
 namespace recprism::cli {
 namespace {
@@ -216,52 +216,9 @@ int RunSweepCommand(const std::vector<std::string>& args) {
 }
 
 namespace {
-struct Row {
-  std::string id, status = "done", error;
-  double value = NAN, lo = NAN, hi = NAN;
-  std::map<std::string, std::string> swept;
-};
-
-// Runs that differ only in run.seed: one configuration of the grid, summarised over its seeds.
-struct SeedGroup {
-  std::vector<std::string> values;  // the other swept keys' values, in key order
-  std::vector<double> done;         // the metric of each finished seed
-  int runs = 0;
-  double mean = NAN, sd = NAN, lo = NAN, hi = NAN, min = NAN, max = NAN;
-};
-
-// Groups rows by every swept key but run.seed, in first-appearance order; each group's mean, sample
-// standard deviation, t interval of the mean (df = seeds - 1) and range over its finished seeds.
-std::vector<SeedGroup> GroupSeeds(const std::vector<Row>& rows, const std::vector<std::string>& keys) {
-  std::vector<SeedGroup> groups;
-  for (const auto& r : rows) {
-    std::vector<std::string> values;
-    for (const auto& k : keys) {
-      if (k == "run.seed") continue;
-      const auto it = r.swept.find(k);
-      values.push_back(it == r.swept.end() ? "" : it->second);
-    }
-    auto g = std::find_if(groups.begin(), groups.end(), [&](const SeedGroup& x) { return x.values == values; });
-    if (g == groups.end()) g = groups.insert(groups.end(), SeedGroup{values, {}, 0});
-    ++g->runs;
-    if (std::isfinite(r.value)) g->done.push_back(r.value);
-  }
-  for (auto& g : groups) {
-    const auto n = static_cast<double>(g.done.size());
-    if (g.done.empty()) continue;
-    g.mean = std::accumulate(g.done.begin(), g.done.end(), 0.0) / n;
-    g.min = *std::min_element(g.done.begin(), g.done.end());
-    g.max = *std::max_element(g.done.begin(), g.done.end());
-    if (g.done.size() < 2) continue;
-    double sq = 0;
-    for (double v : g.done) sq += (v - g.mean) * (v - g.mean);
-    g.sd = std::sqrt(sq / (n - 1));
-    const double half = metrics::StudentTCritical(static_cast<int>(g.done.size()) - 1) * g.sd / std::sqrt(n);
-    g.lo = g.mean - half;
-    g.hi = g.mean + half;
-  }
-  return groups;
-}
+using Row = eval::LeaderboardRun;
+using eval::GroupSeeds;
+using eval::SeedGroup;
 
 std::string Html(const std::string& s) {
   std::string o;

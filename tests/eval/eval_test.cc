@@ -16,6 +16,7 @@
 #include "eval/evaluator.h"
 #include "eval/exact_scan.h"
 #include "eval/intervals.h"
+#include "eval/leaderboard.h"
 #include "eval/report_io.h"
 #include "metrics/ranking.h"
 
@@ -473,3 +474,36 @@ TEST(HeldOutRanking, RankCountsHigherScoresAndBreaksTiesUniformly) {
   for (int i = 0; i < 1000; ++i) mean += static_cast<double>(recprism::metrics::RankWithTies(flat.data(), 100, 7, {}, (i + 0.5) / 1000));
   EXPECT_NEAR(mean / 1000, 49.5, 1e-9);
 }
+
+namespace recprism::eval {
+namespace {
+
+TEST(Leaderboard, SeedGroupsAreTheOtherKeysConfigurationsWithTIntervalsOverSeeds) {
+  // Two configurations (lr 0.1 and 0.2) x three seeds; one seed of lr 0.2 failed (NaN).
+  std::vector<LeaderboardRun> runs;
+  const double values[2][3] = {{1, 2, 3}, {5, NAN, 7}};
+  for (int c = 0; c < 2; ++c) {
+    for (int seed = 1; seed <= 3; ++seed) {
+      LeaderboardRun r;
+      r.id = "r" + std::to_string(c) + std::to_string(seed);
+      r.value = values[c][seed - 1];
+      r.swept = {{"train.lr", c == 0 ? "0.1" : "0.2"}, {"run.seed", std::to_string(seed)}};
+      runs.push_back(r);
+    }
+  }
+  const auto groups = GroupSeeds(runs, {"train.lr", "run.seed"});
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].values, std::vector<std::string>{"0.1"});
+  EXPECT_EQ(groups[0].runs, 3);
+  EXPECT_DOUBLE_EQ(groups[0].mean, 2.0);
+  EXPECT_DOUBLE_EQ(groups[0].sd, 1.0);
+  // Student's t with 2 degrees of freedom: 4.302653; half-width t x sd / sqrt(3).
+  EXPECT_NEAR(groups[0].hi - groups[0].mean, 4.302653 / std::sqrt(3.0), 1e-5);
+  EXPECT_EQ(groups[1].done.size(), 2u);
+  EXPECT_DOUBLE_EQ(groups[1].mean, 6.0);
+  EXPECT_DOUBLE_EQ(groups[1].min, 5.0);
+  EXPECT_DOUBLE_EQ(groups[1].max, 7.0);
+}
+
+}  // namespace
+}  // namespace recprism::eval
