@@ -22,7 +22,6 @@
 #include "eval/importance.h"
 #include "eval/model_scoring.h"
 #include "eval/report_io.h"
-#include "metrics/bootstrap.h"
 #include "train/progress.h"
 
 namespace recprism::cli {

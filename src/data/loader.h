@@ -83,15 +83,25 @@ struct Batch {
     Batch o;
     o.seq_len = seq_len;
     o.size = end - begin;
-    std::vector<void*> to;
-    o.ForEachColumn(0, 0, 0, [&](auto& column, size_t, auto, Group) { to.push_back(&column); });
-    size_t k = 0;
-    ForEachColumn([&](const auto& column, size_t width, auto, Group) {
-      auto& dst = *static_cast<std::decay_t<decltype(column)>*>(to[k++]);
+    o.ForEachColumnWith(*this, [&](auto& dst, const auto& src, size_t width, Group) {
       const auto w = static_cast<int64_t>(width);
-      dst.assign(column.begin() + begin * w, column.begin() + end * w);
+      dst.assign(src.begin() + begin * w, src.begin() + end * w);
     });
     return o;
+  }
+  // fn(this batch's column, the same column of `other`, other's width, group) for every column;
+  // `other` has the same seq_len (this batch may be empty).
+  template <typename Fn>
+  void ForEachColumnWith(const Batch& other, Fn&& fn) {
+    std::vector<const void*> theirs;
+    other.ForEachColumn([&](const auto& column, size_t, auto, Group) { theirs.push_back(&column); });
+    std::vector<size_t> widths;
+    other.ForEachColumn([&](const auto&, size_t width, auto, Group) { widths.push_back(width); });
+    size_t k = 0;
+    ForEachColumn(0, 0, 0, [&](auto& column, size_t, auto, Group g) {
+      fn(column, *static_cast<const std::decay_t<decltype(column)>*>(theirs[k]), widths[k], g);
+      ++k;
+    });
   }
   // Keeps the first n samples.
   void Truncate(int64_t n) {

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -67,13 +66,8 @@ void CopyGroup(data::Batch* b, int64_t i, const data::Batch& d, int64_t j, const
   const G wanted = group == "history" ? G::kHistory : group == "target" ? G::kTarget
                  : group == "user_features" ? G::kUserFeatures : group == "row_features" ? G::kRowFeatures : G::kIndex;
   if (wanted == G::kIndex) return;
-  // The donor's column at the same position of the one column list.
-  std::vector<const void*> from;
-  d.ForEachColumn([&](const auto& column, size_t, auto, G) { from.push_back(&column); });
-  size_t k = 0;
-  b->ForEachColumn([&](auto& column, size_t, auto, G g) {
-    const auto* src = static_cast<const std::decay_t<decltype(column)>*>(from[k++]);
-    if (g == wanted) block(column, *src);
+  b->ForEachColumnWith(d, [&](auto& column, const auto& donor, size_t, G g) {
+    if (g == wanted) block(column, donor);
   });
 }
 }  // namespace
