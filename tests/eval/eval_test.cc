@@ -257,6 +257,14 @@ TEST(EvaluatePredictions, IntervalsStayInTheMetricsRangeAndEmptyReplicatesAreLef
     }
   }
   EXPECT_GT(bounded, 100u);
+  // Replicates spread past a bound: the shifted percentile interval is clipped to the range.
+  MetricValue near_one = MakeMetric("satisfaction", "", "coverage@10", "candidates", 0.99, 50, "exact");
+  SetInterval(&near_one, 0.99, {0.95, 0.97, 0.99, 1.01, 1.03, 1.05}, 0.95);
+  EXPECT_DOUBLE_EQ(near_one.hi, 1.0);
+  EXPECT_GT(near_one.lo, 0.9);
+  MetricValue lift = MakeMetric("business", "ctr", "lift_vs_popularity:hit_rate@10", "candidates", -0.9, 50, "");
+  SetInterval(&lift, -0.9, {-1.2, -1.1, -0.9, -0.7}, 0.95);
+  EXPECT_DOUBLE_EQ(lift.lo, -1.0);
   EXPECT_EQ(MetricRange("coverage@10"), std::make_pair(0.0, 1.0));
   EXPECT_EQ(MetricRange("clicks_per_1000@5"), std::make_pair(0.0, 1000.0));
   EXPECT_EQ(MetricRange("lift_vs_popularity:ndcg@5").first, -1.0);
