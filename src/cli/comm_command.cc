@@ -138,6 +138,25 @@ int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args) {
     for (int k = 0; k < r; ++k, ++pos) bad += (pos >= gathered.size() || gathered[pos] != r) ? 1 : 0;
   }
   bad += pos == gathered.size() ? 0 : 1;
+  // all-to-all-v: rank r sends (r + d) % 3 elements of value 1000 r + d to rank d (some empty).
+  {
+    const int w = comm.WorldSize();
+    std::vector<size_t> send_counts(w);
+    std::vector<int64_t> send;
+    for (int d = 0; d < w; ++d) {
+      send_counts[d] = static_cast<size_t>((comm.Rank() + d) % 3);
+      send.insert(send.end(), send_counts[d], 1000LL * comm.Rank() + d);
+    }
+    std::vector<size_t> got_counts;
+    std::vector<int64_t> got = AllToAllV(comm, send, send_counts, &got_counts);
+    size_t at = 0;
+    for (int src = 0; src < w; ++src) {
+      const auto expect = static_cast<size_t>((src + comm.Rank()) % 3);
+      bad += got_counts[src] == expect ? 0 : 1;
+      for (size_t k = 0; k < expect && at < got.size(); ++k, ++at) bad += got[at] == 1000LL * src + comm.Rank() ? 0 : 1;
+    }
+    bad += at == got.size() ? 0 : 1;
+  }
   // broadcast from every root.
   for (int root = 0; root < comm.WorldSize(); ++root) {
     std::vector<double> v(257, comm.Rank() == root ? root + 0.5 : -1.0);
@@ -164,13 +183,31 @@ int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args) {
     seconds = std::min(seconds, AllReduceScalar<double>(comm, local_s, ReduceOp::kMax));
     if (with_peer) raw_seconds = std::min(raw_seconds, RawMpiAllReduceSeconds(buf.data(), n, static_cast<int>(iters)));
   }
+  // All-to-all of the same buffer size (n / world floats to each rank), against plain MPI_Alltoallv.
+  const size_t per_peer = n / static_cast<size_t>(comm.WorldSize());
+  std::vector<float> a2a_send(per_peer * comm.WorldSize(), 1.0f), a2a_recv(a2a_send.size());
+  const std::vector<size_t> a2a_counts(comm.WorldSize(), per_peer);
+  double a2a_seconds = 1e300, a2a_raw_seconds = with_peer ? 1e300 : 0.0;
+  for (int round = 0; round < 3; ++round) {
+    comm.Barrier();
+    auto t0 = std::chrono::steady_clock::now();
+    for (long long i = 0; i < iters; ++i) {
+      comm.AllToAllV(a2a_send.data(), a2a_counts, a2a_recv.data(), a2a_counts, DType::kFloat32);
+    }
+    double local_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
+    a2a_seconds = std::min(a2a_seconds, AllReduceScalar<double>(comm, local_s, ReduceOp::kMax));
+    if (with_peer) {
+      a2a_raw_seconds = std::min(a2a_raw_seconds, RawMpiAllToAllSeconds(a2a_send.data(), a2a_recv.data(), per_peer,
+                                                                         static_cast<int>(iters)));
+    }
+  }
   const double bytes = static_cast<double>(n) * sizeof(float);
   const double algbw = seconds > 0 ? bytes / seconds / 1e9 : 0.0;
   const int w = comm.WorldSize();
   const double busbw = algbw * (w > 1 ? 2.0 * (w - 1) / w : 0.0);
 
   RP_LOG_INFO("comm check passed: {} all-reduce cases (5 dtypes x 3 ops x 3 sizes), all-gather-v with an empty "
-              "contribution, broadcast from {} root(s)",
+              "contribution, all-to-all-v with empty sends, broadcast from {} root(s)",
               cases, w);
   if (w > 1) {
     RP_LOG_INFO("all-reduce float32 {} MiB x {} (best of 3 rounds): {:.3f} ms/iter, algbw {:.3f} GB/s, busbw {:.3f} GB/s", size_mb,
@@ -179,6 +216,12 @@ int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args) {
       RP_LOG_INFO("plain MPI_Allreduce on the same buffer: {:.3f} ms/iter, algbw {:.3f} GB/s; backend / raw time {:.2f}",
                   raw_seconds * 1e3, bytes / raw_seconds / 1e9, seconds / raw_seconds);
     }
+    RP_LOG_INFO("all-to-all-v float32 {} MiB per rank x {} (best of 3 rounds): {:.3f} ms/iter", size_mb, iters,
+                a2a_seconds * 1e3);
+    if (a2a_raw_seconds > 0) {
+      RP_LOG_INFO("plain MPI_Alltoallv on the same buffers: {:.3f} ms/iter; backend / raw time {:.2f}",
+                  a2a_raw_seconds * 1e3, a2a_seconds / a2a_raw_seconds);
+    }
   } else {
     RP_LOG_INFO("all-reduce timing skipped: a world of one moves no data (backend {})", comm.Backend());
   }
@@ -186,9 +229,10 @@ int RunCommCommand(JobContext& ctx, const std::vector<std::string>& args) {
     WriteFileAtomic(job.run_dir + "/comm_check.json",
                     fmt::format("{{\"backend\": \"{}\", \"world_size\": {}, \"allreduce_cases\": {}, \"passed\": true, "
                                 "\"size_bytes\": {}, \"iters\": {}, \"seconds_per_iter\": {}, \"algbw_gbps\": {}, "
-                                "\"busbw_gbps\": {}, \"raw_mpi_seconds_per_iter\": {}}}\n",
+                                "\"busbw_gbps\": {}, \"raw_mpi_seconds_per_iter\": {}, \"alltoallv_seconds_per_iter\": {}, "
+                                "\"raw_mpi_alltoallv_seconds_per_iter\": {}}}\n",
                                 comm.Backend(), w, cases, static_cast<int64_t>(bytes), iters, seconds, algbw, busbw,
-                                raw_seconds));
+                                raw_seconds, w > 1 ? a2a_seconds : 0.0, a2a_raw_seconds));
   }
   return 0;
 }

@@ -46,6 +46,15 @@ void Communicator::CheckAllGatherV(size_t send_count, const std::vector<size_t>&
              send_count, Rank(), recv_counts[Rank()]);
 }
 
+void Communicator::CheckAllToAllV(const std::vector<size_t>& send_counts,
+                                  const std::vector<size_t>& recv_counts) const {
+  RP_REQUIRE(send_counts.size() == static_cast<size_t>(WorldSize()) &&
+                 recv_counts.size() == static_cast<size_t>(WorldSize()),
+             StatusCode::kInvalidArgument,
+             "alltoallv on rank {}: send_counts has {} entries and recv_counts {}, expected one per rank ({})", Rank(),
+             send_counts.size(), recv_counts.size(), WorldSize());
+}
+
 void Communicator::CheckRoot(int root) const {
   RP_REQUIRE(root >= 0 && root < WorldSize(), StatusCode::kInvalidArgument,
              "broadcast root {} is outside [0, {})", root, WorldSize());

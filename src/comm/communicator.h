@@ -51,6 +51,13 @@ class Communicator {
   virtual void AllGatherV(const void* send, size_t send_count, void* recv,
                           const std::vector<size_t>& recv_counts, DType dtype,
                           const BufferPlace& place = {}) = 0;
+  // Personalised exchange: this rank sends send_counts[d] elements to rank d (taken from send in
+  // rank order) and receives recv_counts[s] elements from rank s (stored in recv in rank order).
+  // recv_counts[s] must equal rank s's send_counts[Rank()]; zeros are allowed in both. Counts are
+  // 64-bit: backends with narrower limits split the exchange. collectives.h's AllToAllV agrees the
+  // receive counts first with an all-to-all of the counts.
+  virtual void AllToAllV(const void* send, const std::vector<size_t>& send_counts, void* recv,
+                         const std::vector<size_t>& recv_counts, DType dtype, const BufferPlace& place = {}) = 0;
   virtual void Barrier() = 0;
   [[noreturn]] virtual void Abort(int exit_code, std::string_view reason) = 0;
 
@@ -61,6 +68,7 @@ class Communicator {
   // Validates arguments shared by all backends; throws Error(kInvalidArgument).
   void CheckAllGatherV(size_t send_count, const std::vector<size_t>& recv_counts) const;
   void CheckRoot(int root) const;
+  void CheckAllToAllV(const std::vector<size_t>& send_counts, const std::vector<size_t>& recv_counts) const;
   // The message of a collective that did not complete in time (op, sequence number, bytes, rank).
   std::string TimeoutMessage(std::string_view op, uint64_t seq, size_t bytes,
                              std::string_view detail = {}) const;

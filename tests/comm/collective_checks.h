@@ -78,6 +78,53 @@ inline void CheckAllGatherVWithEmptyContributions(Communicator& comm) {
   EXPECT_TRUE(AllGatherV(comm, none).empty());
 }
 
+// All-to-all-v with uneven counts, empty sends and empty receives: rank s sends to rank d
+// CountOf(s, d) elements valued 1e6 s + 1e3 d + k. Rank 0 sends nothing; the last rank receives
+// nothing; the rest vary with (s, d) and the trial. Checked through the typed helper (counts agreed
+// inside) and the raw call (counts given), for several dtypes.
+inline size_t AllToAllCount(int trial, int src, int dst, int world) {
+  if (src == 0 || dst == world - 1) return 0;
+  return static_cast<size_t>((src * 7 + dst * 3 + trial * 5) % 11) * (trial == 2 ? 1000 : 1);
+}
+
+template <typename T>
+void CheckAllToAllVCase(Communicator& comm, int trial) {
+  const int world = comm.WorldSize(), me = comm.Rank();
+  auto value = [](int s, int d, size_t k) { return static_cast<T>((s * 31 + d * 7 + static_cast<int>(k)) % 97); };
+  std::vector<size_t> send_counts(world);
+  std::vector<T> send;
+  for (int d = 0; d < world; ++d) {
+    send_counts[d] = AllToAllCount(trial, me, d, world);
+    for (size_t k = 0; k < send_counts[d]; ++k) send.push_back(value(me, d, k));
+  }
+  std::vector<T> expect;
+  std::vector<size_t> expect_counts(world);
+  for (int s = 0; s < world; ++s) {
+    expect_counts[s] = AllToAllCount(trial, s, me, world);
+    for (size_t k = 0; k < expect_counts[s]; ++k) expect.push_back(value(s, me, k));
+  }
+  std::vector<size_t> counts;
+  std::vector<T> got = AllToAllV(comm, send, send_counts, &counts);
+  EXPECT_EQ(counts, expect_counts) << "rank " << me << " trial " << trial << " " << DTypeName(DTypeOf<T>());
+  EXPECT_EQ(got, expect) << "rank " << me << " trial " << trial << " " << DTypeName(DTypeOf<T>());
+  // The raw call with the counts known beforehand.
+  std::vector<T> raw(expect.size());
+  comm.AllToAllV(send.data(), send_counts, raw.data(), expect_counts, DTypeOf<T>());
+  EXPECT_EQ(raw, expect) << "rank " << me << " trial " << trial;
+}
+
+inline void CheckAllToAllVWithUnevenAndEmptyCounts(Communicator& comm) {
+  for (int trial = 0; trial < 3; ++trial) {
+    CheckAllToAllVCase<double>(comm, trial);
+    CheckAllToAllVCase<int64_t>(comm, trial);
+    CheckAllToAllVCase<uint8_t>(comm, trial);
+    CheckAllToAllVCase<float>(comm, trial);
+  }
+  // Nobody sends anything.
+  std::vector<int32_t> none;
+  EXPECT_TRUE(AllToAllV(comm, none, std::vector<size_t>(comm.WorldSize(), 0)).empty());
+}
+
 inline void CheckAllGatherInRankOrder(Communicator& comm) {
   int64_t pair[2] = {comm.Rank(), -comm.Rank()};
   std::vector<int64_t> out(2 * comm.WorldSize());
@@ -108,6 +155,9 @@ inline void CheckInvalidArgumentsAreRejected(Communicator& comm) {
   EXPECT_THROW(comm.Broadcast(&x, 1, DType::kInt32, -1), Error);
   std::vector<size_t> wrong(comm.WorldSize() + 1, 0);
   EXPECT_THROW(comm.AllGatherV(nullptr, 0, nullptr, wrong, DType::kInt32), Error);
+  std::vector<double> one(1);
+  EXPECT_THROW(AllToAllV(comm, one, std::vector<size_t>(comm.WorldSize() + 1, 0)), Error);  // counts per rank
+  EXPECT_THROW(AllToAllV(comm, one, std::vector<size_t>(comm.WorldSize(), 0)), Error);      // counts != size
   BufferPlace gpu;
   gpu.type = DeviceType::kCUDA;
   EXPECT_THROW(comm.AllReduce(&x, 1, DType::kInt32, ReduceOp::kSum, gpu), Error);

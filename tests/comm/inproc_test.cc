@@ -28,6 +28,9 @@ TEST_P(InProcProperties, AllReduceEqualsSerialReductionForRandomSizesDtypesAndOp
 TEST_P(InProcProperties, AllGatherVHandlesEmptyContributions) {
   RunInProc(GetParam(), Options(), [](Communicator& c) { testing::CheckAllGatherVWithEmptyContributions(c); });
 }
+TEST_P(InProcProperties, AllToAllVHandlesUnevenAndEmptyCounts) {
+  RunInProc(GetParam(), Options(), [](Communicator& c) { testing::CheckAllToAllVWithUnevenAndEmptyCounts(c); });
+}
 TEST_P(InProcProperties, AllGatherIsInRankOrder) {
   RunInProc(GetParam(), Options(), [](Communicator& c) { testing::CheckAllGatherInRankOrder(c); });
 }
@@ -37,7 +40,7 @@ TEST_P(InProcProperties, BroadcastFromEveryRoot) {
 TEST_P(InProcProperties, InvalidArgumentsAreRejected) {
   RunInProc(GetParam(), Options(), [](Communicator& c) { testing::CheckInvalidArgumentsAreRejected(c); });
 }
-INSTANTIATE_TEST_SUITE_P(WorldSizes, InProcProperties, ::testing::Values(1, 2, 3, 4, 7));
+INSTANTIATE_TEST_SUITE_P(WorldSizes, InProcProperties, ::testing::Values(1, 2, 3, 4, 5, 7));
 
 TEST(InProc, FloatSumIsDeterministicAcrossRuns) {
   // Rank-order reduction: the same inputs give bit-identical float sums every time.

@@ -14,6 +14,7 @@ TEST(Mpi, AllReduceEqualsSerialReductionForRandomSizesDtypesAndOps) {
   testing::CheckAllReduceMatchesSerialReduction(World(), 4321);
 }
 TEST(Mpi, AllGatherVHandlesEmptyContributions) { testing::CheckAllGatherVWithEmptyContributions(World()); }
+TEST(Mpi, AllToAllVHandlesUnevenAndEmptyCounts) { testing::CheckAllToAllVWithUnevenAndEmptyCounts(World()); }
 TEST(Mpi, AllGatherIsInRankOrder) { testing::CheckAllGatherInRankOrder(World()); }
 TEST(Mpi, BroadcastFromEveryRoot) { testing::CheckBroadcastFromEveryRoot(World()); }
 TEST(Mpi, InvalidArgumentsAreRejected) { testing::CheckInvalidArgumentsAreRejected(World()); }

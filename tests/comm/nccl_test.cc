@@ -39,6 +39,7 @@ TEST(NcclGpu, CollectivePropertiesHold) {
   testing::CheckAllReduceMatchesSerialReduction(*comm, 77);
   testing::CheckAllGatherVWithEmptyContributions(*comm);
   testing::CheckAllGatherInRankOrder(*comm);
+  testing::CheckAllToAllVWithUnevenAndEmptyCounts(*comm);
   testing::CheckBroadcastFromEveryRoot(*comm);
 }
 

@@ -22,6 +22,7 @@ struct Slot {
   ReduceOp reduce = ReduceOp::kSum;
   uint64_t seq = 0;
   std::vector<uint8_t> data;
+  std::vector<size_t> counts;  // alltoallv: elements for each destination, in rank order
 };
 
 class Group {
@@ -146,6 +147,36 @@ class InProcCommunicator final : public Communicator {
       offset += data.size();
     }
     Finish("allgatherv", send_count * esize);
+  }
+
+  // Every rank posts its whole send buffer and counts; each reads its part of every sender's.
+  void AllToAllV(const void* send, const std::vector<size_t>& send_counts, void* recv,
+                 const std::vector<size_t>& recv_counts, DType dtype, const BufferPlace& place) override {
+    CheckHost(place);
+    CheckAllToAllV(send_counts, recv_counts);
+    const size_t esize = DTypeSize(dtype);
+    size_t send_total = 0;
+    for (size_t c : send_counts) send_total += c;
+    group_->slot(rank_).counts = send_counts;
+    Post("alltoallv", dtype, /*count=*/0, -1, ReduceOp::kSum, send, send_total * esize);
+    auto* out = static_cast<uint8_t*>(recv);
+    size_t offset = 0;
+    for (int r = 0; r < WorldSize(); ++r) {
+      const Slot& s = group_->slots()[r];
+      size_t from = 0;
+      for (int d = 0; d < rank_; ++d) from += s.counts[d];
+      const size_t n = s.counts[rank_];
+      if (n != recv_counts[r]) {
+        std::string message = fmt::format(
+            "alltoallv #{} on rank {}: recv_counts[{}] = {} but rank {} sends {} elements to rank {}", seq_, rank_, r,
+            recv_counts[r], r, n, rank_);
+        group_->Abort(rank_, message);
+        throw Error(StatusCode::kInvalidArgument, message);
+      }
+      if (n > 0) std::memcpy(out + offset * esize, s.data.data() + from * esize, n * esize);
+      offset += n;
+    }
+    Finish("alltoallv", send_total * esize);
   }
 
   void Barrier() override {

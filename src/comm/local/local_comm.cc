@@ -33,6 +33,14 @@ class LocalCommunicator final : public Communicator {
     CheckAllGatherV(send_count, recv_counts);
     if (send_count > 0 && send != recv) std::memmove(recv, send, send_count * DTypeSize(dtype));
   }
+  void AllToAllV(const void* send, const std::vector<size_t>& send_counts, void* recv,
+                 const std::vector<size_t>& recv_counts, DType dtype, const BufferPlace& place) override {
+    CheckHost(place);
+    CheckAllToAllV(send_counts, recv_counts);
+    RP_REQUIRE(send_counts[0] == recv_counts[0], StatusCode::kInvalidArgument,
+               "alltoallv: rank 0 sends {} elements to itself but expects to receive {}", send_counts[0], recv_counts[0]);
+    if (send_counts[0] > 0 && send != recv) std::memmove(recv, send, send_counts[0] * DTypeSize(dtype));
+  }
   void Barrier() override {}
   [[noreturn]] void Abort(int exit_code, std::string_view reason) override {
     RP_LOG_ERROR("aborting (exit code {}): {}", exit_code, reason);

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -49,16 +51,25 @@ MPI_Op ToMpi(ReduceOp op) {
   return MPI_SUM;
 }
 
-// Largest element count passed to one MPI call (MPI counts are int).
-constexpr size_t kMaxChunk = size_t{1} << 30;
+// Largest element count passed to one MPI call (MPI counts are int): 2^30, or less when the
+// environment sets RECPRISM_MPI_MAX_COUNT (the tests use it to reach the split paths with small
+// buffers).
+size_t MaxChunk() {
+  static const size_t max_chunk = [] {
+    const char* env = std::getenv("RECPRISM_MPI_MAX_COUNT");
+    const long long v = env != nullptr ? std::atoll(env) : 0;
+    return v > 0 && v < (1LL << 30) ? static_cast<size_t>(v) : size_t{1} << 30;
+  }();
+  return max_chunk;
+}
 
-// Calls issue(offset, n) over [0, count) in pieces of at most kMaxChunk elements; once with
+// Calls issue(offset, n) over [0, count) in pieces of at most MaxChunk() elements; once with
 // n = 0 when count is 0, so every rank still issues the collective.
 template <typename F>
 void ForEachChunk(size_t count, F&& issue) {
   size_t off = 0;
   do {
-    const size_t n = std::min(kMaxChunk, count - off);
+    const size_t n = std::min(MaxChunk(), count - off);
     issue(off, n);
     off += n;
   } while (off < count);
@@ -225,6 +236,66 @@ class MpiCommunicator final : public Communicator {
                                comm_));
   }
 
+  // MPI_Alltoallv when every count and displacement fits its int arguments (and MaxChunk);
+  // otherwise point-to-point messages of at most MaxChunk() elements each, which MPI keeps in
+  // order between a pair of ranks, so counts and offsets may be 64-bit.
+  void AllToAllV(const void* send, const std::vector<size_t>& send_counts, void* recv,
+                 const std::vector<size_t>& recv_counts, DType dtype, const BufferPlace& place) override {
+    CheckHost(place);
+    CheckAllToAllV(send_counts, recv_counts);
+    RP_REQUIRE(send_counts[rank_] == recv_counts[rank_], StatusCode::kInvalidArgument,
+               "alltoallv on rank {}: sends {} elements to itself but expects to receive {}", rank_,
+               send_counts[rank_], recv_counts[rank_]);
+    ++seq_;
+    const size_t esize = DTypeSize(dtype);
+    std::vector<size_t> sdispl(size_ + 1, 0), rdispl(size_ + 1, 0);
+    for (int r = 0; r < size_; ++r) {
+      sdispl[r + 1] = sdispl[r] + send_counts[r];
+      rdispl[r + 1] = rdispl[r] + recv_counts[r];
+    }
+    Watched w(*watchdog_, "alltoallv", seq_, sdispl[size_] * esize);
+    // Every rank takes the same path: agree on it (a large receive on one rank means a large send
+    // on another).
+    int fits = sdispl[size_] <= MaxChunk() && rdispl[size_] <= MaxChunk() ? 1 : 0;
+    RP_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_MIN, comm_));
+    if (fits) {
+      std::vector<int> sc(size_), sd(size_), rc(size_), rd(size_);
+      for (int r = 0; r < size_; ++r) {
+        sc[r] = static_cast<int>(send_counts[r]);
+        sd[r] = static_cast<int>(sdispl[r]);
+        rc[r] = static_cast<int>(recv_counts[r]);
+        rd[r] = static_cast<int>(rdispl[r]);
+      }
+      RP_MPI_CALL(MPI_Alltoallv(send, sc.data(), sd.data(), ToMpi(dtype), recv, rc.data(), rd.data(), ToMpi(dtype),
+                                comm_));
+      return;
+    }
+    const int tag = static_cast<int>(seq_ % 32767);
+    std::vector<MPI_Request> requests;
+    auto* out = static_cast<uint8_t*>(recv);
+    const auto* in = static_cast<const uint8_t*>(send);
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_) continue;
+      for (size_t off = 0; off < recv_counts[r]; off += MaxChunk()) {
+        const int n = static_cast<int>(std::min(MaxChunk(), recv_counts[r] - off));
+        requests.emplace_back();
+        RP_MPI_CALL(MPI_Irecv(out + (rdispl[r] + off) * esize, n, ToMpi(dtype), r, tag, comm_, &requests.back()));
+      }
+    }
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_) continue;
+      for (size_t off = 0; off < send_counts[r]; off += MaxChunk()) {
+        const int n = static_cast<int>(std::min(MaxChunk(), send_counts[r] - off));
+        requests.emplace_back();
+        RP_MPI_CALL(MPI_Isend(in + (sdispl[r] + off) * esize, n, ToMpi(dtype), r, tag, comm_, &requests.back()));
+      }
+    }
+    if (send_counts[rank_] > 0) {
+      std::memcpy(out + rdispl[rank_] * esize, in + sdispl[rank_] * esize, send_counts[rank_] * esize);
+    }
+    RP_MPI_CALL(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+  }
+
   void Barrier() override {
     ++seq_;
     Watched w(*watchdog_, "barrier", seq_, 0);
@@ -285,6 +356,23 @@ double RawMpiAllReduceSeconds(float* buf, size_t count, int iters) {
   RP_MPI_CALL(MPI_Barrier(MPI_COMM_WORLD));
   const double t0 = MPI_Wtime();
   for (int i = 0; i < iters; ++i) RP_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+  double s = (MPI_Wtime() - t0) / std::max(1, iters);
+  RP_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+  return s;
+}
+
+double RawMpiAllToAllSeconds(const float* send, float* recv, size_t count, int iters) {
+  int world = 1;
+  RP_MPI_CALL(MPI_Comm_size(MPI_COMM_WORLD, &world));
+  const int n = ToInt(count, "raw alltoallv count");
+  std::vector<int> counts(world, n), displs(world);
+  for (int r = 0; r < world; ++r) displs[r] = ToInt(static_cast<size_t>(r) * count, "raw alltoallv displacement");
+  RP_MPI_CALL(MPI_Barrier(MPI_COMM_WORLD));
+  const double t0 = MPI_Wtime();
+  for (int i = 0; i < iters; ++i) {
+    RP_MPI_CALL(MPI_Alltoallv(send, counts.data(), displs.data(), MPI_FLOAT, recv, counts.data(), displs.data(),
+                              MPI_FLOAT, MPI_COMM_WORLD));
+  }
   double s = (MPI_Wtime() - t0) / std::max(1, iters);
   RP_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
   return s;

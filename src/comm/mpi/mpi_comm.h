@@ -39,5 +39,8 @@ std::unique_ptr<Communicator> CreateMpiCommunicator(const CommOptions& options);
 // The peer for benchmarks: `iters` plain MPI_Allreduce calls (float32 sum, in place) over
 // MPI_COMM_WORLD on `count` floats, no watchdog; the slowest rank's seconds per call. Collective.
 double RawMpiAllReduceSeconds(float* buf, size_t count, int iters);
+// The same for `iters` plain MPI_Alltoallv calls: `count` floats to each rank (send and recv hold
+// world * count).
+double RawMpiAllToAllSeconds(const float* send, float* recv, size_t count, int iters);
 
 }  // namespace recprism

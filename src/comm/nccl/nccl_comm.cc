@@ -147,6 +147,48 @@ class NcclCommunicator final : public Communicator {
     Complete("allgatherv", send_count * esize, recv, dev_recv, total, place);
   }
 
+  // Grouped ncclSend/ncclRecv, one pair per peer (NCCL counts are size_t). Host buffers are staged
+  // in one device allocation: the receive part first, the send part after it.
+  void AllToAllV(const void* send, const std::vector<size_t>& send_counts, void* recv,
+                 const std::vector<size_t>& recv_counts, DType dtype, const BufferPlace& place) override {
+    CheckAllToAllV(send_counts, recv_counts);
+    const size_t esize = DTypeSize(dtype);
+    size_t send_total = 0, recv_total = 0;
+    for (int r = 0; r < WorldSize(); ++r) {
+      send_total += send_counts[r];
+      recv_total += recv_counts[r];
+    }
+    ++seq_;
+    uint8_t* dev_recv = nullptr;
+    const uint8_t* dev_send = nullptr;
+    if (place.type == DeviceType::kCUDA) {
+      dev_recv = static_cast<uint8_t*>(Stage(recv, 0, place, false));
+      dev_send = static_cast<const uint8_t*>(send);
+    } else {
+      auto* staged = static_cast<uint8_t*>(Stage(recv, (recv_total + send_total) * esize, place, false));
+      dev_recv = staged;
+      if (send_total > 0) {
+        RP_CUDA_CALL(cudaMemcpyAsync(staged + recv_total * esize, send, send_total * esize, cudaMemcpyHostToDevice,
+                                     stream_));
+      }
+      dev_send = staged + recv_total * esize;
+    }
+    RP_NCCL_CALL(ncclGroupStart());
+    size_t soff = 0, roff = 0;
+    for (int r = 0; r < WorldSize(); ++r) {
+      if (send_counts[r] > 0) {
+        RP_NCCL_CALL(ncclSend(dev_send + soff * esize, send_counts[r], ToNccl(dtype), r, comm_, stream_));
+      }
+      if (recv_counts[r] > 0) {
+        RP_NCCL_CALL(ncclRecv(dev_recv + roff * esize, recv_counts[r], ToNccl(dtype), r, comm_, stream_));
+      }
+      soff += send_counts[r];
+      roff += recv_counts[r];
+    }
+    RP_NCCL_CALL(ncclGroupEnd());
+    Complete("alltoallv", send_total * esize, recv, dev_recv, recv_total * esize, place);
+  }
+
   void Barrier() override { mpi_->Barrier(); }
 
   [[noreturn]] void Abort(int exit_code, std::string_view reason) override {
