@@ -203,17 +203,10 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
     RP_LOG_INFO("scored the {} split of {} with {} ({}): {} samples on this rank in {:.2f} s", split, prepared, input,
                 stats.model, stats.samples, stats.seconds);
   } else {
-    rows = data::ReadPredictions(input, eval::ColumnsFrom(opt.eval), comm.Rank(), comm.WorldSize());
+    rows = data::ReadPredictions(input, eval::ColumnsFrom(opt.eval), comm);
   }
   const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   RP_LOG_INFO("read {}: {} rows in the file, {} on this rank ({:.2f} s)", input, rows.file_rows, rows.size(), read_s);
-  // Every rank read the same file: agree on its row count (a file replaced mid-launch would differ).
-  const auto max_rows = AllReduceScalar<int64_t>(comm, rows.file_rows, ReduceOp::kMax);
-  const auto min_rows = AllReduceScalar<int64_t>(comm, rows.file_rows, ReduceOp::kMin);
-  RP_REQUIRE(max_rows == min_rows, StatusCode::kDataError,
-             "{}: ranks read different row counts ({} to {}): was the file changed during the launch?", input, min_rows,
-             max_rows);
-
   eval::Report report = eval::EvaluatePredictions(comm, opt.eval, rows, static_cast<uint64_t>(opt.run.seed));
   if (model_path) {
     const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -225,7 +218,7 @@ int RunEvaluateCommand(JobContext& ctx, const std::vector<std::string>& args) {
   }
   report.provenance["input"] = input;
   if (model_path) report.provenance["scored_split"] = a.Has("--split") ? a.Get("--split") : "test";
-  report.provenance["input_md5"] = rows.md5.empty() ? "n/a (HDF5)" : rows.md5;
+  report.provenance["input_checksum"] = rows.checksum.empty() ? "n/a (HDF5)" : rows.checksum;
   report.provenance["input_rows"] = std::to_string(rows.file_rows);
   report.provenance["config_hash"] = job.config.hash;
   report.provenance["commit"] = GitCommit();

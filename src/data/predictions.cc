@@ -7,7 +7,10 @@
 
 #include "core/check.h"
 #include "core/hash.h"
+#include "core/log.h"
+#include "comm/collectives.h"
 #include "data/hdf5_util.h"
+#include "data/prediction_exchange.h"
 #include "data/text_input.h"
 
 namespace recprism::data {
@@ -82,30 +85,36 @@ void AddCategories(std::string_view text, PredictionRows* out) {
   out->category_offsets.push_back(static_cast<uint32_t>(out->categories.size()));
 }
 
-// Interns slice values: one dictionary per slice column.
-struct SliceDict {
-  std::vector<std::unordered_map<std::string, uint32_t>> maps;
-  uint32_t Code(size_t s, std::string_view v, PredictionRows* out) {
-    auto& m = maps[s];
-    auto it = m.find(std::string(v));
-    if (it != m.end()) return it->second;
-    const auto code = static_cast<uint32_t>(out->slice_values[s].size());
-    out->slice_values[s].emplace_back(v);
-    m.emplace(std::string(v), code);
-    return code;
+// Rows a rank parses between two exchanges, and records per block when blocks are dealt.
+constexpr size_t kRoundRows = size_t{1} << 18;
+constexpr int64_t kDealtRecords = int64_t{1} << 16;
+
+// ---- CSV / TSV ----
+
+struct CsvFormat {
+  char delim = ',';
+  size_t width = 0;
+  Layout lay;
+  int64_t header_end = 0;    // byte offset just past the header line
+  int64_t header_lines = 0;  // lines the header took
+  RowsBuilder Builder(size_t slices) const {
+    return RowsBuilder(lay.conversion >= 0, lay.value >= 0, lay.category >= 0, slices);
   }
 };
 
-PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, int rank, int world) {
-  LineReader in(path);
+// Reads the header line from `in` and maps the columns.
+CsvFormat ReadCsvHeader(LineReader& in, const std::string& path, const PredictionColumns& cols) {
   std::string line;
   RP_REQUIRE(in.Next(&line), StatusCode::kDataError,
              "{}: the predictions file is empty: expected a header line naming the columns ({}, {}, {}, {}, ...)",
              path, cols.user, cols.item, cols.click, cols.p_ctr);
-  const char delim = line.find('\t') != std::string::npos && line.find(',') == std::string::npos ? '\t' : ',';
+  CsvFormat fmt;
+  fmt.delim = line.find('\t') != std::string::npos && line.find(',') == std::string::npos ? '\t' : ',';
+  fmt.header_end = in.offset();
+  fmt.header_lines = in.line_number();
   std::vector<std::string_view> f;
   CsvSplitter splitter;
-  const auto header_shape = splitter.Split(line, delim, &f);
+  const auto header_shape = splitter.Split(line, fmt.delim, &f);
   RP_REQUIRE(header_shape == CsvSplitter::Result::kOk, StatusCode::kDataError, "{}:1: the header line is malformed: {}: '{}'",
              path, CsvSplitter::Explain(header_shape), Excerpt(line));
   std::vector<std::string> header(f.begin(), f.end());
@@ -126,7 +135,7 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
                role, names);
     return i;
   };
-  Layout lay;
+  Layout& lay = fmt.lay;
   lay.user = require(cols.user, "user id");
   lay.item = require(cols.item, "item id");
   lay.click = require(cols.click, "0/1 click label");
@@ -143,69 +152,191 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, i
                path, cols.conversion, cols.p_cvr, cols.p_ctcvr, names);
   }
   for (const auto& s : cols.slices) lay.slices.push_back(require(s, "slice column (eval.slices)"));
+  fmt.width = header.size();
+  return fmt;
+}
 
-  PredictionRows out;
-  out.has_conversion = lay.conversion >= 0;
-  out.has_value = lay.value >= 0;
-  out.has_category = lay.category >= 0;
-  out.slice_codes.resize(cols.slices.size());
-  out.slice_values.resize(cols.slices.size());
-  SliceDict dict;
-  dict.maps.resize(cols.slices.size());
-  RowChecker check{cols};
-  const size_t width = header.size();
-  int64_t line_number = 0;
-  while (ReadCsvRecord(in, delim, &line, &line_number)) {
-    ++out.file_rows;
-    auto where = [&] { return fmt::format("{}:{}", path, line_number); };
-    const auto shape = splitter.Split(line, delim, &f);
+// Parses and checks one record (any user's) into a builder; errors name file:line and the column.
+class CsvRowParser {
+ public:
+  CsvRowParser(const std::string& path, const PredictionColumns& cols, const CsvFormat& fmt)
+      : path_(path), cols_(cols), fmt_(fmt), check_{cols} {}
+
+  void Parse(const std::string& line, int64_t line_number, RowsBuilder* builder) {
+    PredictionRows& out = builder->rows();
+    const Layout& lay = fmt_.lay;
+    const PredictionColumns& cols = cols_;
+    auto where = [&] { return fmt::format("{}:{}", path_, line_number); };
+    const auto shape = splitter_.Split(line, fmt_.delim, &f_);
     RP_REQUIRE(shape == CsvSplitter::Result::kOk, StatusCode::kDataError, "{}: {}: '{}'", where(),
                CsvSplitter::Explain(shape), Excerpt(line));
-    RP_REQUIRE(f.size() == width, StatusCode::kDataError, "{}: expected {} fields (as the header), found {}: '{}'",
-               where(), width, f.size(), Excerpt(line));
-    const uint64_t user = IdKey(f[lay.user]);
-    if (UserShard(user, world) != rank) continue;
+    RP_REQUIRE(f_.size() == fmt_.width, StatusCode::kDataError, "{}: expected {} fields (as the header), found {}: '{}'",
+               where(), fmt_.width, f_.size(), Excerpt(line));
     auto num = [&](int col, const std::string& name, const char* what) {
       double v = 0;
-      RP_REQUIRE(ParseFloat(f[col], &v), StatusCode::kDataError, "{}: column '{}': expected {}, found '{}'", where(),
-                 name, what, Excerpt(f[col], 40));
+      RP_REQUIRE(ParseFloat(f_[col], &v), StatusCode::kDataError, "{}: column '{}': expected {}, found '{}'", where(),
+                 name, what, Excerpt(f_[col], 40));
       return v;
     };
-    auto text = [&](int col) { return [&f, col] { return Excerpt(f[col], 40); }; };
-    RP_REQUIRE(!f[lay.user].empty(), StatusCode::kDataError, "{}: column '{}': empty user id", where(), cols.user);
-    RP_REQUIRE(!f[lay.item].empty(), StatusCode::kDataError, "{}: column '{}': empty item id", where(), cols.item);
-    out.user.push_back(user);
-    out.item.push_back(IdKey(f[lay.item]));
-    const uint8_t click = check.Label(num(lay.click, cols.click, "a 0/1 label"), cols.click, where, text(lay.click));
-    out.click.push_back(click);
+    auto text = [&](int col) { return [this, col] { return Excerpt(f_[col], 40); }; };
+    RP_REQUIRE(!f_[lay.user].empty(), StatusCode::kDataError, "{}: column '{}': empty user id", where(), cols.user);
+    RP_REQUIRE(!f_[lay.item].empty(), StatusCode::kDataError, "{}: column '{}': empty item id", where(), cols.item);
+    const uint8_t click = check_.Label(num(lay.click, cols.click, "a 0/1 label"), cols.click, where, text(lay.click));
     const double p_ctr =
-        check.Probability(num(lay.p_ctr, cols.p_ctr, "a probability"), cols.p_ctr, where, text(lay.p_ctr));
+        check_.Probability(num(lay.p_ctr, cols.p_ctr, "a probability"), cols.p_ctr, where, text(lay.p_ctr));
+    out.user.push_back(IdKey(f_[lay.user]));
+    out.item.push_back(IdKey(f_[lay.item]));
+    out.click.push_back(click);
     out.p_ctr.push_back(p_ctr);
     if (out.has_conversion) {
-      const uint8_t conv =
-          check.Label(num(lay.conversion, cols.conversion, "a 0/1 label"), cols.conversion, where, text(lay.conversion));
-      check.Chain(click, conv, where);
+      const uint8_t conv = check_.Label(num(lay.conversion, cols.conversion, "a 0/1 label"), cols.conversion, where,
+                                        text(lay.conversion));
+      check_.Chain(click, conv, where);
       out.conversion.push_back(conv);
       double p_cvr = -1, p_ctcvr = -1;
-      if (lay.p_cvr >= 0) p_cvr = check.Probability(num(lay.p_cvr, cols.p_cvr, "a probability"), cols.p_cvr, where, text(lay.p_cvr));
+      if (lay.p_cvr >= 0) {
+        p_cvr = check_.Probability(num(lay.p_cvr, cols.p_cvr, "a probability"), cols.p_cvr, where, text(lay.p_cvr));
+      }
       if (lay.p_ctcvr >= 0) {
-        p_ctcvr = check.Probability(num(lay.p_ctcvr, cols.p_ctcvr, "a probability"), cols.p_ctcvr, where,
-                                    text(lay.p_ctcvr));
+        p_ctcvr = check_.Probability(num(lay.p_ctcvr, cols.p_ctcvr, "a probability"), cols.p_ctcvr, where,
+                                     text(lay.p_ctcvr));
       }
       AddConversionScores(p_ctr, p_cvr, p_ctcvr, &out);
     }
-    if (out.has_value) out.value.push_back(check.Value(num(lay.value, cols.value, "a number"), cols.value, where, text(lay.value)));
-    if (out.has_category) AddCategories(f[lay.category], &out);
-    for (size_t s = 0; s < lay.slices.size(); ++s) out.slice_codes[s].push_back(dict.Code(s, f[lay.slices[s]], &out));
+    if (out.has_value) {
+      out.value.push_back(check_.Value(num(lay.value, cols.value, "a number"), cols.value, where, text(lay.value)));
+    }
+    if (out.has_category) AddCategories(f_[lay.category], &out);
+    for (size_t s = 0; s < lay.slices.size(); ++s) out.slice_codes[s].push_back(builder->SliceCode(s, f_[lay.slices[s]]));
   }
+
+ private:
+  const std::string& path_;
+  const PredictionColumns& cols_;
+  const CsvFormat& fmt_;
+  RowChecker check_;
+  CsvSplitter splitter_;
+  std::vector<std::string_view> f_;
+};
+
+// Parses records until `max_rows` rows are in `out`; false when the reader ran out.
+bool ParseRecords(LineReader& in, CsvRowParser& parser, char delim, size_t max_rows, RowsBuilder* out,
+                  int64_t* parsed) {
+  std::string record;
+  int64_t line = 0;
+  while (out->rows().size() < max_rows) {
+    if (!ReadCsvRecord(in, delim, &record, &line)) return false;
+    parser.Parse(record, line, out);
+    ++*parsed;
+  }
+  return true;
+}
+
+// One round of blocks dealt round-robin: reads the next world x kDealtRecords records and parses
+// those of this rank's block. False at the end of the input.
+bool ParseDealtRound(LineReader& in, CsvRowParser& parser, char delim, int rank, int world, RowsBuilder* out,
+                     int64_t* parsed, int64_t* index) {
+  std::string record;
+  int64_t line = 0;
+  for (int64_t n = 0; n < world * kDealtRecords; ++n) {
+    if (!ReadCsvRecord(in, delim, &record, &line)) return false;
+    if ((*index)++ / kDealtRecords % world != rank) continue;
+    parser.Parse(record, line, out);
+    ++*parsed;
+  }
+  return true;
+}
+
+// Exchange rounds until no rank has rows left: `next(chunk)` parses this rank's next rows and says
+// whether more follow.
+template <typename Next>
+PredictionRows ExchangeRounds(Communicator& comm, const RowsBuilder& shape, UserExchange::Order order, Next next) {
+  UserExchange exchange(comm, shape, order);
+  for (;;) {
+    RowsBuilder chunk = shape.EmptyLike();
+    const bool more = next(&chunk);
+    exchange.Round(chunk.rows());
+    if (AllReduceScalar<int64_t>(comm, more ? 1 : 0, ReduceOp::kMax) == 0) break;
+  }
+  return exchange.Finish();
+}
+
+// The file's checksum from every rank's block digests: 40 bytes per 16 MiB block of input, so
+// this gather is about 2.5 millionths of the file.
+std::string GatherChecksum(Communicator& comm, const std::vector<std::pair<int64_t, std::string>>& mine) {
+  std::vector<uint8_t> bytes;
+  for (const auto& [k, hex] : mine) {
+    const std::string item = fmt::format("{:016x}{}", k, hex);
+    bytes.insert(bytes.end(), item.begin(), item.end());
+  }
+  const std::vector<uint8_t> all = AllGatherV(comm, bytes);
+  std::vector<std::pair<int64_t, std::string>> blocks;
+  for (size_t i = 0; i + 48 <= all.size(); i += 48) {
+    const std::string item(all.begin() + static_cast<std::ptrdiff_t>(i), all.begin() + static_cast<std::ptrdiff_t>(i + 48));
+    blocks.emplace_back(std::stoll(item.substr(0, 16), nullptr, 16), item.substr(16));
+  }
+  return FileChecksum(std::move(blocks));
+}
+
+// A plain file at world > 1 is read as byte ranges (ReadPredictions); a gzip stream cannot be
+// entered mid-way, so every rank decompresses all of it and parses every world-th block of records.
+// So is a plain file whose quotes make a range start inside a quoted field (an odd count of '"'
+// before it): ranges would cut a record.
+PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, Communicator& comm) {
+  const int world = comm.WorldSize(), rank = comm.Rank();
+  LineReader in(path);
+  in.HashBlocks(world, rank);
+  const CsvFormat fmt = ReadCsvHeader(in, path, cols);
+  const RowsBuilder shape = fmt.Builder(cols.slices.size());
+  CsvRowParser parser(path, cols, fmt);
+  int64_t parsed = 0;
+  PredictionRows out;
+  std::vector<std::pair<int64_t, std::string>> digests;
+  bool done = false;
+  if (world > 1 && !IsGzipFile(path)) {
+    const int64_t size = FileSize(path), h = fmt.header_end;
+    const LineRange range = ScanLineRange(path, h + (size - h) * rank / world, h + (size - h) * (rank + 1) / world, size);
+    const int64_t mine[2] = {range.lines, range.quotes};
+    std::vector<int64_t> all(2 * static_cast<size_t>(world));
+    comm.AllGather(mine, 2, all.data(), DType::kInt64);
+    int64_t lines_before = fmt.header_lines, quotes = 0;
+    bool whole_records = true;
+    for (int q = 0; q < world; ++q) {
+      whole_records = whole_records && quotes % 2 == 0;
+      if (q < rank) lines_before += all[2 * q];
+      quotes += all[2 * q + 1];
+    }
+    if (whole_records) {
+      digests = HashFileBlocks(path, size * rank / world, size * (rank + 1) / world, size);
+      LineReader share(path, range.begin, range.end, lines_before);
+      out = ExchangeRounds(comm, shape, UserExchange::Order::kSourceMajor, [&](RowsBuilder* chunk) {
+        return ParseRecords(share, parser, fmt.delim, kRoundRows, chunk, &parsed);
+      });
+      done = true;
+    } else if (rank == 0) {
+      RP_LOG_INFO("{}: a quoted field spans lines across a byte-range boundary: every rank reads the whole file", path);
+    }
+  }
+  if (!done) {
+    if (world == 1) {
+      RowsBuilder builder = shape.EmptyLike();
+      ParseRecords(in, parser, fmt.delim, SIZE_MAX, &builder, &parsed);
+      out = builder.Take();
+    } else {
+      int64_t index = 0;
+      out = ExchangeRounds(comm, shape, UserExchange::Order::kRoundMajor, [&](RowsBuilder* chunk) {
+        return ParseDealtRound(in, parser, fmt.delim, rank, world, chunk, &parsed, &index);
+      });
+    }
+    digests = in.BlockDigests();
+  }
+  out.file_rows = AllReduceScalar<int64_t>(comm, parsed, ReduceOp::kSum);
   RP_REQUIRE(out.file_rows > 0, StatusCode::kDataError, "{}: no rows after the header: nothing to evaluate", path);
-  out.md5 = in.Md5Hex();
+  out.checksum = GatherChecksum(comm, digests);
   return out;
 }
 
 // ---- HDF5 ----
-
-bool HasDataset(hid_t file, const std::string& name) { return hdf5::Exists(file, name); }
 
 int64_t DatasetRows(hid_t file, const std::string& path, const std::string& name) {
   hdf5::Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
@@ -233,86 +364,132 @@ std::vector<T> ReadBlock(hid_t file, const std::string& path, const std::string&
   return v;
 }
 
-PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, int rank, int world) {
-  std::lock_guard<std::mutex> lock(hdf5::Mutex());
-  hdf5::Quiet();
-  hdf5::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  RP_REQUIRE(file.get() >= 0, StatusCode::kIoError, "{}: cannot open as HDF5 (missing, unreadable or not HDF5)", path);
-  for (const auto& [name, role] : {std::pair{cols.user, "user id"}, {cols.item, "item id"}, {cols.click, "click label"},
-                                   {cols.p_ctr, "predicted click probability"}}) {
-    RP_REQUIRE(HasDataset(file.get(), name), StatusCode::kDataError, "{}: missing dataset '/{}' ({})", path, name, role);
+// One predictions file in HDF5 (one 1-D dataset per column), read a row block at a time. HDF5 is
+// called under the process's HDF5 mutex, never across a collective (inproc ranks share it).
+class Hdf5Predictions {
+ public:
+  Hdf5Predictions(const std::string& path, const PredictionColumns& cols) : path_(path), cols_(cols) {
+    std::lock_guard<std::mutex> lock(hdf5::Mutex());
+    hdf5::Quiet();
+    file_ = hdf5::Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    RP_REQUIRE(file_.get() >= 0, StatusCode::kIoError, "{}: cannot open as HDF5 (missing, unreadable or not HDF5)", path);
+    for (const auto& [name, role] : {std::pair{cols.user, "user id"}, {cols.item, "item id"}, {cols.click, "click label"},
+                                     {cols.p_ctr, "predicted click probability"}}) {
+      RP_REQUIRE(Has(name), StatusCode::kDataError, "{}: missing dataset '/{}' ({})", path, name, role);
+    }
+    has_conversion_ = Has(cols.conversion);
+    has_cvr_ = Has(cols.p_cvr);
+    has_ctcvr_ = Has(cols.p_ctcvr);
+    RP_REQUIRE(!has_conversion_ || has_cvr_ || has_ctcvr_, StatusCode::kDataError,
+               "{}: dataset '/{}' is present but neither '/{}' nor '/{}' is", path, cols.conversion, cols.p_cvr,
+               cols.p_ctcvr);
+    has_value_ = Has(cols.value);
+    for (const auto& s : cols.slices) {
+      RP_REQUIRE(Has(s), StatusCode::kDataError, "{}: missing dataset '/{}' (slice column, eval.slices)", path, s);
+    }
+    rows_ = DatasetRows(file_.get(), path, cols.user);
+    RP_REQUIRE(rows_ > 0, StatusCode::kDataError, "{}:/{}: no rows: nothing to evaluate", path, cols.user);
+    std::vector<std::string> names = {cols.item, cols.click, cols.p_ctr};
+    if (has_conversion_) names.push_back(cols.conversion);
+    if (has_cvr_) names.push_back(cols.p_cvr);
+    if (has_ctcvr_) names.push_back(cols.p_ctcvr);
+    if (has_value_) names.push_back(cols.value);
+    for (const auto& s : cols.slices) names.push_back(s);
+    for (const auto& name : names) {
+      const int64_t m = DatasetRows(file_.get(), path, name);
+      RP_REQUIRE(m == rows_, StatusCode::kDataError, "{}:/{}: expected {} rows (as /{}), found {}", path, name, rows_,
+                 cols.user, m);
+    }
   }
-  PredictionRows out;
-  out.has_conversion = HasDataset(file.get(), cols.conversion);
-  const bool has_cvr = HasDataset(file.get(), cols.p_cvr), has_ctcvr = HasDataset(file.get(), cols.p_ctcvr);
-  RP_REQUIRE(!out.has_conversion || has_cvr || has_ctcvr, StatusCode::kDataError,
-             "{}: dataset '/{}' is present but neither '/{}' nor '/{}' is", path, cols.conversion, cols.p_cvr,
-             cols.p_ctcvr);
-  out.has_value = HasDataset(file.get(), cols.value);
-  for (const auto& s : cols.slices) {
-    RP_REQUIRE(HasDataset(file.get(), s), StatusCode::kDataError, "{}: missing dataset '/{}' (slice column, eval.slices)",
-               path, s);
+  ~Hdf5Predictions() {
+    std::lock_guard<std::mutex> lock(hdf5::Mutex());
+    file_.reset();
   }
-  const int64_t n = DatasetRows(file.get(), path, cols.user);
-  RP_REQUIRE(n > 0, StatusCode::kDataError, "{}:/{}: no rows: nothing to evaluate", path, cols.user);
-  std::vector<std::string> names = {cols.item, cols.click, cols.p_ctr};
-  if (out.has_conversion) names.push_back(cols.conversion);
-  if (has_cvr) names.push_back(cols.p_cvr);
-  if (has_ctcvr) names.push_back(cols.p_ctcvr);
-  if (out.has_value) names.push_back(cols.value);
-  for (const auto& s : cols.slices) names.push_back(s);
-  for (const auto& name : names) {
-    const int64_t m = DatasetRows(file.get(), path, name);
-    RP_REQUIRE(m == n, StatusCode::kDataError, "{}:/{}: expected {} rows (as /{}), found {}", path, name, n, cols.user, m);
-  }
-  out.file_rows = n;
-  out.slice_codes.resize(cols.slices.size());
-  out.slice_values.resize(cols.slices.size());
-  std::vector<std::map<int64_t, uint32_t>> dicts(cols.slices.size());
-  RowChecker check{cols};
-  const int64_t step = 1 << 20;
-  for (int64_t b = 0; b < n; b += step) {
-    const int64_t e = std::min(n, b + step);
-    auto user = ReadBlock<int64_t>(file.get(), path, cols.user, b, e);
-    auto item = ReadBlock<int64_t>(file.get(), path, cols.item, b, e);
-    auto click = ReadBlock<double>(file.get(), path, cols.click, b, e);
-    auto p_ctr = ReadBlock<double>(file.get(), path, cols.p_ctr, b, e);
-    std::vector<double> conv, p_cvr, p_ctcvr, value;
-    if (out.has_conversion) conv = ReadBlock<double>(file.get(), path, cols.conversion, b, e);
-    if (has_cvr) p_cvr = ReadBlock<double>(file.get(), path, cols.p_cvr, b, e);
-    if (has_ctcvr) p_ctcvr = ReadBlock<double>(file.get(), path, cols.p_ctcvr, b, e);
-    if (out.has_value) value = ReadBlock<double>(file.get(), path, cols.value, b, e);
+  Hdf5Predictions(const Hdf5Predictions&) = delete;
+  Hdf5Predictions& operator=(const Hdf5Predictions&) = delete;
+
+  int64_t rows() const { return rows_; }
+  RowsBuilder Builder() const { return RowsBuilder(has_conversion_, has_value_, false, cols_.slices.size()); }
+
+  // Parses rows [b, e) into `builder`; errors name file:/dataset[row].
+  void Parse(int64_t b, int64_t e, RowsBuilder* builder) const {
+    const PredictionColumns& cols = cols_;
+    std::vector<int64_t> user, item;
+    std::vector<double> click, p_ctr, conv, p_cvr, p_ctcvr, value;
     std::vector<std::vector<int64_t>> slices;
-    for (const auto& s : cols.slices) slices.push_back(ReadBlock<int64_t>(file.get(), path, s, b, e));
+    {
+      std::lock_guard<std::mutex> lock(hdf5::Mutex());
+      const hid_t f = file_.get();
+      user = ReadBlock<int64_t>(f, path_, cols.user, b, e);
+      item = ReadBlock<int64_t>(f, path_, cols.item, b, e);
+      click = ReadBlock<double>(f, path_, cols.click, b, e);
+      p_ctr = ReadBlock<double>(f, path_, cols.p_ctr, b, e);
+      if (has_conversion_) conv = ReadBlock<double>(f, path_, cols.conversion, b, e);
+      if (has_cvr_) p_cvr = ReadBlock<double>(f, path_, cols.p_cvr, b, e);
+      if (has_ctcvr_) p_ctcvr = ReadBlock<double>(f, path_, cols.p_ctcvr, b, e);
+      if (has_value_) value = ReadBlock<double>(f, path_, cols.value, b, e);
+      for (const auto& s : cols.slices) slices.push_back(ReadBlock<int64_t>(f, path_, s, b, e));
+    }
+    PredictionRows& out = builder->rows();
+    RowChecker check{cols};
     for (int64_t r = 0; r < e - b; ++r) {
       const auto i = static_cast<size_t>(r);
-      const std::string id = std::to_string(user[i]);
-      const uint64_t ukey = IdKey(id);
-      if (UserShard(ukey, world) != rank) continue;
-      auto where = [&](const std::string& col) { return [&, col] { return fmt::format("{}:/{}[{}]", path, col, b + r); }; };
+      auto where = [&](const std::string& col) { return [&, col] { return fmt::format("{}:/{}[{}]", path_, col, b + r); }; };
       auto text = [](double v) { return [v] { return fmt::format("{}", v); }; };
-      out.user.push_back(ukey);
+      out.user.push_back(IdKey(std::to_string(user[i])));
       out.item.push_back(IdKey(std::to_string(item[i])));
       const uint8_t c = check.Label(click[i], cols.click, where(cols.click), text(click[i]));
       out.click.push_back(c);
       out.p_ctr.push_back(check.Probability(p_ctr[i], cols.p_ctr, where(cols.p_ctr), text(p_ctr[i])));
-      if (out.has_conversion) {
+      if (has_conversion_) {
         const uint8_t v = check.Label(conv[i], cols.conversion, where(cols.conversion), text(conv[i]));
         check.Chain(c, v, where(cols.conversion));
         out.conversion.push_back(v);
-        const double pc = has_cvr ? check.Probability(p_cvr[i], cols.p_cvr, where(cols.p_cvr), text(p_cvr[i])) : -1;
+        const double pc = has_cvr_ ? check.Probability(p_cvr[i], cols.p_cvr, where(cols.p_cvr), text(p_cvr[i])) : -1;
         const double pcc =
-            has_ctcvr ? check.Probability(p_ctcvr[i], cols.p_ctcvr, where(cols.p_ctcvr), text(p_ctcvr[i])) : -1;
+            has_ctcvr_ ? check.Probability(p_ctcvr[i], cols.p_ctcvr, where(cols.p_ctcvr), text(p_ctcvr[i])) : -1;
         AddConversionScores(out.p_ctr.back(), pc, pcc, &out);
       }
-      if (out.has_value) out.value.push_back(check.Value(value[i], cols.value, where(cols.value), text(value[i])));
+      if (has_value_) out.value.push_back(check.Value(value[i], cols.value, where(cols.value), text(value[i])));
       for (size_t s = 0; s < slices.size(); ++s) {
-        auto [it, inserted] = dicts[s].emplace(slices[s][i], static_cast<uint32_t>(out.slice_values[s].size()));
-        if (inserted) out.slice_values[s].push_back(std::to_string(slices[s][i]));
-        out.slice_codes[s].push_back(it->second);
+        out.slice_codes[s].push_back(builder->SliceCode(s, std::to_string(slices[s][i])));
       }
     }
   }
+
+ private:
+  bool Has(const std::string& name) const { return hdf5::Exists(file_.get(), name); }
+
+  std::string path_;
+  const PredictionColumns& cols_;
+  hdf5::Handle file_;
+  bool has_conversion_ = false, has_cvr_ = false, has_ctcvr_ = false, has_value_ = false;
+  int64_t rows_ = 0;
+};
+
+// Rank r reads rows [r n / N, (r + 1) n / N) as hyperslabs, a block at a time.
+PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, Communicator& comm) {
+  const Hdf5Predictions file(path, cols);
+  const int64_t n = file.rows(), world = comm.WorldSize(), rank = comm.Rank();
+  const int64_t lo = n * rank / world, hi = n * (rank + 1) / world;
+  const RowsBuilder shape = file.Builder();
+  PredictionRows out;
+  if (world == 1) {
+    RowsBuilder builder = shape.EmptyLike();
+    for (int64_t b = lo; b < hi; b += static_cast<int64_t>(kRoundRows)) {
+      file.Parse(b, std::min(hi, b + static_cast<int64_t>(kRoundRows)), &builder);
+    }
+    out = builder.Take();
+  } else {
+    int64_t b = lo;
+    out = ExchangeRounds(comm, shape, UserExchange::Order::kSourceMajor, [&](RowsBuilder* chunk) {
+      const int64_t e = std::min(hi, b + static_cast<int64_t>(kRoundRows));
+      if (b < e) file.Parse(b, e, chunk);
+      b = e;
+      return b < hi;
+    });
+  }
+  out.file_rows = n;
   return out;
 }
 
@@ -324,8 +501,8 @@ int UserShard(uint64_t user_key, int world) {
   return world <= 1 ? 0 : static_cast<int>(Mix64(user_key) % static_cast<uint64_t>(world));
 }
 
-PredictionRows ReadPredictions(const std::string& path, const PredictionColumns& columns, int rank, int world) {
-  return IsHdf5Path(path) ? ReadHdf5(path, columns, rank, world) : ReadCsv(path, columns, rank, world);
+PredictionRows ReadPredictions(const std::string& path, const PredictionColumns& columns, Communicator& comm) {
+  return IsHdf5Path(path) ? ReadHdf5(path, columns, comm) : ReadCsv(path, columns, comm);
 }
 
 }  // namespace recprism::data

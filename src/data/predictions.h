@@ -12,15 +12,27 @@
 //   value               revenue of a conversion (>= 0), optional
 //   category            item categories ('|'-separated), optional (intra-list diversity)
 //   any other column    usable as a slice (PredictionColumns::slices)
-// Fields are separated by the delimiter, without quoting. Rows are sharded by user: rank r keeps
-// the rows whose user hashes to r (Mix64(FNV-1a(user)) mod world), so a world of N gives the same
-// rows per user as one rank. Every problem is an Error(kDataError) naming file:line (HDF5:
-// file:/dataset[row]) and the column, found against expected.
+// Fields are separated by the delimiter, quoted as RFC 4180 where needed. Rows are sharded by user:
+// rank r keeps the rows whose user hashes to r (Mix64(FNV-1a(user)) mod world), in file order, so a
+// world of N gives the same rows per user as one rank. Every problem is an Error(kDataError) naming
+// file:line (HDF5: file:/dataset[row]) and the column, found against expected.
+//
+// Reading is shared, so per-rank time and memory fall with the world size:
+// - plain CSV/TSV: rank r parses the lines that start in its byte range [h + r(S-h)/N,
+//   h + (r+1)(S-h)/N) of the data after the header (h bytes of S); line numbers stay exact (each
+//   rank counts its range's lines first). A file whose quotes would put a range start inside a
+//   quoted field is read as a stream, like gzip;
+// - gzip: a stream cannot be entered mid-way: every rank decompresses all of it (cheap against
+//   parsing) and parses every N-th block of 65,536 records;
+// - HDF5: rank r reads rows [r R/N, (r+1) R/N) as hyperslabs.
+// The rows then go to their user's rank by all-to-all, a round of at most 262,144 rows at a time.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "comm/communicator.h"
 
 namespace recprism::data {
 
@@ -52,7 +64,9 @@ struct PredictionRows {
 
   bool has_conversion = false, has_value = false, has_category = false;
   int64_t file_rows = 0;  // rows in the whole file (every rank)
-  std::string md5;        // of the decompressed file content (CSV); empty for HDF5
+  // CSV: FileChecksum of the decompressed content (the MD5 of its 16 MiB blocks' MD5s), the same
+  // at every world size; empty for HDF5.
+  std::string checksum;
   size_t size() const { return user.size(); }
 };
 
@@ -60,7 +74,8 @@ struct PredictionRows {
 int UserShard(uint64_t user_key, int world);
 uint64_t IdKey(std::string_view id);
 
-// Reads `path` (.csv, .tsv, .txt, optionally .gz; .h5/.hdf5) and keeps this rank's rows.
-PredictionRows ReadPredictions(const std::string& path, const PredictionColumns& columns, int rank, int world);
+// Reads `path` (.csv, .tsv, .txt, optionally .gz; .h5/.hdf5) and returns this rank's rows.
+// Collective: every rank of `comm` calls it with the same arguments.
+PredictionRows ReadPredictions(const std::string& path, const PredictionColumns& columns, Communicator& comm);
 
 }  // namespace recprism::data

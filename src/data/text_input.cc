@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <future>
 
 #include "core/check.h"
@@ -17,9 +18,53 @@ namespace recprism::data {
 
 // Blocks are read into two buffers in turn; the checksum of a block runs on another thread while
 // its lines are parsed (one hashing job at a time, so the MD5 sees the blocks in order).
+struct BlockHasher::Open {
+  Md5 md5;
+};
+
+void BlockHasher::Update(int64_t offset, const char* data, size_t n) {
+  while (n > 0) {
+    const int64_t k = offset / kBlock;
+    const auto take = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(n), (k + 1) * kBlock - offset));
+    if (k % every_ == which_) {
+      if (k != block_) {
+        if (open_) done_.emplace_back(block_, open_->md5.HexDigest());
+        open_ = std::make_shared<Open>();
+        block_ = k;
+      }
+      open_->md5.Update(data, take);
+    }
+    offset += static_cast<int64_t>(take);
+    data += take;
+    n -= take;
+  }
+}
+
+std::vector<std::pair<int64_t, std::string>> BlockHasher::Finish() {
+  if (open_) done_.emplace_back(block_, open_->md5.HexDigest());
+  open_.reset();
+  block_ = -1;
+  return std::move(done_);
+}
+
+std::string FileChecksum(std::vector<std::pair<int64_t, std::string>> blocks) {
+  std::sort(blocks.begin(), blocks.end());
+  Md5 md5;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    RP_REQUIRE(blocks[i].first == static_cast<int64_t>(i), StatusCode::kInternal,
+               "file checksum: block {} is missing or repeated (found block {} at position {})", i, blocks[i].first, i);
+    md5.Update(blocks[i].second);
+  }
+  return md5.HexDigest();
+}
+
 struct LineReader::Impl {
   gzFile file = nullptr;
+  std::FILE* plain = nullptr;  // range readers read the file directly
   Md5 md5;
+  bool hash = true;
+  std::unique_ptr<BlockHasher> blocks;
+  int64_t read_offset = 0;  // of the next byte read from the file
   std::vector<char> bufs[2] = {std::vector<char>(1 << 20), std::vector<char>(1 << 20)};
   int current = 1;
   const char* data = nullptr;
@@ -39,14 +84,35 @@ LineReader::LineReader(const std::string& path) : impl_(std::make_unique<Impl>()
   gzbuffer(impl_->file, 1 << 17);
 }
 
+LineReader::LineReader(const std::string& path, int64_t begin, int64_t end, int64_t lines_before)
+    : impl_(std::make_unique<Impl>()), path_(path), line_(lines_before), offset_(begin), end_(end) {
+  impl_->plain = std::fopen(path.c_str(), "rb");
+  RP_REQUIRE(impl_->plain != nullptr, StatusCode::kIoError, "cannot open '{}': {}", path, std::strerror(errno));
+  RP_REQUIRE(fseeko(impl_->plain, begin, SEEK_SET) == 0, StatusCode::kIoError, "cannot seek to byte {} of '{}': {}",
+             begin, path, std::strerror(errno));
+  impl_->hash = false;
+  impl_->read_offset = begin;
+}
+
+void LineReader::HashBlocks(int every, int which) {
+  impl_->blocks = std::make_unique<BlockHasher>(every, which);
+}
+
+std::vector<std::pair<int64_t, std::string>> LineReader::BlockDigests() {
+  impl_->WaitHashing();
+  return impl_->blocks ? impl_->blocks->Finish() : std::vector<std::pair<int64_t, std::string>>{};
+}
+
 LineReader::~LineReader() {
   if (impl_->hashing.valid()) impl_->hashing.wait();
   if (impl_->file != nullptr) gzclose(impl_->file);
+  if (impl_->plain != nullptr) std::fclose(impl_->plain);
 }
 
 bool LineReader::Next(std::string* line) {
   Impl& s = *impl_;
   line->clear();
+  if (end_ >= 0 && offset_ >= end_) return false;
   for (;;) {
     if (s.pos == s.end) {
       if (s.eof) {
@@ -55,6 +121,17 @@ bool LineReader::Next(std::string* line) {
       }
       // The buffer read into is the one hashed two blocks ago; that job finished before the last.
       std::vector<char>& buf = s.bufs[1 - s.current];
+      if (s.plain != nullptr) {
+        const size_t got = std::fread(buf.data(), 1, buf.size(), s.plain);
+        RP_REQUIRE(got > 0 || !std::ferror(s.plain), StatusCode::kIoError, "cannot read '{}' after line {}: {}", path_,
+                   line_, std::strerror(errno));
+        s.data = buf.data();
+        s.current = 1 - s.current;
+        s.pos = 0;
+        s.end = got;
+        if (got == 0) s.eof = true;
+        continue;
+      }
       int n = gzread(s.file, buf.data(), static_cast<unsigned>(buf.size()));
       if (n < 0 || (n == 0 && !gzeof(s.file))) {
         int code = 0;
@@ -73,7 +150,13 @@ bool LineReader::Next(std::string* line) {
       s.WaitHashing();
       s.current = 1 - s.current;
       s.data = buf.data();
-      s.hashing = std::async(std::launch::async, [&s, p = buf.data(), n] { s.md5.Update(p, static_cast<size_t>(n)); });
+      const int64_t at = s.read_offset;
+      s.read_offset += n;
+      if (s.blocks) {
+        s.hashing = std::async(std::launch::async, [&s, p = buf.data(), n, at] { s.blocks->Update(at, p, static_cast<size_t>(n)); });
+      } else if (s.hash) {
+        s.hashing = std::async(std::launch::async, [&s, p = buf.data(), n] { s.md5.Update(p, static_cast<size_t>(n)); });
+      }
       s.pos = 0;
       s.end = static_cast<size_t>(n);
     }
@@ -81,12 +164,14 @@ bool LineReader::Next(std::string* line) {
     const void* nl = std::memchr(start, '\n', s.end - s.pos);
     if (nl == nullptr) {
       line->append(start, s.end - s.pos);
+      offset_ += static_cast<int64_t>(s.end - s.pos);
       s.pos = s.end;
       continue;
     }
     size_t len = static_cast<const char*>(nl) - start;
     line->append(start, len);
     s.pos += len + 1;
+    offset_ += static_cast<int64_t>(len) + 1;
     break;
   }
   if (!line->empty() && line->back() == '\r') line->pop_back();
@@ -103,6 +188,98 @@ std::string LineReader::Md5Hex() {
     impl_->digest = copy.HexDigest();
   }
   return impl_->digest;
+}
+
+namespace {
+
+class PlainFile {
+ public:
+  explicit PlainFile(const std::string& path) : path_(path), f_(std::fopen(path.c_str(), "rb")) {
+    RP_REQUIRE(f_ != nullptr, StatusCode::kIoError, "cannot open '{}': {}", path, std::strerror(errno));
+  }
+  ~PlainFile() { std::fclose(f_); }
+  PlainFile(const PlainFile&) = delete;
+  PlainFile& operator=(const PlainFile&) = delete;
+  // Reads up to n bytes at `offset`; returns how many.
+  size_t ReadAt(int64_t offset, char* buf, size_t n) {
+    RP_REQUIRE(fseeko(f_, offset, SEEK_SET) == 0, StatusCode::kIoError, "cannot seek to byte {} of '{}': {}", offset,
+               path_, std::strerror(errno));
+    const size_t got = std::fread(buf, 1, n, f_);
+    RP_REQUIRE(got == n || !std::ferror(f_), StatusCode::kIoError, "cannot read '{}' at byte {}: {}", path_, offset,
+               std::strerror(errno));
+    return got;
+  }
+  int64_t Size() {
+    RP_REQUIRE(fseeko(f_, 0, SEEK_END) == 0, StatusCode::kIoError, "cannot size '{}': {}", path_, std::strerror(errno));
+    return ftello(f_);
+  }
+  // Position just past the first '\n' at or after `from`; `size` when there is none.
+  int64_t LineStartAfter(int64_t from, int64_t size, std::vector<char>& buf) {
+    for (int64_t at = from; at < size;) {
+      const size_t got = ReadAt(at, buf.data(), static_cast<size_t>(std::min<int64_t>(size - at, buf.size())));
+      if (got == 0) break;
+      const void* nl = std::memchr(buf.data(), '\n', got);
+      if (nl != nullptr) return at + (static_cast<const char*>(nl) - buf.data()) + 1;
+      at += static_cast<int64_t>(got);
+    }
+    return size;
+  }
+
+ private:
+  std::string path_;
+  std::FILE* f_;
+};
+
+}  // namespace
+
+LineRange ScanLineRange(const std::string& path, int64_t from, int64_t to, int64_t size) {
+  PlainFile f(path);
+  std::vector<char> buf(size_t{4} << 20);
+  LineRange r;
+  r.begin = f.LineStartAfter(from - 1, size, buf);
+  r.end = std::max(r.begin, f.LineStartAfter(to - 1, size, buf));
+  char last = '\n';
+  for (int64_t at = r.begin; at < r.end;) {
+    const size_t got = f.ReadAt(at, buf.data(), static_cast<size_t>(std::min<int64_t>(r.end - at, buf.size())));
+    RP_REQUIRE(got > 0, StatusCode::kIoError, "'{}' ends at byte {}, before its expected {} bytes (changed while read?)",
+               path, at, size);
+    r.lines += std::count(buf.data(), buf.data() + got, '\n');
+    r.quotes += std::count(buf.data(), buf.data() + got, '"');
+    last = buf[got - 1];
+    at += static_cast<int64_t>(got);
+  }
+  if (r.end > r.begin && last != '\n') ++r.lines;
+  return r;
+}
+
+std::vector<std::pair<int64_t, std::string>> HashFileBlocks(const std::string& path, int64_t from, int64_t to,
+                                                            int64_t size) {
+  PlainFile f(path);
+  std::vector<char> buf(size_t{4} << 20);
+  BlockHasher hasher;
+  const int64_t first = (from + BlockHasher::kBlock - 1) / BlockHasher::kBlock;
+  for (int64_t k = first; k * BlockHasher::kBlock < to && k * BlockHasher::kBlock < size; ++k) {
+    const int64_t b = k * BlockHasher::kBlock, e = std::min(size, b + BlockHasher::kBlock);
+    for (int64_t at = b; at < e;) {
+      const size_t got = f.ReadAt(at, buf.data(), static_cast<size_t>(std::min<int64_t>(e - at, buf.size())));
+      RP_REQUIRE(got > 0, StatusCode::kIoError, "'{}' ends at byte {}, before its expected {} bytes (changed while read?)",
+                 path, at, size);
+      hasher.Update(at, buf.data(), got);
+      at += static_cast<int64_t>(got);
+    }
+  }
+  return hasher.Finish();
+}
+
+int64_t FileSize(const std::string& path) {
+  PlainFile f(path);
+  return f.Size();
+}
+
+bool IsGzipFile(const std::string& path) {
+  PlainFile f(path);
+  char magic[2] = {0, 0};
+  return f.ReadAt(0, magic, 2) == 2 && static_cast<uint8_t>(magic[0]) == 0x1f && static_cast<uint8_t>(magic[1]) == 0x8b;
 }
 
 void SplitFields(std::string_view line, std::string_view separator, std::vector<std::string_view>* fields) {

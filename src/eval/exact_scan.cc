@@ -45,6 +45,7 @@ metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<me
       samples.push_back(static_cast<double>(runs.size()) / static_cast<double>(s));
     }
   }
+  // Bounded: 2 x kSamplesPerRank values per rank, whatever the rows.
   std::vector<double> all = AllGatherV(comm, samples);
   std::vector<std::pair<double, double>> pts;
   for (size_t i = 0; i + 1 < all.size(); i += 2) pts.emplace_back(all[i], all[i + 1]);
@@ -82,35 +83,38 @@ metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<me
   }
   AllReduce(comm, counts, ReduceOp::kSum);
 
-  // 4. One partition at a time, gathered and kept by its owner.
-  metrics::PartitionScan mine;
-  for (int p = 0; p < world; ++p) {
-    std::vector<size_t> sizes;
-    std::vector<double> gathered = AllGatherV(comm, Flatten(runs, bound[p], bound[p + 1]), &sizes);
-    if (p != comm.Rank()) continue;
-    std::vector<metrics::ScoreRun> part(gathered.size() / 3);
-    for (size_t i = 0; i < part.size(); ++i) part[i] = {gathered[3 * i], gathered[3 * i + 1], gathered[3 * i + 2]};
-    gathered = {};
-    // Each rank's contribution arrives sorted, in rank order: merge them.
-    std::vector<size_t> starts = {0};
-    for (size_t c : sizes) starts.push_back(starts.back() + c / 3);
-    metrics::MergeSortedRuns(&part, starts);
-    double neg_below = 0, pos_above = 0, neg_above = 0;
-    for (int q = 0; q < world; ++q) {
-      if (q < p) neg_below += counts[2 * q + 1];
-      if (q > p) {
-        pos_above += counts[2 * q];
-        neg_above += counts[2 * q + 1];
-      }
+  // 4. One all-to-all sends each rank's runs of partition p to rank p: every run crosses the
+  // network once. The runs are sorted, so the partitions are contiguous in them.
+  std::vector<size_t> send_counts(static_cast<size_t>(world));
+  for (int p = 0; p < world; ++p) send_counts[p] = 3 * (bound[p + 1] - bound[p]);
+  std::vector<double> flat = Flatten(runs, 0, runs.size());
+  runs = {};
+  std::vector<size_t> sizes;
+  std::vector<double> received = AllToAllV(comm, flat, send_counts, &sizes);
+  flat = {};
+  std::vector<metrics::ScoreRun> part(received.size() / 3);
+  for (size_t i = 0; i < part.size(); ++i) part[i] = {received[3 * i], received[3 * i + 1], received[3 * i + 2]};
+  received = {};
+  // Each rank's contribution arrives sorted, in rank order: merge them.
+  std::vector<size_t> starts = {0};
+  for (size_t c : sizes) starts.push_back(starts.back() + c / 3);
+  metrics::MergeSortedRuns(&part, starts);
+  const int p = comm.Rank();
+  double neg_below = 0, pos_above = 0, neg_above = 0;
+  for (int q = 0; q < world; ++q) {
+    if (q < p) neg_below += counts[2 * q + 1];
+    if (q > p) {
+      pos_above += counts[2 * q];
+      neg_above += counts[2 * q + 1];
     }
-    mine = metrics::ScanPartition(part, neg_below, pos_above, neg_above, pos);
   }
+  const metrics::PartitionScan mine = metrics::ScanPartition(part, neg_below, pos_above, neg_above, pos);
 
   // 5. Sums, and the best F1 over every partition (ties: the larger threshold).
   std::vector<double> sums = {mine.auc_pairs, mine.ap_sum};
   AllReduce(comm, sums, ReduceOp::kSum);
   std::vector<double> best = {mine.best_f1, mine.best_threshold, mine.tp_at_best, mine.fp_at_best};
-  std::vector<double> bests = AllGatherV(comm, best);
+  std::vector<double> bests = AllGatherV(comm, best);  // 4 values per rank
   metrics::PartitionScan total;
   total.auc_pairs = sums[0];
   total.ap_sum = sums[1];

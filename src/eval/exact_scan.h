@@ -8,10 +8,11 @@
 //      the distinct scores; equal scores always land in the same partition;
 //   3. one all-reduce gives every partition's positive and negative counts, hence the counts
 //      below and above each partition;
-//   4. partition p's runs are gathered (all-gather-v) and kept by rank p alone, one partition at a
-//      time, so a rank never holds more than one partition; it scans them (metrics::ScanPartition);
+//   4. one all-to-all-v sends every rank's runs of partition p to rank p, so each run crosses the
+//      network once and a rank receives about 1/world of them; it merges and scans its partition
+//      (metrics::ScanPartition);
 //   5. one all-reduce adds the partial sums; the best F1 is chosen from an all-gather.
-// Memory per rank: its own runs plus one partition. Collective: every rank calls it, in the same
+// Memory per rank: its own runs (sent, then freed) plus its partition. Collective: every rank calls it, in the same
 // order, with any number of runs (zero included).
 #pragma once
 

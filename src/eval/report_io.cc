@@ -156,7 +156,7 @@ std::string ReportToMarkdown(const Report& r) {
     auto it = r.provenance.find(k);
     return it == r.provenance.end() ? std::string("–") : Cell(it->second);
   };
-  o << "- input: `" << prov("input") << "` (md5 " << prov("input_md5") << ")\n";
+  o << "- input: `" << prov("input") << "` (checksum " << prov("input_checksum") << ")\n";
   o << "- rows " << prov("rows") << ", users " << prov("users") << ", items " << prov("items") << "; world size "
     << prov("world_size") << " (" << prov("backend") << ")\n";
   o << "- intervals: " << static_cast<int>(r.ci_level * 100) << "% Poisson bootstrap clustered on users, "

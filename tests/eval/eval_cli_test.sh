@@ -13,7 +13,7 @@ check "1 rank: report.json, report.md, report.html" '[ -s "$work/r1/report.json"
 "$py" "$src/tests/eval/sklearn_check.py" "$work/pred.csv" "$work/r1" >"$work/s1" 2>&1; rc=$?
 cat "$work/s1"
 check "1 rank: every metric agrees with scikit-learn and the published definitions (1e-9)" '[ $rc = 0 ]'
-for n in 2 3; do
+for n in 2 3 5; do
   "${mpi[@]}" -n $n "$bin" evaluate --predictions "$work/pred.csv" --output "$work/r$n" "${common[@]}" \
     --set comm.backend=mpi >"$work/o$n" 2>&1; rc=$?
   check "$n ranks: exit 0" '[ $rc = 0 ]'
@@ -41,11 +41,25 @@ for path in sys.argv[3:]:
 print(f"{len(keys)} metrics compared, {bad} differ"); sys.exit(1 if bad else 0)
 PY
 }
-check "1, 2 and 3 ranks give the same report (values and intervals, 1e-12)" 'same 1e-12 "$work/r1" "$work/r2" "$work/r3"'
+check "1, 2, 3 and 5 ranks give the same report (values and intervals, 1e-12)" 'same 1e-12 "$work/r1" "$work/r2" "$work/r3" "$work/r5"'
+checksum() { grep -o '"input_checksum": "[0-9a-f]*"' "$1/report.json"; }
+want=$("$py" -c "
+import hashlib, sys; d = open(sys.argv[1], 'rb').read()
+print(hashlib.md5(''.join(hashlib.md5(d[i:i + 2**24]).hexdigest() for i in range(0, len(d), 2**24)).encode()).hexdigest())" "$work/pred.csv")
+check "the input checksum is the md5 of the 16 MiB blocks' md5s (Python's hashlib), at 1 and 5 ranks" \
+  '[ "$(checksum "$work/r1")" = "\"input_checksum\": \"$want\"" ] && [ "$(checksum "$work/r5")" = "$(checksum "$work/r1")" ]'
 
 gzip -c "$work/pred.csv" >"$work/pred.csv.gz"
+tr ',' '\t' <"$work/pred.csv" >"$work/pred.tsv"
 "$bin" evaluate --predictions "$work/pred.csv.gz" --output "$work/rgz" "${common[@]}" >/dev/null 2>&1
-check "gzip input: the same report and the same input md5" 'same 1e-12 "$work/r1" "$work/rgz" && [ "$(grep -o "\"input_md5\": \"[0-9a-f]*\"" "$work/r1/report.json")" = "$(grep -o "\"input_md5\": \"[0-9a-f]*\"" "$work/rgz/report.json")" ]'
+for n in 2 3; do
+  "${mpi[@]}" -n $n "$bin" evaluate --predictions "$work/pred.csv.gz" --output "$work/rgz$n" "${common[@]}" \
+    --set comm.backend=mpi >/dev/null 2>&1
+  "${mpi[@]}" -n $n "$bin" evaluate --predictions "$work/pred.tsv" --output "$work/rtsv$n" "${common[@]}" \
+    --set comm.backend=mpi >/dev/null 2>&1
+done
+check "gzip input at 1, 2 and 3 ranks: the same report and the same input checksum" 'same 1e-12 "$work/r1" "$work/rgz" "$work/rgz2" "$work/rgz3" && [ "$(checksum "$work/r1")" = "$(checksum "$work/rgz")" ] && [ "$(checksum "$work/r1")" = "$(checksum "$work/rgz3")" ]'
+check "TSV input at 2 and 3 ranks: the same report" 'same 1e-12 "$work/r1" "$work/rtsv2" "$work/rtsv3"'
 "$py" - "$work/pred.csv" "$work/pred.h5" <<'PY'
 import csv, sys, h5py, numpy as np
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -57,6 +71,11 @@ nohdf=(--set run.output_dir="$work/runs" --set eval.bootstrap_replicates=40)
 "$bin" evaluate --predictions "$work/pred.csv" --output "$work/rcsv" "${nohdf[@]}" --set eval.columns.category=none >/dev/null 2>&1
 "$bin" evaluate --predictions "$work/pred.h5" --output "$work/rh5" "${nohdf[@]}" >"$work/oh5" 2>&1; rc=$?
 check "HDF5 input (h5py-written): the same metrics as the CSV (values within 1e-6: float32 values)" '[ $rc = 0 ] && same -1e-6 "$work/rcsv" "$work/rh5"'
+for n in 2 3 5; do
+  "${mpi[@]}" -n $n "$bin" evaluate --predictions "$work/pred.h5" --output "$work/rh5_$n" "${nohdf[@]}" \
+    --set comm.backend=mpi >/dev/null 2>&1
+done
+check "HDF5 input at 2, 3 and 5 ranks (row ranges as hyperslabs): the same report as at 1 rank (1e-12)" 'same 1e-12 "$work/rh5" "$work/rh5_2" "$work/rh5_3" "$work/rh5_5"'
 
 "$bin" compare "$work/r1" "$work/r3" --output "$work/cmp" >"$work/oc" 2>&1; rc=$?
 check "compare: 1-rank vs 3-rank reports differ nowhere" '[ $rc = 0 ] && grep -q " 0 differ at Holm-adjusted p < 0.05" "$work/oc" && [ -s "$work/cmp/report.html" ]'
@@ -77,6 +96,16 @@ echo "196,242,0,0,1.7,0.402,42.99,5,M,45+,afternoon" >>"$work/bad.csv"
 cp -r "$work/r1" "$work/keep"
 "$bin" evaluate --predictions "$work/bad.csv" --output "$work/r1" "${common[@]}" >"$work/ob" 2>&1; rc=$?
 check "score outside [0, 1]: exit 4 naming file:line and column" '[ $rc = 4 ] && grep -q "$work/bad.csv:51: column .p_ctr.: expected a probability in \[0, 1\], found 1.7" "$work/ob"'
+# The same bad row in the last byte range at 3 ranks, and a bad row at the line that holds the
+# middle byte (where 2 ranks split the file) of a larger file.
+"${mpi[@]}" -n 3 "$bin" evaluate --predictions "$work/bad.csv" --output "$work/r1" "${common[@]}" --set comm.backend=mpi >"$work/ob3" 2>&1; rc=$?
+check "3 ranks: the bad row in the last range is named by its line, exit 4" '[ $rc = 4 ] && grep -q "$work/bad.csv:51: column .p_ctr." "$work/ob3"'
+mid_line=$("$py" -c "
+import sys; d = open(sys.argv[1], 'rb').read(); h = d.index(b'\n') + 1
+print(d[:h + (len(d) - h) // 2].count(b'\n') + 1)" "$work/pred.csv")
+awk -F, -v OFS=, -v l="$mid_line" 'NR == l { $5 = "x" } { print }' "$work/pred.csv" >"$work/bad_mid.csv"
+"${mpi[@]}" -n 2 "$bin" evaluate --predictions "$work/bad_mid.csv" --output "$work/r1" "${common[@]}" --set comm.backend=mpi >"$work/obm" 2>&1; rc=$?
+check "2 ranks: a bad row on the line holding the range boundary is named by its line ($mid_line)" '[ $rc = 4 ] && grep -q "$work/bad_mid.csv:$mid_line: column .p_ctr.: expected a probability, found .x." "$work/obm"'
 check "bad input: the previous report is untouched" 'cmp -s "$work/r1/report.json" "$work/keep/report.json" && ! ls "$work/r1" | grep -q tmp'
 "$bin" evaluate --predictions "$work/bad.csv" --output "$work/new" "${common[@]}" >/dev/null 2>&1
 check "bad input: no report directory is created" '[ ! -e "$work/new" ]'

@@ -1,0 +1,61 @@
+// Moving prediction rows to their user's rank (internal to data/predictions.cc).
+//
+// Each rank parses its share of a predictions file (a byte range, a row range or every N-th block
+// of records); the rows then go to the rank that owns their user (UserShard) with one all-to-all
+// per round of at most a few hundred thousand rows, so no rank ever holds more than its own rows
+// plus one round in flight. What a rank receives is kept in file order, so a world of N holds the
+// same rows per user, in the same order, as one rank reading the whole file.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "data/predictions.h"
+
+namespace recprism::data {
+
+// Rows under construction: PredictionRows plus the dictionaries that intern their slice values.
+class RowsBuilder {
+ public:
+  RowsBuilder(bool has_conversion, bool has_value, bool has_category, size_t slices);
+  // A builder with the same columns and no rows.
+  RowsBuilder EmptyLike() const;
+  PredictionRows& rows() { return rows_; }
+  const PredictionRows& rows() const { return rows_; }
+  uint32_t SliceCode(size_t s, std::string_view value);
+  PredictionRows Take() { return std::move(rows_); }
+
+ private:
+  PredictionRows rows_;
+  std::vector<std::unordered_map<std::string, uint32_t>> dicts_;
+};
+
+class UserExchange {
+ public:
+  // kSourceMajor: rank q's share precedes rank q + 1's in the file (byte or row ranges): what comes
+  // from each rank is kept apart and joined in rank order at the end. kRoundMajor: each round's
+  // shares follow each other in rank order (blocks dealt round-robin): rows are joined as they come.
+  enum class Order { kSourceMajor, kRoundMajor };
+  UserExchange(Communicator& comm, const RowsBuilder& shape, Order order);
+  // Sends every row of `chunk` to its user's rank. Collective: every rank calls it once per round.
+  void Round(const PredictionRows& chunk);
+  // This rank's rows (file_rows and checksum are the caller's).
+  PredictionRows Finish();
+  // Bytes this rank sent to and received from other ranks so far.
+  int64_t bytes_sent() const { return bytes_sent_; }
+  int64_t bytes_received() const { return bytes_received_; }
+
+ private:
+  void Decode(const uint8_t* data, size_t n);
+
+  Communicator& comm_;
+  Order order_;
+  RowsBuilder out_;
+  std::vector<std::vector<uint8_t>> pending_;  // kSourceMajor: encoded rows from each rank
+  int64_t bytes_sent_ = 0, bytes_received_ = 0;
+};
+
+}  // namespace recprism::data
