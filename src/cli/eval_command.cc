@@ -35,13 +35,15 @@ logloss, PR-AUC, calibration, ranking at K), user satisfaction (coverage, divers
 personalization) and business value (CTR, CVR, conversions and revenue at K, lift over popularity),
 each with a bootstrap confidence interval, per slice, next to popularity and random baselines.
 
-Rows are sharded by user (a hash of the user id), so `mpirun -n N` gives the same report as one
-rank. Launch with comm.backend=mpi under mpirun.
+Each rank parses its share of the input (byte ranges of a CSV, row ranges of HDF5, whole files of
+a directory), then rows go to their user's rank (a hash of the user id), so `mpirun -n N` gives the
+same report as one rank, faster. Launch with comm.backend=mpi under mpirun.
 
 options:
   --predictions FILE   CSV/TSV (plain or .gz) with header user,item,click,p_ctr[,conversion,p_cvr]
                        [,p_ctcvr][,value][,category][,slice columns...], or HDF5 with those datasets
-                       (docs/report-format.md); other names through eval.columns.*
+                       (docs/report-format.md); other names through eval.columns.*; or a
+                       directory (or quoted glob) of such files with the same columns
   --output DIR         report directory (default <run.output_dir>/<run.name>/report): report.json,
                        report.md, report.html; written only when every row was valid
   --checkpoint CKPT    score a split of data.dataset's prepared file with a `recprism train`

@@ -74,11 +74,14 @@ uint32_t RowsBuilder::SliceCode(size_t s, std::string_view value) {
 }
 
 UserExchange::UserExchange(Communicator& comm, const RowsBuilder& shape, Order order)
-    : comm_(comm), order_(order), out_(shape.EmptyLike()), pending_(static_cast<size_t>(comm.WorldSize())) {}
+    : comm_(comm), order_(order), out_(shape.EmptyLike()) {}
 
-void UserExchange::Round(const PredictionRows& chunk) {
+void UserExchange::Round(const PredictionRows& chunk, int64_t key) {
   const int world = comm_.WorldSize();
   std::vector<std::vector<uint8_t>> by_rank(static_cast<size_t>(world));
+  if (order_ == Order::kKeyed) {
+    for (auto& b : by_rank) Put(&b, key);
+  }
   for (size_t i = 0; i < chunk.size(); ++i) EncodeRow(chunk, i, &by_rank[UserShard(chunk.user[i], world)]);
   std::vector<size_t> counts(static_cast<size_t>(world));
   size_t total = 0;
@@ -95,13 +98,21 @@ void UserExchange::Round(const PredictionRows& chunk) {
   size_t at = 0;
   for (int q = 0; q < world; ++q) {
     if (q != comm_.Rank()) bytes_received_ += static_cast<int64_t>(got[q]);
-    if (order_ == Order::kRoundMajor) {
-      Decode(recv.data() + at, got[q]);
-    } else {
-      pending_[q].insert(pending_[q].end(), recv.begin() + static_cast<std::ptrdiff_t>(at),
-                         recv.begin() + static_cast<std::ptrdiff_t>(at + got[q]));
-    }
+    const uint8_t* p = recv.data() + at;
+    size_t n = got[q];
     at += got[q];
+    if (order_ == Order::kRoundMajor) {
+      Decode(p, n);
+      continue;
+    }
+    int64_t k = q;
+    if (order_ == Order::kKeyed) {
+      RP_REQUIRE(n >= sizeof(int64_t), StatusCode::kInternal, "predictions exchange: rank {} sent no key", q);
+      k = Get<int64_t>(p);
+      n -= sizeof(int64_t);
+    }
+    auto& bytes = pending_[k];
+    bytes.insert(bytes.end(), p, p + n);
   }
 }
 
@@ -137,7 +148,7 @@ void UserExchange::Decode(const uint8_t* p, size_t n) {
 }
 
 PredictionRows UserExchange::Finish() {
-  for (auto& bytes : pending_) {
+  for (auto& [key, bytes] : pending_) {
     Decode(bytes.data(), bytes.size());
     bytes = {};
   }

@@ -7,6 +7,7 @@
 // same rows per user, in the same order, as one rank reading the whole file.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -38,10 +39,12 @@ class UserExchange {
   // kSourceMajor: rank q's share precedes rank q + 1's in the file (byte or row ranges): what comes
   // from each rank is kept apart and joined in rank order at the end. kRoundMajor: each round's
   // shares follow each other in rank order (blocks dealt round-robin): rows are joined as they come.
-  enum class Order { kSourceMajor, kRoundMajor };
+  // kKeyed: each round's rows carry a key (the index of the file they come from, in a sharded
+  // input); rows are joined in key order, and in arrival order within a key.
+  enum class Order { kSourceMajor, kRoundMajor, kKeyed };
   UserExchange(Communicator& comm, const RowsBuilder& shape, Order order);
   // Sends every row of `chunk` to its user's rank. Collective: every rank calls it once per round.
-  void Round(const PredictionRows& chunk);
+  void Round(const PredictionRows& chunk, int64_t key = 0);
   // This rank's rows (file_rows and checksum are the caller's).
   PredictionRows Finish();
   // Bytes this rank sent to and received from other ranks so far.
@@ -54,7 +57,7 @@ class UserExchange {
   Communicator& comm_;
   Order order_;
   RowsBuilder out_;
-  std::vector<std::vector<uint8_t>> pending_;  // kSourceMajor: encoded rows from each rank
+  std::map<int64_t, std::vector<uint8_t>> pending_;  // encoded rows by source rank or key
   int64_t bytes_sent_ = 0, bytes_received_ = 0;
 };
 

@@ -24,7 +24,10 @@
 //   quoted field is read as a stream, like gzip;
 // - gzip: a stream cannot be entered mid-way: every rank decompresses all of it (cheap against
 //   parsing) and parses every N-th block of 65,536 records;
-// - HDF5: rank r reads rows [r R/N, (r+1) R/N) as hyperslabs.
+// - HDF5: rank r reads rows [r R/N, (r+1) R/N) as hyperslabs;
+// - a sharded input (a directory of such files, or a glob pattern in quotes): whole files go to
+//   ranks, largest first to the least-loaded rank, and the rows keep their (file, line) order. This
+//   is the scalable form for gzip.
 // The rows then go to their user's rank by all-to-all, a round of at most 262,144 rows at a time.
 #pragma once
 
@@ -65,7 +68,7 @@ struct PredictionRows {
   bool has_conversion = false, has_value = false, has_category = false;
   int64_t file_rows = 0;  // rows in the whole file (every rank)
   // CSV: FileChecksum of the decompressed content (the MD5 of its 16 MiB blocks' MD5s), the same
-  // at every world size; empty for HDF5.
+  // at every world size; empty for HDF5. A sharded input: the MD5 of "name<TAB>checksum\n" per file.
   std::string checksum;
   size_t size() const { return user.size(); }
 };
@@ -74,7 +77,8 @@ struct PredictionRows {
 int UserShard(uint64_t user_key, int world);
 uint64_t IdKey(std::string_view id);
 
-// Reads `path` (.csv, .tsv, .txt, optionally .gz; .h5/.hdf5) and returns this rank's rows.
+// Reads `path` (.csv, .tsv, .txt, optionally .gz; .h5/.hdf5; a directory or glob of them) and
+// returns this rank's rows.
 // Collective: every rank of `comm` calls it with the same arguments.
 PredictionRows ReadPredictions(const std::string& path, const PredictionColumns& columns, Communicator& comm);
 

@@ -22,8 +22,10 @@ std::vector<double> Flatten(const std::vector<metrics::ScoreRun>& runs, size_t b
 
 }  // namespace
 
-metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs) {
+metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs,
+                                              ExactScanStats* stats) {
   metrics::SortAndCompress(&runs);
+  if (stats != nullptr) stats->runs_held = static_cast<int64_t>(runs.size());
   const int world = comm.WorldSize();
   double local_pos = 0, local_neg = 0;
   for (const auto& r : runs) {
@@ -92,6 +94,14 @@ metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<me
   std::vector<size_t> sizes;
   std::vector<double> received = AllToAllV(comm, flat, send_counts, &sizes);
   flat = {};
+  if (stats != nullptr) {
+    for (int q = 0; q < world; ++q) {
+      if (q == comm.Rank()) continue;
+      stats->bytes_sent += static_cast<int64_t>(send_counts[q] * sizeof(double));
+      stats->bytes_received += static_cast<int64_t>(sizes[q] * sizeof(double));
+      stats->runs_received += static_cast<int64_t>(sizes[q] / 3);
+    }
+  }
   std::vector<metrics::ScoreRun> part(received.size() / 3);
   for (size_t i = 0; i < part.size(); ++i) part[i] = {received[3 * i], received[3 * i + 1], received[3 * i + 2]};
   received = {};

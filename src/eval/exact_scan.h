@@ -23,6 +23,14 @@
 
 namespace recprism::eval {
 
-metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs);
+// What the scan moved, for benchmarks: runs this rank held (after compressing equal scores),
+// runs it received from other ranks, and bytes sent to and received from other ranks.
+struct ExactScanStats {
+  int64_t runs_held = 0, runs_received = 0;
+  int64_t bytes_sent = 0, bytes_received = 0;
+};
+
+metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs,
+                                              ExactScanStats* stats = nullptr);
 
 }  // namespace recprism::eval

@@ -39,8 +39,8 @@ class PredictionsReader : public ::testing::Test {
  protected:
   std::string Write(const std::string& name, const std::string& content) {
     const auto dir = std::filesystem::temp_directory_path() / ("rp_pred_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
     const std::string path = (dir / name).string();
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream(path, std::ios::binary) << content;
     return path;
   }
@@ -285,6 +285,58 @@ TEST_F(PredictionsReader, TinyFilesAndLinesLongerThanARange) {
   ExpectSameRowsAsOneReader(Write("long_line.csv", body), CityColumns(), {2, 3, 5});
   const std::string msg = ErrorOf(Write("header_only.csv", "user,item,click,p_ctr\n"), 3);
   EXPECT_NE(msg.find("no rows after the header"), std::string::npos) << msg;
+}
+
+TEST_F(PredictionsReader, AShardedDirectoryGivesTheRowsOfItsFilesInPathOrder) {
+  // Five files of unequal sizes (one gzip, one with a header only), a file that is not predictions
+  // and a hidden one, both skipped.
+  const std::string dir = Write("shards/.keep", "");
+  const std::string root = std::filesystem::path(dir).parent_path().string();
+  const std::string all = Body(4000, ',', "\n", 21);
+  std::vector<std::string> lines;
+  for (size_t at = all.find('\n') + 1; at < all.size(); at = all.find('\n', at) + 1) {
+    lines.push_back(all.substr(at, all.find('\n', at) + 1 - at));
+  }
+  const std::string header = all.substr(0, all.find('\n') + 1);
+  auto part = [&](size_t b, size_t e) {
+    std::string s = header;
+    for (size_t i = b; i < e; ++i) s += lines[i];
+    return s;
+  };
+  Write("shards/part-0.csv", part(0, 300));
+  WriteGzip("shards/part-1.csv.gz", part(300, 2500));
+  Write("shards/part-2.csv", part(2500, 2500));
+  Write("shards/part-3.csv", part(2500, 3100));
+  Write("shards/part-4.csv", part(3100, 4000));
+  Write("shards/README.md", "not predictions\n");
+  Write("shards/.hidden.csv", "garbage\n");
+  const std::string whole = Write("whole.csv", part(0, 4000));
+  const PredictionRows one = ReadAll(whole, CityColumns(), 1)[0];
+  for (const std::string& input : {root, root + "/part-*.csv*"}) {
+    for (int world : {1, 2, 3, 5}) {
+      const auto ranks = ReadAll(input, CityColumns(), world);
+      for (int r = 0; r < world; ++r) {
+        std::vector<std::string> expect, got;
+        for (size_t i = 0; i < one.size(); ++i) {
+          if (UserShard(one.user[i], world) == r) expect.push_back(RowText(one, i));
+        }
+        for (size_t i = 0; i < ranks[r].size(); ++i) got.push_back(RowText(ranks[r], i));
+        EXPECT_EQ(got, expect) << input << ": world " << world << ", rank " << r;
+        EXPECT_EQ(ranks[r].file_rows, 4000);
+        EXPECT_EQ(ranks[r].checksum, ReadAll(input, CityColumns(), 1)[0].checksum) << input << ": world " << world;
+      }
+    }
+  }
+  // A bad row in one file is named by that file and its own line.
+  Write("shards/part-5.csv", part(0, 50) + "u1,i1,1,0,notaprob,0.100,3,c1,Paris\n");
+  const std::string msg = ErrorOf(root, 3, CityColumns());
+  EXPECT_NE(msg.find("part-5.csv:52: column 'p_ctr'"), std::string::npos) << msg;
+  std::filesystem::remove(root + "/part-5.csv");
+  Write("shards/part-5.csv", "user,item,click,p_ctr\nu1,i1,1,0.5\n");
+  const std::string cols_msg = ErrorOf(root, 2, CityColumns());
+  EXPECT_NE(cols_msg.find("missing column 'city'"), std::string::npos) << cols_msg;
+  std::filesystem::remove(root + "/part-5.csv");
+  EXPECT_NE(ErrorOf(root + "/nothing-*.csv", 2).find("no predictions files found"), std::string::npos);
 }
 
 }  // namespace

@@ -60,6 +60,19 @@ for n in 2 3; do
 done
 check "gzip input at 1, 2 and 3 ranks: the same report and the same input checksum" 'same 1e-12 "$work/r1" "$work/rgz" "$work/rgz2" "$work/rgz3" && [ "$(checksum "$work/r1")" = "$(checksum "$work/rgz")" ] && [ "$(checksum "$work/r1")" = "$(checksum "$work/rgz3")" ]'
 check "TSV input at 2 and 3 ranks: the same report" 'same 1e-12 "$work/r1" "$work/rtsv2" "$work/rtsv3"'
+# A sharded input: the file cut into three parts (one gzip), as a directory and as a glob.
+mkdir -p "$work/parts"
+{ head -1 "$work/pred.csv"; sed -n '2,30001p' "$work/pred.csv"; } >"$work/parts/part-0.csv"
+{ head -1 "$work/pred.csv"; sed -n '30002,80001p' "$work/pred.csv"; } | gzip -c >"$work/parts/part-1.csv.gz"
+{ head -1 "$work/pred.csv"; sed -n '80002,$p' "$work/pred.csv"; } >"$work/parts/part-2.csv"
+"$bin" evaluate --predictions "$work/parts" --output "$work/rdir1" "${common[@]}" >/dev/null 2>&1
+for n in 2 3; do
+  "${mpi[@]}" -n $n "$bin" evaluate --predictions "$work/parts" --output "$work/rdir$n" "${common[@]}" \
+    --set comm.backend=mpi >/dev/null 2>&1
+done
+"${mpi[@]}" -n 2 "$bin" evaluate --predictions "$work/parts/part-*" --output "$work/rglob" "${common[@]}" \
+  --set comm.backend=mpi >/dev/null 2>&1
+check "a sharded directory (and a glob) at 1, 2 and 3 ranks: the same report as the single file" 'same 1e-12 "$work/r1" "$work/rdir1" "$work/rdir2" "$work/rdir3" "$work/rglob" && [ "$(checksum "$work/rdir1")" = "$(checksum "$work/rdir3")" ]'
 "$py" - "$work/pred.csv" "$work/pred.h5" <<'PY'
 import csv, sys, h5py, numpy as np
 rows = list(csv.DictReader(open(sys.argv[1])))

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/collectives.h"
 #include "comm/factory.h"
 #include "comm/mpi/mpi_comm.h"
 #include "eval/exact_scan.h"
@@ -88,9 +89,23 @@ int Auc(int argc, char** argv) {
   }
   comm->Barrier();
   const auto t = Clock::now();
-  const auto r = recprism::eval::DistributedExactRank(*comm, std::move(runs));
+  recprism::eval::ExactScanStats stats;
+  const auto r = recprism::eval::DistributedExactRank(*comm, std::move(runs), &stats);
   const double s = Since(t);
   if (rank == 0) std::printf("exact auc: %zu rows, %d rank(s), %.3f s, auc %.12f, ap %.12f\n", p.size(), world, s, r.auc, r.average_precision);
+  if (world > 1) {
+    // A rank's fair share of the traffic: the bytes of the runs other ranks hold, over the world.
+    const auto held = recprism::AllReduceScalar<int64_t>(*comm, stats.runs_held, recprism::ReduceOp::kSum);
+    const double share = 24.0 * static_cast<double>(held) / world * (world - 1) / world;
+    for (int q = 0; q < world; ++q) {
+      if (q == rank) {
+        std::printf("  rank %d: received %.1f MB from other ranks, sent %.1f MB; its share %.1f MB (received / share %.3f)\n",
+                    rank, stats.bytes_received / 1e6, stats.bytes_sent / 1e6, share / 1e6, stats.bytes_received / share);
+        std::fflush(stdout);
+      }
+      comm->Barrier();
+    }
+  }
   return 0;
 }
 

@@ -9,7 +9,9 @@
                                       ctcvr) AUC, logloss, average precision, Brier, calibration;
                                       GAUC (impression-weighted) per task, vectorised with grouped
                                       ranks; NDCG@10 (sklearn, one call over all users)
-  eval_peer.py make-csv N OUT.csv     a synthetic predictions file of N rows (20 rows per user)
+  eval_peer.py auc PREFIX             times roc_auc_score again on PREFIX.f64/.u8
+  eval_peer.py make-csv N OUT.csv     a synthetic predictions file of N rows (20 rows per user,
+                                      one slice column: region)
 """
 import sys
 import time
@@ -24,6 +26,13 @@ def auc_data(n, prefix):
     p = (1 / (1 + np.exp(-(0.8 * z - 1.5 + rng.normal(0, 0.7, n))))).astype(np.float32).astype(np.float64)
     p.tofile(prefix + ".f64")
     y.tofile(prefix + ".u8")
+    auc_time(prefix)
+
+
+def auc_time(prefix):
+    p = np.fromfile(prefix + ".f64", dtype=np.float64)
+    y = np.fromfile(prefix + ".u8", dtype=np.uint8)
+    n = len(p)
     from sklearn.metrics import roc_auc_score
     t = time.perf_counter()
     auc = roc_auc_score(y, p)
@@ -40,9 +49,11 @@ def make_csv(n, out):
     p_ctr = np.round(1 / (1 + np.exp(-(0.8 * z - 1.0 + rng.normal(0, 0.7, n)))), 5)
     p_cvr = np.round(rng.uniform(0.1, 0.4, n), 5)
     value = np.round(rng.uniform(1, 100, n), 2)
+    # One slice column: the user's region, 8 values.
+    region = np.array(["north", "south", "east", "west", "centre", "coast", "alps", "islands"])[(users * 7919) % 8]
     import pandas as pd
     pd.DataFrame({"user": users, "item": items, "click": click, "conversion": conv, "p_ctr": p_ctr,
-                  "p_cvr": p_cvr, "value": value}).to_csv(out, index=False)
+                  "p_cvr": p_cvr, "value": value, "region": region}).to_csv(out, index=False)
 
 
 def e2e(path):
@@ -86,6 +97,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "auc-data":
         auc_data(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "auc":
+        auc_time(sys.argv[2])
     elif cmd == "make-csv":
         make_csv(int(sys.argv[2]), sys.argv[3])
     elif cmd == "e2e":
