@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "core/check.h"
 #include "core/log.h"
+#include "core/runtime_info.h"
 #include "core/version.h"
 
 namespace {
@@ -47,6 +48,7 @@ exit codes:
 
 int main(int argc, char** argv) {
   using namespace recprism;
+  KeepLargeBuffersInHeap();
   cli::JobContext ctx;
   ctx.argc = &argc;
   ctx.argv = &argv;

@@ -64,24 +64,30 @@ std::vector<T> AllGatherV(Communicator& comm, const std::vector<T>& mine,
   return all;
 }
 
+// The receive counts of an all-to-all-v: what every rank will send to this one, given what this
+// rank sends to each (one all-to-all of one count per pair).
+inline std::vector<size_t> AllToAllCounts(Communicator& comm, const std::vector<size_t>& send_counts) {
+  const size_t world = static_cast<size_t>(comm.WorldSize());
+  RP_REQUIRE(send_counts.size() == world, StatusCode::kInvalidArgument,
+             "alltoallv on rank {}: send_counts has {} entries, expected one per rank ({})", comm.Rank(),
+             send_counts.size(), world);
+  std::vector<int64_t> out_counts(send_counts.begin(), send_counts.end());
+  std::vector<int64_t> in_counts(world, 0);
+  const std::vector<size_t> ones(world, 1);
+  comm.AllToAllV(out_counts.data(), ones, in_counts.data(), ones, DType::kInt64);
+  return std::vector<size_t>(in_counts.begin(), in_counts.end());
+}
+
 // Personalised exchange with counts agreed inside: `send` holds the elements for rank 0, then
 // rank 1, ... (send_counts[d] each). Returns what every rank sent to this one, in rank order;
 // `recv_counts_out`, when given, receives how many came from each rank.
 template <typename T>
 std::vector<T> AllToAllV(Communicator& comm, const std::vector<T>& send, const std::vector<size_t>& send_counts,
                          std::vector<size_t>* recv_counts_out = nullptr) {
-  const size_t world = static_cast<size_t>(comm.WorldSize());
-  RP_REQUIRE(send_counts.size() == world, StatusCode::kInvalidArgument,
-             "alltoallv on rank {}: send_counts has {} entries, expected one per rank ({})", comm.Rank(),
-             send_counts.size(), world);
   RP_REQUIRE(std::accumulate(send_counts.begin(), send_counts.end(), size_t{0}) == send.size(),
              StatusCode::kInvalidArgument, "alltoallv on rank {}: send_counts add up to {} but {} elements were given",
              comm.Rank(), std::accumulate(send_counts.begin(), send_counts.end(), size_t{0}), send.size());
-  std::vector<int64_t> out_counts(send_counts.begin(), send_counts.end());
-  std::vector<int64_t> in_counts(world, 0);
-  const std::vector<size_t> ones(world, 1);
-  comm.AllToAllV(out_counts.data(), ones, in_counts.data(), ones, DType::kInt64);
-  std::vector<size_t> recv_counts(in_counts.begin(), in_counts.end());
+  std::vector<size_t> recv_counts = AllToAllCounts(comm, send_counts);
   std::vector<T> recv(std::accumulate(recv_counts.begin(), recv_counts.end(), size_t{0}));
   comm.AllToAllV(send.data(), send_counts, recv.data(), recv_counts, DTypeOf<T>());
   if (recv_counts_out != nullptr) *recv_counts_out = std::move(recv_counts);

@@ -1,6 +1,7 @@
 #include "core/runtime_info.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -93,6 +94,13 @@ int ResolveThreadsPerRank(int requested, int cores, int ranks_on_this_node) {
   if (requested > 0) return requested;
   int ranks = std::max(1, ranks_on_this_node);
   return std::max(1, cores / ranks);
+}
+
+bool KeepLargeBuffersInHeap() {
+  constexpr int kThreshold = 1 << 30;
+  const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, kThreshold) == 1;
+  const bool trim_ok = mallopt(M_TRIM_THRESHOLD, kThreshold) == 1;
+  return mmap_ok && trim_ok;
 }
 
 }  // namespace recprism

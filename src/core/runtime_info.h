@@ -27,6 +27,14 @@ bool SetBlasThreads(int threads);
 // Threads per rank: `requested` when > 0, else max(1, cores / ranks_on_this_node).
 int ResolveThreadsPerRank(int requested, int cores, int ranks_on_this_node);
 
+// Keeps large freed buffers in the process heap for reuse (glibc: mmap and trim thresholds of
+// 1 GiB) instead of unmapping them, so a buffer allocated again (exact-scan keys, row columns,
+// exchange buffers, batches) does not pay its page faults again. On virtual machines a page fault
+// costs more than touching the page: on the benchmark VM this made `evaluate` 1.6x faster at the
+// same peak RSS (docs/benchmarks.md). Call once at the start of main. Returns false when the
+// allocator refused (e.g. under a sanitizer's allocator).
+bool KeepLargeBuffersInHeap();
+
 // Online cores visible to this process (sched affinity aware).
 int VisibleCores();
 

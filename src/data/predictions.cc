@@ -93,6 +93,7 @@ void AddCategories(std::string_view text, PredictionRows* out) {
 // Rows a rank parses between two exchanges, and records per block when blocks are dealt.
 constexpr size_t kRoundRows = size_t{1} << 18;
 constexpr int64_t kDealtRecords = int64_t{1} << 16;
+constexpr int64_t kByteBlock = int64_t{16} << 20;
 
 // ---- CSV / TSV ----
 
@@ -299,24 +300,54 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, C
   std::vector<std::pair<int64_t, std::string>> digests;
   bool done = false;
   if (world > 1 && !IsGzipFile(path)) {
-    const int64_t size = FileSize(path), h = fmt.header_end;
-    const LineRange range = ScanLineRange(path, h + (size - h) * rank / world, h + (size - h) * (rank + 1) / world, size);
-    const int64_t mine[2] = {range.lines, range.quotes};
-    std::vector<int64_t> all(2 * static_cast<size_t>(world));
-    comm.AllGather(mine, 2, all.data(), DType::kInt64);
-    int64_t lines_before = fmt.header_lines, quotes = 0;
-    bool whole_records = true;
+    // Blocks of at most kByteBlock bytes of the data after the header, dealt round-robin: round j
+    // parses block j * world + rank on every rank, so what a round delivers is in file order.
+    const int64_t size = FileSize(path), h = fmt.header_end, data = size - h;
+    const int64_t block = std::clamp<int64_t>((data + world - 1) / world, 1, kByteBlock);
+    const int64_t blocks = (data + block - 1) / block;
+    auto range_of = [&](int64_t k) { return ScanLineRange(path, h + k * block, std::min(size, h + (k + 1) * block), size); };
+    std::vector<LineRange> ranges;
+    std::vector<int64_t> counts;
+    for (int64_t k = rank; k < blocks; k += world) {
+      ranges.push_back(range_of(k));
+      counts.push_back(ranges.back().lines);
+      counts.push_back(ranges.back().quotes);
+    }
+    // 16 bytes per block of up to 16 MiB: about a millionth of the file.
+    std::vector<size_t> per_rank;
+    const std::vector<int64_t> all = AllGatherV(comm, counts, &per_rank);
+    std::vector<int64_t> lines(static_cast<size_t>(blocks)), quotes(static_cast<size_t>(blocks));
+    size_t at = 0;
     for (int q = 0; q < world; ++q) {
-      whole_records = whole_records && quotes % 2 == 0;
-      if (q < rank) lines_before += all[2 * q];
-      quotes += all[2 * q + 1];
+      for (int64_t k = q; k < blocks; k += world, at += 2) {
+        lines[k] = all[at];
+        quotes[k] = all[at + 1];
+      }
+    }
+    std::vector<int64_t> lines_before(static_cast<size_t>(blocks));
+    int64_t line = fmt.header_lines, quote = 0;
+    bool whole_records = true;
+    for (int64_t k = 0; k < blocks; ++k) {
+      whole_records = whole_records && quote % 2 == 0;
+      lines_before[k] = line;
+      line += lines[k];
+      quote += quotes[k];
     }
     if (whole_records) {
       digests = HashFileBlocks(path, size * rank / world, size * (rank + 1) / world, size);
-      LineReader share(path, range.begin, range.end, lines_before);
-      out = ExchangeRounds(comm, shape, UserExchange::Order::kSourceMajor, [&](RowsBuilder* chunk) {
-        return ParseRecords(share, parser, fmt.delim, kRoundRows, chunk, &parsed);
-      });
+      UserExchange exchange(comm, shape, UserExchange::Order::kRoundMajor);
+      // Records are about lines: room for this rank's expected share, 5% over for uneven users.
+      exchange.Reserve(static_cast<size_t>(static_cast<double>(line - fmt.header_lines) / world * 1.05) + 1024);
+      RowsBuilder chunk = shape.EmptyLike();
+      for (int64_t k = rank, j = 0; k - rank < blocks; k += world, ++j) {
+        chunk.Clear();
+        if (k < blocks) {
+          LineReader share(path, ranges[j].begin, ranges[j].end, lines_before[k]);
+          ParseRecords(share, parser, fmt.delim, SIZE_MAX, &chunk, &parsed);
+        }
+        exchange.Round(chunk.rows());
+      }
+      out = exchange.Finish();
       done = true;
     } else if (rank == 0) {
       RP_LOG_INFO("{}: a quoted field spans lines across a byte-range boundary: every rank reads the whole file", path);
@@ -472,27 +503,30 @@ class Hdf5Predictions {
   int64_t rows_ = 0;
 };
 
-// Rank r reads rows [r n / N, (r + 1) n / N) as hyperslabs, a block at a time.
+// Rank r reads row blocks r, r + N, ... as hyperslabs.
 PredictionRows ReadHdf5(const std::string& path, const PredictionColumns& cols, Communicator& comm) {
   const Hdf5Predictions file(path, cols);
   const int64_t n = file.rows(), world = comm.WorldSize(), rank = comm.Rank();
-  const int64_t lo = n * rank / world, hi = n * (rank + 1) / world;
   const RowsBuilder shape = file.Builder();
   PredictionRows out;
   if (world == 1) {
     RowsBuilder builder = shape.EmptyLike();
-    for (int64_t b = lo; b < hi; b += static_cast<int64_t>(kRoundRows)) {
-      file.Parse(b, std::min(hi, b + static_cast<int64_t>(kRoundRows)), &builder);
+    for (int64_t b = 0; b < n; b += static_cast<int64_t>(kRoundRows)) {
+      file.Parse(b, std::min(n, b + static_cast<int64_t>(kRoundRows)), &builder);
     }
     out = builder.Take();
   } else {
-    int64_t b = lo;
-    out = ExchangeRounds(comm, shape, UserExchange::Order::kSourceMajor, [&](RowsBuilder* chunk) {
-      const int64_t e = std::min(hi, b + static_cast<int64_t>(kRoundRows));
-      if (b < e) file.Parse(b, e, chunk);
-      b = e;
-      return b < hi;
-    });
+    // Row blocks dealt round-robin, like the byte blocks of a CSV.
+    const int64_t step = static_cast<int64_t>(kRoundRows), blocks = (n + step - 1) / step;
+    UserExchange exchange(comm, shape, UserExchange::Order::kRoundMajor);
+    exchange.Reserve(static_cast<size_t>(static_cast<double>(n) / world * 1.05) + 1024);
+    RowsBuilder chunk = shape.EmptyLike();
+    for (int64_t k = rank; k - rank < blocks; k += world) {
+      chunk.Clear();
+      if (k < blocks) file.Parse(k * step, std::min(n, (k + 1) * step), &chunk);
+      exchange.Round(chunk.rows());
+    }
+    out = exchange.Finish();
   }
   out.file_rows = n;
   return out;

@@ -36,7 +36,8 @@ std::string ActivityBucket(size_t rows) {
 const std::vector<std::string> kActivityBuckets = {"01-04 rows", "05-09 rows", "10-19 rows",
                                                    "20-49 rows", "50-99 rows", "100+ rows"};
 
-// Union of every rank's strings, sorted (collective).
+// Union of every rank's strings, sorted (collective). Used for slice values: the gather holds each
+// rank's distinct values once, so its size grows with a slice column's cardinality, not the rows.
 std::vector<std::string> AllGatherStrings(Communicator& comm, const std::vector<std::string>& mine) {
   std::vector<uint8_t> bytes;
   for (const auto& s : mine) {
@@ -73,9 +74,25 @@ void Evaluator::BuildCatalogue() {
   std::vector<uint64_t> local(rows_.item.begin(), rows_.item.end());
   std::sort(local.begin(), local.end());
   local.erase(std::unique(local.begin(), local.end()), local.end());
-  std::vector<int64_t> mine(local.size());
-  std::memcpy(mine.data(), local.data(), local.size() * sizeof(uint64_t));
-  std::vector<int64_t> all = AllGatherV(comm_, mine);
+  // Each distinct key goes to one rank (Mix64(key) mod world) by all-to-all, which dedupes what it
+  // receives; the all-gather then holds every catalogue item once (8 bytes each), whatever the rows
+  // and the world size. Every rank needs the catalogue to index popularity and top-K exposure.
+  const int world = comm_.WorldSize();
+  std::vector<size_t> to(static_cast<size_t>(world), 0);
+  for (uint64_t k : local) ++to[world > 1 ? Mix64(k) % static_cast<uint64_t>(world) : 0];
+  std::vector<size_t> at(static_cast<size_t>(world), 0);
+  for (int r = 1; r < world; ++r) at[r] = at[r - 1] + to[r - 1];
+  std::vector<int64_t> bucketed(local.size());
+  for (uint64_t k : local) {
+    const size_t r = world > 1 ? Mix64(k) % static_cast<uint64_t>(world) : 0;
+    std::memcpy(&bucketed[at[r]++], &k, sizeof(k));
+  }
+  local = {};
+  std::vector<int64_t> owned = AllToAllV(comm_, bucketed, to);
+  bucketed = {};
+  std::sort(owned.begin(), owned.end());
+  owned.erase(std::unique(owned.begin(), owned.end()), owned.end());
+  std::vector<int64_t> all = AllGatherV(comm_, owned);
   catalogue_.resize(all.size());
   std::memcpy(catalogue_.data(), all.data(), all.size() * sizeof(uint64_t));
   std::sort(catalogue_.begin(), catalogue_.end());

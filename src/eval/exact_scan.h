@@ -28,6 +28,9 @@ namespace recprism::eval {
 struct ExactScanStats {
   int64_t runs_held = 0, runs_received = 0;
   int64_t bytes_sent = 0, bytes_received = 0;
+  // Seconds in: the local sort, choosing splitters and counts, the all-to-all, merging what
+  // arrived, the scan and final reductions.
+  double sort_s = 0, split_s = 0, exchange_s = 0, merge_s = 0, scan_s = 0;
 };
 
 metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs,

@@ -17,6 +17,7 @@
 #include "comm/collectives.h"
 #include "comm/factory.h"
 #include "comm/mpi/mpi_comm.h"
+#include "core/runtime_info.h"
 #include "eval/exact_scan.h"
 #include "metrics/binary.h"
 #include "metrics/exact_rank.h"
@@ -99,8 +100,10 @@ int Auc(int argc, char** argv) {
     const double share = 24.0 * static_cast<double>(held) / world * (world - 1) / world;
     for (int q = 0; q < world; ++q) {
       if (q == rank) {
-        std::printf("  rank %d: received %.1f MB from other ranks, sent %.1f MB; its share %.1f MB (received / share %.3f)\n",
-                    rank, stats.bytes_received / 1e6, stats.bytes_sent / 1e6, share / 1e6, stats.bytes_received / share);
+        std::printf("  rank %d: received %.1f MB from other ranks, sent %.1f MB; its share %.1f MB (received / share %.3f); "
+                    "seconds: sort %.3f, splitters %.3f, all-to-all %.3f, merge %.3f, scan %.3f\n",
+                    rank, stats.bytes_received / 1e6, stats.bytes_sent / 1e6, share / 1e6, stats.bytes_received / share,
+                    stats.sort_s, stats.split_s, stats.exchange_s, stats.merge_s, stats.scan_s);
         std::fflush(stdout);
       }
       comm->Barrier();
@@ -112,6 +115,7 @@ int Auc(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  recprism::KeepLargeBuffersInHeap();  // as the recprism binary does
   if (argc >= 2 && std::strcmp(argv[1], "update") == 0) {
     size_t rows = 10000000;
     if (argc >= 4 && std::strcmp(argv[2], "--rows") == 0) rows = std::stoull(argv[3]);
