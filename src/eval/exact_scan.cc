@@ -106,11 +106,13 @@ metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<me
     st.bytes_received += static_cast<int64_t>(sizes[q] * sizeof(double));
     st.runs_received += static_cast<int64_t>(sizes[q] / 3);
   }
-  // Each rank's contribution arrives sorted, in rank order: merge them.
-  std::vector<size_t> starts = {0};
-  for (size_t c : sizes) starts.push_back(starts.back() + c / 3);
-  metrics::MergeSortedRuns(&part, starts);
-  Lap(&t, &st.merge_s);
+  // Each rank's contribution arrives sorted, in rank order: the scan merges them as it goes.
+  std::vector<metrics::RunSpan> spans;
+  size_t begin = 0;
+  for (size_t c : sizes) {
+    spans.push_back({part.data() + begin, c / 3});
+    begin += c / 3;
+  }
   const int p = comm.Rank();
   double neg_below = 0, pos_above = 0, neg_above = 0;
   for (int q = 0; q < world; ++q) {
@@ -120,7 +122,7 @@ metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<me
       neg_above += counts[2 * q + 1];
     }
   }
-  const metrics::PartitionScan mine = metrics::ScanPartition(part, neg_below, pos_above, neg_above, pos);
+  const metrics::PartitionScan mine = metrics::ScanMergedPartition(spans, neg_below, pos_above, neg_above, pos);
 
   // 5. Sums, and the best F1 over every partition (ties: the larger threshold).
   std::vector<double> sums = {mine.auc_pairs, mine.ap_sum};

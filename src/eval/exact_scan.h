@@ -9,8 +9,8 @@
 //   3. one all-reduce gives every partition's positive and negative counts, hence the counts
 //      below and above each partition;
 //   4. one all-to-all-v sends every rank's runs of partition p to rank p, so each run crosses the
-//      network once and a rank receives about 1/world of them; it merges and scans its partition
-//      (metrics::ScanPartition);
+//      network once and a rank receives about 1/world of them; it scans the merge of what it
+//      received without building it (metrics::ScanMergedPartition);
 //   5. one all-reduce adds the partial sums; the best F1 is chosen from an all-gather.
 // Memory per rank: its own runs (sent, then freed) plus its partition. Collective: every rank calls it, in the same
 // order, with any number of runs (zero included).
@@ -28,9 +28,9 @@ namespace recprism::eval {
 struct ExactScanStats {
   int64_t runs_held = 0, runs_received = 0;
   int64_t bytes_sent = 0, bytes_received = 0;
-  // Seconds in: the local sort, choosing splitters and counts, the all-to-all, merging what
-  // arrived, the scan and final reductions.
-  double sort_s = 0, split_s = 0, exchange_s = 0, merge_s = 0, scan_s = 0;
+  // Seconds in: the local sort, choosing splitters and counts, the all-to-all, the merging scan
+  // and the final reductions.
+  double sort_s = 0, split_s = 0, exchange_s = 0, scan_s = 0;
 };
 
 metrics::ExactRankResult DistributedExactRank(Communicator& comm, std::vector<metrics::ScoreRun> runs,

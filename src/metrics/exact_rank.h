@@ -24,8 +24,8 @@ struct ScoreRun {
 
 // Sorts runs by score ascending and merges runs of equal score (in place). Any finite scores.
 void SortAndCompress(std::vector<ScoreRun>* runs);
-// The same for runs made of consecutive sorted ranges [bounds[i], bounds[i + 1]) (the ranks'
-// contributions to a partition): merges instead of sorting.
+// The same for runs made of consecutive sorted ranges [bounds[i], bounds[i + 1]): merges instead
+// of sorting (the reference ScanMergedPartition is tested against).
 void MergeSortedRuns(std::vector<ScoreRun>* runs, const std::vector<size_t>& bounds);
 
 struct PartitionScan {
@@ -41,6 +41,16 @@ struct PartitionScan {
 // partitions); pos_above/neg_above: rows with a higher score; total_pos: P.
 PartitionScan ScanPartition(const std::vector<ScoreRun>& runs, double neg_below, double pos_above, double neg_above,
                             double total_pos);
+
+// ScanPartition of the merge of several parts, each sorted ascending with unique scores (the
+// ranks' contributions to a partition), without building the merge: the same result, bit for bit,
+// as MergeSortedRuns followed by ScanPartition.
+struct RunSpan {
+  const ScoreRun* data;
+  size_t size;
+};
+PartitionScan ScanMergedPartition(const std::vector<RunSpan>& parts, double neg_below, double pos_above,
+                                  double neg_above, double total_pos);
 
 // The exact metrics of one set of runs (a world of one): ScanPartition over everything.
 struct ExactRankResult {

@@ -128,13 +128,18 @@ TEST(ExactRank, MatchesBruteForcePairCountingAndAveragePrecision) {
   }
 }
 
+// Four paths: single rows with full doubles (16-byte keys), rows whose scores came from float32 or
+// are multiples of 1/8 (the label packed into the keys' constant zero bits), and weighted runs.
 TEST(ExactRank, RadixSortPathsMatchAComparisonSortWithNegativeScoresTiesAndWeights) {
   std::mt19937_64 rng(17);
   std::uniform_real_distribution<double> u(-3, 3);
-  for (bool weighted : {false, true}) {
+  for (int mode = 0; mode < 4; ++mode) {
+    const bool weighted = mode == 1;
     std::vector<ScoreRun> runs;
     for (int i = 0; i < 50000; ++i) {
-      const double s = i % 4 == 0 ? std::round(u(rng) * 8) / 8 : u(rng);  // ties, negatives, -0/+0
+      double s = i % 4 == 0 ? std::round(u(rng) * 8) / 8 : u(rng);  // ties, negatives, -0/+0
+      if (mode == 2) s = static_cast<double>(static_cast<float>(s));
+      if (mode == 3) s = std::round(s * 8) / 8;
       const double w = weighted ? 1 + static_cast<double>(rng() % 3) : 1;
       runs.push_back(rng() % 3 == 0 ? ScoreRun{s, w, 0} : ScoreRun{s, 0, w});
     }
@@ -153,12 +158,43 @@ TEST(ExactRank, RadixSortPathsMatchAComparisonSortWithNegativeScoresTiesAndWeigh
     }
     std::vector<ScoreRun> got = runs;
     SortAndCompress(&got);
-    ASSERT_EQ(got.size(), merged.size()) << "weighted " << weighted;
+    ASSERT_EQ(got.size(), merged.size()) << "mode " << mode;
     for (size_t i = 0; i < got.size(); ++i) {
       ASSERT_EQ(got[i].score, merged[i].score) << i;
       ASSERT_EQ(got[i].pos, merged[i].pos) << i;
       ASSERT_EQ(got[i].neg, merged[i].neg) << i;
     }
+  }
+}
+
+// The scan of a merge it never builds equals, bit for bit, the scan of the built merge.
+TEST(ExactRank, MergedPartitionScanEqualsScanningTheMergedRuns) {
+  std::mt19937_64 rng(29);
+  for (int k = 1; k <= 5; ++k) {
+    std::vector<ScoreRun> all;
+    std::vector<size_t> bounds = {0};
+    for (int q = 0; q < k; ++q) {
+      std::vector<ScoreRun> part;
+      for (int i = 0; i < 3000; ++i) {
+        const double score = static_cast<double>(rng() % 700) / 64 - 3;  // shared scores across parts
+        part.push_back({score, static_cast<double>(rng() % 3) * 0.5, static_cast<double>(rng() % 2)});
+      }
+      SortAndCompress(&part);
+      all.insert(all.end(), part.begin(), part.end());
+      bounds.push_back(all.size());
+    }
+    std::vector<RunSpan> spans;
+    for (int q = 0; q < k; ++q) spans.push_back({all.data() + bounds[q], bounds[q + 1] - bounds[q]});
+    const PartitionScan got = ScanMergedPartition(spans, 3.5, 2, 7.25, 4000);
+    std::vector<ScoreRun> merged = all;
+    MergeSortedRuns(&merged, bounds);
+    const PartitionScan want = ScanPartition(merged, 3.5, 2, 7.25, 4000);
+    EXPECT_EQ(got.auc_pairs, want.auc_pairs) << k;
+    EXPECT_EQ(got.ap_sum, want.ap_sum) << k;
+    EXPECT_EQ(got.best_f1, want.best_f1) << k;
+    EXPECT_EQ(got.best_threshold, want.best_threshold) << k;
+    EXPECT_EQ(got.tp_at_best, want.tp_at_best) << k;
+    EXPECT_EQ(got.fp_at_best, want.fp_at_best) << k;
   }
 }
 

@@ -101,9 +101,9 @@ int Auc(int argc, char** argv) {
     for (int q = 0; q < world; ++q) {
       if (q == rank) {
         std::printf("  rank %d: received %.1f MB from other ranks, sent %.1f MB; its share %.1f MB (received / share %.3f); "
-                    "seconds: sort %.3f, splitters %.3f, all-to-all %.3f, merge %.3f, scan %.3f\n",
+                    "seconds: sort %.3f, splitters %.3f, all-to-all %.3f, merging scan %.3f\n",
                     rank, stats.bytes_received / 1e6, stats.bytes_sent / 1e6, share / 1e6, stats.bytes_received / share,
-                    stats.sort_s, stats.split_s, stats.exchange_s, stats.merge_s, stats.scan_s);
+                    stats.sort_s, stats.split_s, stats.exchange_s, stats.scan_s);
         std::fflush(stdout);
       }
       comm->Barrier();

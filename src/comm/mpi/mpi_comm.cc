@@ -55,12 +55,12 @@ MPI_Op ToMpi(ReduceOp op) {
 // environment sets RECPRISM_MPI_MAX_COUNT (the tests use it to reach the split paths with small
 // buffers).
 size_t MaxChunk() {
-  static const size_t max_chunk = [] {
+  static const size_t kMaxChunk = [] {
     const char* env = std::getenv("RECPRISM_MPI_MAX_COUNT");
     const long long v = env != nullptr ? std::atoll(env) : 0;
     return v > 0 && v < (1LL << 30) ? static_cast<size_t>(v) : size_t{1} << 30;
   }();
-  return max_chunk;
+  return kMaxChunk;
 }
 
 // Calls issue(offset, n) over [0, count) in pieces of at most MaxChunk() elements; once with
