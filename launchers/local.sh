@@ -8,7 +8,8 @@
 # - Threads per rank: -t, else cores / ranks (at least 1); passed as runtime.threads_per_rank and
 #   OMP_NUM_THREADS. Ranks are bound to cores (--map-by slot:PE=T --bind-to core) when
 #   ranks x threads fits the cores, and left unbound (--bind-to none --oversubscribe) when it does not.
-# - comm.backend: mpi is added for more than one rank unless the arguments set comm.backend.
+# - Backend: comm.backend auto (the default) picks mpi for several ranks on the CPU and nccl when
+#   train.device is cuda; the script never overrides what a config or --set chose.
 # - Root: Open MPI refuses root unless told; this script tells it (containers and CI run as root).
 # - The binary: $RECPRISM_BIN, else $RECPRISM_BUILD_DIR/recprism (default build/, relative to the
 #   repository).
@@ -43,7 +44,6 @@ case $sub in
   prepare|data|config|compare|leaderboard|sweep|--version|--help) exec "$bin" "$@" ;;
 esac
 extra=(--set "runtime.threads_per_rank=$threads")
-if [ "$ranks" -gt 1 ] && ! printf '%s\n' "$@" | grep -q '^comm.backend='; then extra+=(--set comm.backend=mpi); fi
 if [ $(( ranks * threads )) -le "$cores" ]; then
   bind=(--map-by "slot:PE=$threads" --bind-to core)
 else

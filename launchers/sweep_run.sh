@@ -31,7 +31,7 @@ if [ -n "${SLURM_JOB_ID:-}" ]; then
   launch=(srun --mpi=pmix -n "$ntasks" --kill-on-bad-exit=1 "$bin")
   export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
   common+=(--set runtime.threads_per_rank="$OMP_NUM_THREADS")
-  [ "$ntasks" -gt 1 ] && common+=(--set comm.backend="${RECPRISM_BACKEND:-mpi}")
+  [ -z "${RECPRISM_BACKEND:-}" ] || common+=(--set comm.backend="$RECPRISM_BACKEND")
 else
   launch=("$here/local.sh" -n "${RECPRISM_RANKS:-1}")
 fi

@@ -35,7 +35,7 @@ logloss, PR-AUC, calibration, ranking at K), user satisfaction (coverage, divers
 personalization) and business value (CTR, CVR, conversions and revenue at K, lift over popularity),
 each with a bootstrap confidence interval, per slice, next to popularity and random baselines.
 
-Each rank parses its share of the input (byte ranges of a CSV, row ranges of HDF5, whole files of
+Each rank parses its share of the input (byte blocks of a CSV, row blocks of HDF5, whole files of
 a directory), then rows go to their user's rank (a hash of the user id), so `mpirun -n N` gives the
 same report as one rank, faster. Launch with comm.backend=mpi under mpirun.
 

@@ -18,8 +18,8 @@ std::vector<std::string> BannerLines(const Job& job) {
   const BlasInfo blas = DetectBlas();
   std::vector<std::string> lines;
   lines.push_back(fmt::format("RecPrism {} (commit {})", Version(), GitCommit()));
-  lines.push_back(fmt::format("world size {}, backend {}, ranks on this node {}", comm.WorldSize(), comm.Backend(),
-                              comm.LocalSize()));
+  lines.push_back(fmt::format("world size {}, backend {} ({}), ranks on this node {}", comm.WorldSize(),
+                              comm.Backend(), job.backend_reason, comm.LocalSize()));
   lines.push_back(fmt::format("threads per rank {} (intra-op and BLAS; runtime.threads_per_rank = {})",
                               job.threads_per_rank, job.config.options.runtime.threads_per_rank));
   lines.push_back(fmt::format("BLAS: {}{}{}", blas.name,
@@ -38,8 +38,14 @@ Job StartJob(JobContext& ctx, const std::string& config_path, const std::vector<
   Job job;
   job.config = config::LoadConfig(config_path, overrides, require_all_keys);
   const RunOptions& opt = job.config.options;
-  if (BackendNeedsMpi(opt.comm.backend) && !ctx.mpi) ctx.mpi = std::make_unique<MpiSession>(ctx.argc, ctx.argv);
-  ctx.comm = CreateCommunicator(opt.comm);
+  const std::string& device = opt.train.device;
+  const bool cuda = device == "cuda" || (device == "auto" && opt.comm.backend == "auto" && TorchCudaAvailable());
+  const BackendChoice choice = ResolveBackend(opt.comm.backend, LauncherWorldSize(), cuda);
+  job.backend_reason = choice.reason;
+  CommOptions comm_options = opt.comm;
+  comm_options.backend = choice.backend;
+  if (BackendNeedsMpi(comm_options.backend) && !ctx.mpi) ctx.mpi = std::make_unique<MpiSession>(ctx.argc, ctx.argv);
+  ctx.comm = CreateCommunicator(comm_options);
   job.comm = ctx.comm.get();
   Communicator& comm = *job.comm;
   log::Init(comm.Rank(), comm.WorldSize(), opt.log);

@@ -25,6 +25,7 @@ struct Job {
   Communicator* comm = nullptr;  // owned by the JobContext
   std::string run_dir;
   int threads_per_rank = 1;
+  std::string backend_reason;  // why comm.backend resolved as it did (the banner says it)
 };
 
 // Loads the config (config_path may be empty), creates the communicator, initialises logging

@@ -36,6 +36,21 @@ int LauncherWorldSize() {
   return 1;
 }
 
+BackendChoice ResolveBackend(const std::string& requested, int launched_processes, bool device_is_cuda) {
+  if (requested != "auto") return {requested, "set by comm.backend"};
+  if (launched_processes <= 1) return {"local", "comm.backend auto: one process"};
+  const auto built = AvailableBackends();
+  const bool have_nccl = std::find(built.begin(), built.end(), "nccl") != built.end();
+  if (device_is_cuda && have_nccl) {
+    return {"nccl", fmt::format("comm.backend auto: {} processes on CUDA devices", launched_processes)};
+  }
+  if (device_is_cuda) {
+    return {"mpi", fmt::format("comm.backend auto: {} processes on CUDA devices, but this build has no NCCL",
+                               launched_processes)};
+  }
+  return {"mpi", fmt::format("comm.backend auto: {} processes on the CPU", launched_processes)};
+}
+
 std::unique_ptr<Communicator> CreateCommunicator(const CommOptions& options) {
   const std::string& b = options.backend;
   RP_REQUIRE(options.timeout_s > 0, StatusCode::kInvalidConfig, "comm.timeout_s must be > 0, got {}",
@@ -44,7 +59,7 @@ std::unique_ptr<Communicator> CreateCommunicator(const CommOptions& options) {
     int launched = LauncherWorldSize();
     RP_REQUIRE(launched == 1, StatusCode::kInvalidConfig,
                "the launcher started {} processes but comm.backend is 'local', so each would run alone on "
-               "its own copy of the job; set comm.backend: mpi (CPU) or nccl (GPU)",
+               "its own copy of the job; set comm.backend: auto (or mpi on CPUs, nccl on GPUs)",
                launched);
     return CreateLocalCommunicator(options);
   }
@@ -58,6 +73,7 @@ std::unique_ptr<Communicator> CreateCommunicator(const CommOptions& options) {
              "time; rebuild with -DRECPRISM_WITH_NCCL=ON on a machine that has them); use comm.backend: mpi");
 #endif
   }
+  RP_REQUIRE(b != "auto", StatusCode::kInternal, "comm.backend auto reached CreateCommunicator unresolved (ResolveBackend)");
   if (b == "inproc") {
     RP_THROW(StatusCode::kInvalidArgument,
              "comm.backend 'inproc' runs ranks as threads inside tests (RunInProc); it cannot be selected for a job");

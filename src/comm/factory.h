@@ -21,6 +21,15 @@ bool BackendNeedsMpi(const std::string& backend);
 // process was not started by a known launcher.
 int LauncherWorldSize();
 
+// comm.backend: auto, resolved: `local` for one process, `nccl` for several when the job's
+// device is CUDA and this build has NCCL, `mpi` otherwise. An explicit backend is kept. `reason`
+// says why, for the banner.
+struct BackendChoice {
+  std::string backend;
+  std::string reason;
+};
+BackendChoice ResolveBackend(const std::string& requested, int launched_processes, bool device_is_cuda);
+
 // Throws Error(kInvalidArgument) for an unknown backend or one not compiled in, and
 // Error(kInvalidConfig) when the launcher started several processes but the backend is
 // 'local' (each would silently train alone). Requires an MpiSession for mpi/nccl.

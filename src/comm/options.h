@@ -6,7 +6,7 @@
 namespace recprism {
 
 struct CommOptions {
-  std::string backend = "local";  // local (world of one), mpi, nccl
+  std::string backend = "auto";  // auto, local (world of one), mpi, nccl (ResolveBackend)
   double timeout_s = 300.0;       // bound on every blocking collective; on expiry the job aborts
 };
 

@@ -115,8 +115,9 @@ std::vector<KeySpec> BuildSchema() {
                     0, std::nullopt));
   // comm
   s.push_back(OneOf(Field("comm.backend", &R::comm, &CommOptions::backend,
-                          "Collective backend: local (world of one), mpi (CPU, Open MPI), nccl (GPU)."),
-                    {"local", "mpi", "nccl"}));
+                          "Collective backend: auto (local for one process; nccl for several when train.device "
+                          "resolves to CUDA; mpi otherwise), local (world of one), mpi (CPU, Open MPI), nccl (GPU)."),
+                    {"auto", "local", "mpi", "nccl"}));
   s.push_back(Range(Field("comm.timeout_s", &R::comm, &CommOptions::timeout_s,
                           "Seconds any blocking collective may take before the whole job aborts."),
                     0.001, 86400));

@@ -1,6 +1,6 @@
 // Moving prediction rows to their user's rank (internal to data/predictions.cc).
 //
-// Each rank parses its share of a predictions file (a byte range, a row range or every N-th block
+// Each rank parses its share of a predictions file (byte blocks, row blocks, every N-th block
 // of records); the rows then go to the rank that owns their user (UserShard) with one all-to-all
 // per round of at most a few hundred thousand rows, so no rank ever holds more than its own rows
 // plus one round in flight. What a rank receives is kept in input order, so a world of N holds the

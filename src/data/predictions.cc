@@ -284,7 +284,7 @@ std::string GatherChecksum(Communicator& comm, const std::vector<std::pair<int64
   return FileChecksum(std::move(blocks));
 }
 
-// A plain file at world > 1 is read as byte ranges (ReadPredictions); a gzip stream cannot be
+// A plain file at world > 1 is read as byte blocks (ReadPredictions); a gzip stream cannot be
 // entered mid-way, so every rank decompresses all of it and parses every world-th block of records.
 // So is a plain file whose quotes make a range start inside a quoted field (an odd count of '"'
 // before it): ranges would cut a record.
@@ -314,8 +314,7 @@ PredictionRows ReadCsv(const std::string& path, const PredictionColumns& cols, C
       counts.push_back(ranges.back().quotes);
     }
     // 16 bytes per block of up to 16 MiB: about a millionth of the file.
-    std::vector<size_t> per_rank;
-    const std::vector<int64_t> all = AllGatherV(comm, counts, &per_rank);
+    const std::vector<int64_t> all = AllGatherV(comm, counts);
     std::vector<int64_t> lines(static_cast<size_t>(blocks)), quotes(static_cast<size_t>(blocks));
     size_t at = 0;
     for (int q = 0; q < world; ++q) {

@@ -18,17 +18,18 @@
 // file:line (HDF5: file:/dataset[row]) and the column, found against expected.
 //
 // Reading is shared, so per-rank time and memory fall with the world size:
-// - plain CSV/TSV: rank r parses the lines that start in its byte range [h + r(S-h)/N,
-//   h + (r+1)(S-h)/N) of the data after the header (h bytes of S); line numbers stay exact (each
-//   rank counts its range's lines first). A file whose quotes would put a range start inside a
-//   quoted field is read as a stream, like gzip;
+// - plain CSV/TSV: the data after the header is cut into byte blocks of at most 16 MiB (fewer,
+//   larger ones for a small file: one per rank), dealt round-robin; a block owns the lines that
+//   start in it. Line numbers stay exact (the ranks count their blocks' lines first). A file whose
+//   quotes would put a block start inside a quoted field is read as a stream, like gzip;
 // - gzip: a stream cannot be entered mid-way: every rank decompresses all of it (cheap against
 //   parsing) and parses every N-th block of 65,536 records;
-// - HDF5: rank r reads rows [r R/N, (r+1) R/N) as hyperslabs;
+// - HDF5: row blocks of 262,144 rows dealt round-robin, read as hyperslabs;
 // - a sharded input (a directory of such files, or a glob pattern in quotes): whole files go to
 //   ranks, largest first to the least-loaded rank, and the rows keep their (file, line) order. This
 //   is the scalable form for gzip.
-// The rows then go to their user's rank by all-to-all, a round of at most 262,144 rows at a time.
+// The rows then go to their user's rank by all-to-all, one round per block, and arrive in file
+// order.
 #pragma once
 
 #include <cstdint>

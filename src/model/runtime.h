@@ -10,5 +10,7 @@ std::string TorchVersion();
 // Sets LibTorch's intra-op thread pool size (at::set_num_threads).
 void SetTorchThreads(int threads);
 int TorchThreads();
+// True when LibTorch sees a CUDA device (false for a CPU-only LibTorch).
+bool TorchCudaAvailable();
 
 }  // namespace recprism

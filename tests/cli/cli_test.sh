@@ -65,9 +65,9 @@ check "comm_check.json records the run" 'grep -q "\"world_size\": 2" "$run/comm_
 hash=$(sed -n 's/^# RecPrism effective config, hash \([0-9a-f]*\)$/\1/p' "$run/config.yaml")
 check "banner hash equals the written config's hash" 'grep -q "config hash $hash" "$work/np2.out"'
 
-# Misuse: several processes with the world-of-one backend.
-mpi -n 2 "$bin" comm check --set run.output_dir="$work/runs" >"$work/o" 2>&1; rc=$?
-check "local backend under mpiexec -n 2 exits 3 and names the fix" '[ $rc = 3 ] && grep -q "set comm.backend: mpi" "$work/o"'
+# Misuse: several processes with the world-of-one backend asked for explicitly.
+mpi -n 2 "$bin" comm check --set run.output_dir="$work/runs" --set comm.backend=local >"$work/o" 2>&1; rc=$?
+check "local backend under mpiexec -n 2 exits 3 and names the fix" '[ $rc = 3 ] && grep -q "set comm.backend: auto" "$work/o"'
 
 # NCCL without a GPU: a clear error naming the alternative.
 if "$bin" comm check --help >/dev/null && ! nvidia-smi -L >/dev/null 2>&1; then

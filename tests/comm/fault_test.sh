@@ -2,7 +2,7 @@
 # Real processes, real Open MPI: one rank stalling or throwing must end every rank promptly with a
 # non-zero exit, never hang. Args: <recprism binary> <source dir> <mpiexec>.
 set -u
-bin=$1; mpiexec=$3
+bin=$1; src=$2; mpiexec=$3
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 fail=0
 check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
@@ -34,6 +34,23 @@ check "throw: the log names the rank and the error" 'grep -q "\[rank 2/3\] \[err
 run throw0 2 --set comm.timeout_s=600 --inject-fault throw:0
 check "throw on rank 0: exit code 4, got $rc" '[ "$rc" = 4 ]'
 check "throw on rank 0: prompt (took $secs s)" '[ "$secs" -lt 60 ]'
+
+# 4. The backend follows the job (comm.backend: auto), and the launcher never overrides a choice.
+RECPRISM_BIN=$bin timeout 120 "$src/launchers/local.sh" -n 2 comm check --set run.output_dir="$work" \
+  --set run.name=auto2 --size-mb 1 --iters 2 >"$work/auto2.out" 2>&1; rc=$?
+out=$(cat "$work/auto2.out")
+check "auto, 2 ranks through launchers/local.sh: mpi, and the banner says why (exit $rc)" \
+  '[ $rc = 0 ] && grep -q "backend mpi (comm.backend auto: 2 processes on the CPU)" <<<"$out"'
+timeout 60 "$bin" comm check --set run.output_dir="$work" --set run.name=auto1 --size-mb 1 --iters 2 >"$work/auto1.out" 2>&1; rc=$?
+out=$(cat "$work/auto1.out")
+check "auto, one process: local (exit $rc)" '[ $rc = 0 ] && grep -q "backend local (comm.backend auto: one process)" <<<"$out"'
+printf 'comm:\n  backend: nccl\n' >"$work/nccl.yaml"
+RECPRISM_BIN=$bin timeout 120 "$src/launchers/local.sh" -n 2 comm check --config "$work/nccl.yaml" \
+  --set run.output_dir="$work" --set run.name=nccl --size-mb 1 --iters 2 >"$work/nccl.out" 2>&1; rc=$?
+out=$(cat "$work/nccl.out")
+# Without a GPU (or NCCL in the build) nccl fails with exit 6 saying why; with one it runs on nccl.
+check "a config's comm.backend: nccl is not overridden by the launcher (exit $rc)" \
+  '{ [ $rc = 6 ] && grep -qE "nccl.*(no CUDA device|not compiled)" <<<"$out"; } || { [ $rc = 0 ] && grep -q "backend nccl (set by comm.backend)" <<<"$out"; }'
 
 [ $fail = 0 ] && echo "fault tests: all passed" || { echo "--- last output:"; echo "$out"; }
 exit $fail

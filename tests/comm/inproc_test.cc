@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -173,6 +174,7 @@ TEST(Factory, RejectsUnknownBackendListingTheBuiltOnes) {
 TEST(Factory, LocalBackendUnderAMultiProcessLaunchIsAnError) {
   ::setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
   CommOptions o;
+  o.backend = "local";
   try {
     CreateCommunicator(o);
     ::unsetenv("OMPI_COMM_WORLD_SIZE");
@@ -180,7 +182,29 @@ TEST(Factory, LocalBackendUnderAMultiProcessLaunchIsAnError) {
   } catch (const Error& e) {
     ::unsetenv("OMPI_COMM_WORLD_SIZE");
     EXPECT_EQ(e.code(), StatusCode::kInvalidConfig);
-    EXPECT_NE(std::string(e.what()).find("set comm.backend: mpi"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("set comm.backend: auto"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Factory, AutoBackendFollowsTheProcessCountAndTheDevice) {
+  EXPECT_EQ(ResolveBackend("auto", 1, false).backend, "local");
+  EXPECT_EQ(ResolveBackend("auto", 1, true).backend, "local");
+  const BackendChoice cpu = ResolveBackend("auto", 4, false);
+  EXPECT_EQ(cpu.backend, "mpi");
+  EXPECT_NE(cpu.reason.find("4 processes on the CPU"), std::string::npos) << cpu.reason;
+  const auto built = AvailableBackends();
+  const bool nccl = std::find(built.begin(), built.end(), "nccl") != built.end();
+  EXPECT_EQ(ResolveBackend("auto", 2, true).backend, nccl ? "nccl" : "mpi");
+  // An explicit choice wins, whatever the launch.
+  EXPECT_EQ(ResolveBackend("mpi", 1, false).backend, "mpi");
+  EXPECT_EQ(ResolveBackend("nccl", 4, false).backend, "nccl");
+  EXPECT_EQ(ResolveBackend("local", 4, true).reason, "set by comm.backend");
+  CommOptions o;
+  try {
+    CreateCommunicator(o);  // "auto", never resolved
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::kInternal);
   }
 }
 

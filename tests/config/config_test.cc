@@ -52,7 +52,7 @@ TEST_F(ConfigTest, DefaultsComeFromTheOptionsStructs) {
   LoadedConfig c = LoadConfig(Write("a.yaml", kMinimal), {});
   RunOptions defaults;
   EXPECT_EQ(c.options.train.lr, defaults.train.lr);
-  EXPECT_EQ(c.options.comm.backend, "local");
+  EXPECT_EQ(c.options.comm.backend, "auto");
   EXPECT_EQ(c.options.data.dataset, "ml-100k");
   EXPECT_EQ(c.origins.count("data.dataset"), 1u);
   EXPECT_EQ(c.origins.at("data.dataset").line, 2);
@@ -82,7 +82,7 @@ TEST_F(ConfigTest, OutOfRangeAndBadChoiceAreRejected) {
   std::string f = Write("bad.yaml", "data:\n  dataset: ml-100k\ntrain:\n  lr: -1\ncomm:\n  backend: gloo\n");
   std::string m = Rejected(f);
   EXPECT_NE(m.find(":4:7: train.lr: value -1.0 is out of range [0.0, 10.0]"), std::string::npos) << m;
-  EXPECT_NE(m.find(":6:12: comm.backend: 'gloo' is not one of: local, mpi, nccl"), std::string::npos) << m;
+  EXPECT_NE(m.find(":6:12: comm.backend: 'gloo' is not one of: auto, local, mpi, nccl"), std::string::npos) << m;
 }
 
 TEST_F(ConfigTest, MissingRequiredKeyIsNamed) {

@@ -73,6 +73,7 @@ int Update(size_t rows) {
 int Auc(int argc, char** argv) {
   const std::string scores = argv[2], labels = argv[3];
   recprism::CommOptions o;
+  o.backend = "local";
   const bool under_mpi = recprism::LauncherWorldSize() > 1;
   std::unique_ptr<recprism::MpiSession> mpi;
   if (under_mpi) {
