@@ -1,5 +1,6 @@
 // Checkpoints: named tensors plus numbers and strings, in LibTorch's archive format (a zip that
-// torch.jit can open), written atomically (temporary name, fsync, rename).
+// torch.jit can open), written atomically (temporary name, fsync, rename). Each records a CRC-32
+// per tensor and one over its names, numbers and strings; LoadCheckpoint verifies them.
 //
 // Tensor names: "model.<parameter or buffer>", and whatever the trainer adds ("optim.m", ...).
 #pragma once
@@ -25,7 +26,8 @@ struct Checkpoint {
 // Fault injection for tests: RECPRISM_FAULT_KILL_IN_CHECKPOINT=N sends SIGKILL to this process
 // halfway through writing its N-th checkpoint (the temporary file is half written).
 void SaveCheckpoint(const std::string& path, const Checkpoint& c);
-// Throws Error(kIoError) naming the file when it is missing or not a RecPrism checkpoint.
+// Throws Error(kIoError) naming the file when it is missing or not a RecPrism checkpoint, and
+// Error(kDataError) naming the file and the tensor when a checksum does not match (exit 4).
 Checkpoint LoadCheckpoint(const std::string& path);
 
 // The model's parameters and buffers as "model.<name>" tensors (CPU copies).

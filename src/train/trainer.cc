@@ -176,21 +176,33 @@ void Trainer::Resume(const std::string& resume) {
   const auto& job = s.job;
   const bool pretraining = s.pretraining;
   std::string path = resume;
+  model::Checkpoint c;
   if (path == "latest") {
-    int64_t best_found = -1;
+    // The newest step-<N>.pt that loads intact: a damaged newest one (a failed disk, a copy cut
+    // short) is skipped with a warning, and the run resumes from the one before it.
+    std::vector<std::pair<int64_t, std::string>> found;
     if (fs::is_directory(s.CheckpointDir())) {
       for (const auto& e : fs::directory_iterator(s.CheckpointDir())) {
         const int64_t st = StepOf(e.path());
-        if (st > best_found) {
-          best_found = st;
-          path = e.path().string();
-        }
+        if (st >= 0) found.emplace_back(st, e.path().string());
       }
     }
-    RP_REQUIRE(best_found >= 0, StatusCode::kIoError, "--resume: no checkpoint step-<N>.pt in {}",
+    RP_REQUIRE(!found.empty(), StatusCode::kIoError, "--resume: no checkpoint step-<N>.pt in {}",
                s.CheckpointDir().string());
+    std::sort(found.rbegin(), found.rend());
+    for (size_t i = 0; i < found.size(); ++i) {
+      path = found[i].second;
+      try {
+        c = model::LoadCheckpoint(path);
+        break;
+      } catch (const Error& e) {
+        if (i + 1 == found.size() || (e.code() != StatusCode::kDataError && e.code() != StatusCode::kIoError)) throw;
+        RP_LOG_WARN("--resume: skipping {}: {}; trying {}", path, e.what(), found[i + 1].second);
+      }
+    }
+  } else {
+    c = model::LoadCheckpoint(path);
   }
-  auto c = model::LoadCheckpoint(path);
   const std::string want = pretraining ? "pretrain" : "train";
   RP_REQUIRE(c.strings["kind"] == want && c.tensors.count("optim.exp_avg") && c.tensors.count("optim.exp_avg_sq"),
              StatusCode::kInvalidArgument,

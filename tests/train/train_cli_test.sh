@@ -96,6 +96,22 @@ check "killed while writing step-10: non-zero exit, a half-written temporary bes
 "${ck[@]}" --resume >"$work/crash2.log" 2>&1; rc=$?
 check "resume after the crash loads step-5 and finishes" '[ $rc = 0 ] && grep -q "resumed from .*step-00000005.pt" "$work/crash2.log" && [ -s "$work/runs/crash/checkpoints/step-00000015.pt" ] || { tail -5 "$work/crash2.log"; false; }'
 
+# Four bytes flipped in the newest checkpoint: evaluating it is exit 4 naming the tensor, and
+# --resume skips it with a warning and resumes from the one before.
+ckdir=$work/runs/crash/checkpoints
+"$py" - "$ckdir/step-00000015.pt" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); at = len(b) // 2
+b[at:at + 4] = bytes(x ^ 0xFF for x in b[at:at + 4]); open(p, "wb").write(b)
+PY
+"$bin" evaluate --checkpoint "$ckdir/step-00000015.pt" "${base[@]}" --set run.name=corrupt_eval >"$work/ce.log" 2>&1; rc=$?
+check "a flipped checkpoint: evaluate exits 4 naming the file and the damaged tensor" \
+  '[ $rc = 4 ] && grep -q "checkpoint .*step-00000015.pt. is corrupt: tensor .* fails its checksum" "$work/ce.log" || { tail -3 "$work/ce.log"; false; }'
+"${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi --set train.max_steps=20 --set train.checkpoint_every=5 \
+  --set run.name=crash --resume >"$work/crash3.log" 2>&1; rc=$?
+check "--resume skips the corrupt newest checkpoint with a warning and resumes from step 10" \
+  '[ $rc = 0 ] && grep -q "skipping .*step-00000015.pt.*is corrupt" "$work/crash3.log" && grep -q "resumed from .*step-00000010.pt" "$work/crash3.log" || { tail -5 "$work/crash3.log"; false; }'
+
 # A NaN loss at step 7: exit 4, the message names the step and the last good checkpoint, nothing written after.
 RECPRISM_FAULT_NAN_AT_STEP=7 "${mpi[@]}" -n 2 "$bin" train "${base[@]}" --set comm.backend=mpi --set train.max_steps=15 \
   --set train.checkpoint_every=5 --set run.name=nan >"$work/nan.log" 2>&1; rc=$?
