@@ -4,11 +4,11 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <future>
 
 #include "core/check.h"
@@ -16,8 +16,6 @@
 
 namespace recprism::data {
 
-// Blocks are read into two buffers in turn; the checksum of a block runs on another thread while
-// its lines are parsed (one hashing job at a time, so the MD5 sees the blocks in order).
 struct BlockHasher::Open {
   Md5 md5;
 };
@@ -58,6 +56,8 @@ std::string FileChecksum(std::vector<std::pair<int64_t, std::string>> blocks) {
   return md5.HexDigest();
 }
 
+// Blocks are read into two buffers in turn; the checksum of a block runs on another thread while
+// its lines are parsed (one hashing job at a time, so the MD5 sees the blocks in order).
 struct LineReader::Impl {
   gzFile file = nullptr;
   std::FILE* plain = nullptr;  // range readers read the file directly
